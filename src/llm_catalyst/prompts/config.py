@@ -1,0 +1,62 @@
+"""The ``prompt`` section of a run configuration.
+
+Validated when it is read, so that a bad combination (text init without a text, a filler that
+the fit policy never uses) fails before any model is loaded.
+
+Public API: ``PromptConfig`` (length, init, init_text, tensor_path, fit, filler, metric) and its
+``fit_policy()``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from llm_catalyst.errors import ConfigError
+from llm_catalyst.prompts.projection import FitPolicy, Metric
+
+InitKind = Literal["random", "text", "tensor"]
+
+
+class PromptConfig(BaseModel):
+    """How long the soft prompt is, how it starts, and how text is fitted to it.
+
+    ``fit`` is a :class:`~llm_catalyst.prompts.projection.FitPolicy` name, used both for a text
+    init and for every restart from an LLM proposal; the default truncates long texts and
+    repeats short ones, and the artifact records what was done.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    length: int = Field(default=10, ge=1, description="number of soft-prompt slots P")
+    init: InitKind = "random"
+    init_text: str | None = None
+    tensor_path: Path | None = None
+    fit: str = "truncate+pad_repeat"
+    filler: str | None = None
+    metric: Metric = "cosine"
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PromptConfig:
+        if self.init == "text" and not (self.init_text and self.init_text.strip()):
+            raise ValueError("init: text needs a non-empty init_text")
+        if self.init == "tensor" and self.tensor_path is None:
+            raise ValueError("init: tensor needs tensor_path (a .safetensors or .pt file)")
+        if self.init != "text" and self.init_text is not None:
+            raise ValueError(
+                f"init_text is set but init is {self.init!r}: set init: text or drop init_text"
+            )
+        if self.init != "tensor" and self.tensor_path is not None:
+            raise ValueError(
+                f"tensor_path is set but init is {self.init!r}: set init: tensor or drop it"
+            )
+        try:
+            self.fit_policy()
+        except ConfigError as err:
+            raise ValueError(str(err)) from err
+        return self
+
+    def fit_policy(self) -> FitPolicy:
+        return FitPolicy.parse(self.fit, filler=self.filler)
