@@ -37,6 +37,7 @@ def evaluate(
     """Mean cross-entropy and accuracy of ``prompt`` (P, d) on ``examples``."""
     if not examples:
         raise ValueError("cannot evaluate on an empty split")
+    backbone.train(False)
     ordered = _length_sorted(backbone, examples)
     total_loss = 0.0
     correct = 0

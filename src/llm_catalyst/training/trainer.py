@@ -113,6 +113,7 @@ class PromptTrainer:
     def train_step(self) -> StepRecord:
         """One optimizer step on the stream's next batch."""
         batch = self.backbone.collate(self.stream.batch(self.step)).to(self.backbone.device)
+        self.backbone.train(True)
         self.optimizer.zero_grad(set_to_none=True)
         scores = self.backbone.class_scores(self.prompt, batch)
         loss = F.cross_entropy(scores.float(), batch.labels)
