@@ -4,6 +4,7 @@
 prompt and its provenance; ``artifact`` saves prompts as PEFT adapters plus our own metadata.
 """
 
+from llm_catalyst.prompts.artifact import PromptArtifact, load_prompt, save_prompt
 from llm_catalyst.prompts.config import PromptConfig
 from llm_catalyst.prompts.projection import (
     FitPolicy,
@@ -28,16 +29,19 @@ __all__ = [
     "FitPolicy",
     "FittedText",
     "Projection",
+    "PromptArtifact",
     "PromptConfig",
     "RoundTripMismatch",
     "SoftPrompt",
     "Vocabulary",
     "embed_text",
     "init_prompt",
+    "load_prompt",
     "project",
     "project_many",
     "prompt_from_tensor",
     "prompt_from_text",
     "random_prompt",
     "read_tensor_file",
+    "save_prompt",
 ]
