@@ -23,16 +23,18 @@ HF_HUB_OFFLINE is set for the whole session: tests never reach the hub.
 from __future__ import annotations
 
 import os
+
+# Before anything imports huggingface_hub, which reads these once at import time.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
 from pathlib import Path
 
 import pytest
 
 from llm_catalyst.backbones import Backbone, BackboneConfig, build_backbone
 from llm_catalyst.data.tasks import Example, Task
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")
