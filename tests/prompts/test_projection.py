@@ -243,3 +243,35 @@ def test_a_tokenizer_that_does_not_fit_the_table_is_refused():
     vocab = Vocabulary(word_tokenizer(), torch.randn(5, 8))
     with pytest.raises(ConfigError, match="does not belong"):
         embed_text("plot", vocab, 1, FitPolicy.parse("exact"))
+
+
+@pytest.mark.parametrize(
+    ("fixture", "pieces", "merged"),
+    [
+        ("tiny_causal_backbone", ["Ġhe", "llo"], "Ġhello"),  # SmolLM2 byte-level BPE
+        ("tiny_encoder_backbone", ["play", "##ing"], "playing"),  # MiniLM WordPiece
+    ],
+)
+def test_real_tokenizers_report_tokens_that_merge(request, fixture, pieces, merged):
+    backbone = request.getfixturevalue(fixture)
+    vocab = Vocabulary.of(backbone)
+    tokenizer = backbone.tokenizer
+    ids = tokenizer.convert_tokens_to_ids(["good", *pieces])
+    result = project(vocab.table[ids], vocab)
+    assert result.token_ids == tuple(ids)
+    assert not result.roundtrip_ok
+    merged_id = tokenizer.convert_tokens_to_ids(merged)
+    assert result.mismatches == (RoundTripMismatch(1, 3, tuple(ids[1:]), (merged_id,)),)
+    assert "slots 1-2" in result.describe()
+
+
+@pytest.mark.slow
+def test_real_smollm2_text_survives_embed_and_project(smollm2_backbone):
+    vocab = Vocabulary.of(smollm2_backbone)
+    text = "Decide whether this movie review is positive or negative."
+    fitted = embed_text(text, vocab, 16, FitPolicy.parse("truncate+pad_filler", filler=" ."))
+    result = project(fitted.embeddings, vocab)
+    assert result.token_ids == fitted.slot_ids
+    assert result.text.startswith(text)
+    assert max(result.distances) < 1e-4
+    assert result.roundtrip_ok, result.describe()
