@@ -96,7 +96,7 @@ def test_mapped_column_missing_in_csv(tmp_path, good_test):
     train.write_text("sentence,label\ngood,1\n", encoding="utf-8")
     error = _error(_spec(train, good_test))
     _assert_located(error, train, 2)
-    assert "column 'text' is missing (columns present: sentence, label)" in str(error)
+    assert "column 'text' is missing or null (columns present: sentence, label)" in str(error)
 
 
 def test_mapped_column_missing_in_one_jsonl_record(tmp_path, good_test):
@@ -168,3 +168,12 @@ def test_builtin_copa_with_an_unknown_question_type(tmp_path):
         load_task("copa", tmp_path, source="local")
     _assert_located(info.value, folder / "train.jsonl", 1)
     assert "'cause' or 'effect'" in str(info.value)
+
+
+def test_agnews_without_classes_txt_names_the_missing_file(tmp_path):
+    folder = tmp_path / "agnews"
+    folder.mkdir()
+    (folder / "test.csv").write_text("Class Index,Title,Description\n1,t,d\n", encoding="utf-8")
+    with pytest.raises(DataError) as info:
+        load_task("agnews", tmp_path, source="local")
+    _assert_located(info.value, folder / "classes.txt", None)

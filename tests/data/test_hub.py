@@ -74,7 +74,7 @@ def test_missing_hub_split_is_named():
 
 def test_missing_hub_column_is_named():
     rows = Dataset.from_dict({"sentence": ["x"], "label": [0]})
-    with pytest.raises(DataError, match="column 'text' is missing"):
+    with pytest.raises(DataError, match="column 'text' is missing or null"):
         task_data_from_hub("mr", {"train": rows, "test": rows})
 
 

@@ -341,7 +341,7 @@ def _require(record: Record, columns: Iterable[str], where: object) -> None:
         if record.values.get(column) is None:
             present = ", ".join(map(str, record.values)) or "none"
             raise DataError(
-                f"column {column!r} is missing (columns present: {present})",
+                f"column {column!r} is missing or null (columns present: {present})",
                 path=where,
                 line=record.line,
                 fix="fix the column mapping of the task or add the column to the data",
