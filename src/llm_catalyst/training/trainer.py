@@ -2,8 +2,8 @@
 
 The trainer is built for stages: ``run(n)`` can be called repeatedly, the prompt can be replaced
 between stages (``restart``) with the optimiser moments reset or kept, and the LR schedule keeps
-counting global steps. The batch of step ``s`` is a pure function of ``(seed, s)``, so a run
-resumed at step ``s`` sees exactly the batches an uninterrupted run would.
+counting global steps. The batch of step ``s`` and its dropout masks are pure functions of
+``(seed, s)``, so a run resumed at step ``s`` sees exactly what an uninterrupted run would.
 """
 
 from __future__ import annotations
@@ -115,7 +115,10 @@ class PromptTrainer:
         batch = self.backbone.collate(self.stream.batch(self.step)).to(self.backbone.device)
         self.backbone.train(True)
         self.optimizer.zero_grad(set_to_none=True)
-        scores = self.backbone.class_scores(self.prompt, batch)
+        with torch.random.fork_rng(devices=[]):
+            # Dropout draws from a generator seeded by (seed, step): exact resume, no RNG state.
+            torch.manual_seed(self.stream.seed * 1_000_003 + self.step)
+            scores = self.backbone.class_scores(self.prompt, batch)
         loss = F.cross_entropy(scores.float(), batch.labels)
         if not torch.isfinite(loss):
             raise NonFiniteLossError(
