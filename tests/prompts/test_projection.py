@@ -91,6 +91,7 @@ def test_batched_projection_equals_one_by_one_and_chunks_do_not_matter(word_voca
     singles = [project(p, word_vocab) for p in prompts]
     monkeypatch.setattr(projection_module, "_BLOCK_ELEMENTS", len(WORDS) * 5)
     assert project_many(list(prompts), word_vocab) == singles
+    assert project_many([], word_vocab) == []
 
 
 def test_exact_rows_project_to_their_words_and_round_trip(word_vocab):

@@ -180,26 +180,29 @@ def _check_metric(metric: str) -> None:
         raise ConfigError(f"unknown projection metric {metric!r}; use one of {list(METRICS)}")
 
 
-def _nearest(rows: torch.Tensor, vocab: Vocabulary, metric: Metric) -> tuple[torch.Tensor, ...]:
+def _nearest(
+    rows: torch.Tensor, vocab: Vocabulary, metric: Metric
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Nearest allowed token id and its distance for every row of ``rows`` (R, d).
 
     Works in row blocks so that only a (block, V) similarity matrix exists at any time.
     """
     table = vocab.table.detach().float()
-    norms = vocab.row_norms
+    norms = vocab.row_norms.clamp_min(1e-12)
     blocked = ~vocab.allowed
     block = max(1, _BLOCK_ELEMENTS // table.shape[0])
     ids, dists = [], []
+    # The ranking only needs per-token terms; each row's own norm is applied to the winner alone.
     for chunk in rows.detach().to(table.device, torch.float32).split(block):
-        dots = chunk @ table.T
+        scores = chunk @ table.T
+        own = chunk.pow(2).sum(dim=1)
         if metric == "cosine":
-            sim = dots / (chunk.norm(dim=1, keepdim=True).clamp_min(1e-12) * norms.clamp_min(1e-12))
-            best, idx = sim.masked_fill_(blocked, float("-inf")).max(dim=1)
-            dist = 1.0 - best
+            best, idx = scores.div_(norms).masked_fill_(blocked, float("-inf")).max(dim=1)
+            dist = (1.0 - best / own.sqrt().clamp_min(1e-12)).clamp_min(0.0)
         else:
-            sq = chunk.pow(2).sum(dim=1, keepdim=True) - 2.0 * dots + norms.pow(2)
-            best, idx = sq.masked_fill_(blocked, float("inf")).min(dim=1)
-            dist = best.clamp_min(0.0).sqrt()
+            scores = scores.mul_(-2.0).add_(norms.pow(2))
+            best, idx = scores.masked_fill_(blocked, float("inf")).min(dim=1)
+            dist = (best + own).clamp_min(0.0).sqrt()
         ids.append(idx)
         dists.append(dist)
     return torch.cat(ids).cpu(), torch.cat(dists).cpu()
@@ -224,6 +227,8 @@ def project_many(
     round-trip tokenisation are batched tokenizer calls.
     """
     _check_metric(metric)
+    if not isinstance(prompts, torch.Tensor) and len(prompts) == 0:
+        return []
     stacked = _stack(prompts, vocab.dim)
     n, length, _ = stacked.shape
     with torch.no_grad():
