@@ -138,17 +138,23 @@ def test_saving_checks_its_inputs(tiny_causal_backbone, tiny_encoder_backbone, t
     prompt = _trained_prompt(tiny_causal_backbone)
     with pytest.raises(ArtifactError, match="JSON-serialisable"):
         save_prompt(tmp_path, prompt, tiny_causal_backbone, metrics={"t": torch.tensor(1.0)})
+    assert list(tmp_path.iterdir()) == []
     with pytest.raises(ArtifactError, match="contradicts"):
         save_prompt(tmp_path, prompt, tiny_causal_backbone, init_text="other text")
     with pytest.raises(ArtifactError, match="64-d"):
         save_prompt(tmp_path, torch.randn(3, 64), tiny_causal_backbone)
 
 
-def test_saving_again_replaces_the_artifact(tiny_causal_backbone, tmp_path: Path):
-    save_prompt(tmp_path, _trained_prompt(tiny_causal_backbone, seed=0), tiny_causal_backbone)
+def test_saving_again_replaces_the_artifact(
+    tiny_causal_backbone, tiny_encoder_backbone, tmp_path: Path
+):
+    save_prompt(tmp_path, _trained_prompt(tiny_encoder_backbone), tiny_encoder_backbone)
+    assert (tmp_path / "head.safetensors").is_file()
     second = _trained_prompt(tiny_causal_backbone, length=3, seed=1)
     save_prompt(tmp_path, second, tiny_causal_backbone)
-    torch.testing.assert_close(load_prompt(tmp_path).prompt.embeddings, second.embeddings)
+    loaded = load_prompt(tmp_path, tiny_causal_backbone)
+    torch.testing.assert_close(loaded.prompt.embeddings, second.embeddings)
+    assert loaded.head_state == {} and not (tmp_path / "head.safetensors").exists()
 
 
 @pytest.fixture(scope="module")

@@ -149,12 +149,16 @@ def save_prompt(
             f"the prompt is {prompt.dim}-d but backbone {backbone.name!r} embeds in {vocab.dim}-d: "
             "save it with the backbone it was trained on"
         )
+    recorded = {"metrics": _json_ready(metrics or {}, "metrics")}
+    recorded["extra"] = _json_ready(extra or {}, "extra")
     directory = Path(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise ArtifactError(f"cannot create the artifact directory {directory}: {err}") from err
-    (directory / METADATA_FILE).unlink(missing_ok=True)
+    # Metadata goes first (an interrupted save must not look complete), stale files with it.
+    for stale in (METADATA_FILE, PEFT_CONFIG_FILE, HEAD_FILE):
+        (directory / stale).unlink(missing_ok=True)
 
     embeddings = prompt.embeddings.detach().float().cpu().contiguous()
     save_file(
@@ -179,8 +183,7 @@ def save_prompt(
         },
         "prompt": {"length": prompt.length, "dim": prompt.dim, **prompt.provenance()},
         "projection": project(embeddings, vocab, metric=metric).to_dict(),
-        "metrics": _json_ready(metrics or {}, "metrics"),
-        "extra": _json_ready(extra or {}, "extra"),
+        **recorded,
         "files": {
             "prompt": PROMPT_FILE,
             "peft_config": PEFT_CONFIG_FILE if model is not None else None,
