@@ -23,8 +23,8 @@ app = typer.Typer(
     add_completion=False,
     help="Prompt tuning where a gradient optimizer and an LLM work together.",
 )
-console = Console()
-error_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+error_console = Console(stderr=True, soft_wrap=True)
 
 F = TypeVar("F", bound=Callable[..., Any])
 

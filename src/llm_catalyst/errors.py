@@ -17,7 +17,9 @@ class DataError(LLMCatalystError):
     The message names the file, the line (when there is one) and the fix.
     """
 
-    def __init__(self, message: str, *, path: object = None, line: int | None = None, fix: str = ""):
+    def __init__(
+        self, message: str, *, path: object = None, line: int | None = None, fix: str = ""
+    ):
         where = ""
         if path is not None:
             where = f"{path}" + (f", line {line}" if line is not None else "") + ": "
