@@ -259,3 +259,39 @@ def test_long_texts_keep_their_end(sentiment_task):
     ids = backbone.collate([example]).inputs["input_ids"][0]
     assert ids.shape[0] == 12
     assert tokenizer.decode(ids).endswith("\nSentiment:")
+
+
+@pytest.mark.parametrize("task_name", ["sentiment", "copa"])
+def test_packed_layout_equals_padded_layout_in_scores_and_gradients(request, task_name):
+    """Packing (shared prompt cache, no padding) is an optimisation: it must change nothing."""
+    task = request.getfixturevalue(f"{task_name}_task")
+    examples = request.getfixturevalue(f"{task_name}_examples")
+    model, tokenizer = load_pretrained_causal_lm("tiny-causal-lm")
+    packed = CausalLMBackbone(model, tokenizer, task)
+    padded = CausalLMBackbone(model, tokenizer, task, packing=False)
+    assert packed.packing and not padded.packing
+    batch = packed.collate(examples)
+    results = []
+    for backbone in (packed, padded):
+        prompt = _prompt(backbone).requires_grad_(True)
+        scores = backbone.class_scores(prompt, batch)
+        torch.nn.functional.cross_entropy(scores, batch.labels).backward()
+        results.append((scores.detach(), prompt.grad))
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(results[0][1], results[1][1], rtol=1e-4, atol=1e-6)
+
+
+def test_a_short_sliding_window_falls_back_to_the_models_own_mask(
+    sentiment_task, sentiment_examples
+):
+    tokenizer = AutoTokenizer.from_pretrained(PRESETS["smollm2-135m-instruct"].local())
+    model = _tiny_gemma3(tokenizer)
+    model.config.sliding_window = 10
+    backbone = CausalLMBackbone(model, tokenizer, sentiment_task)
+    assert backbone.packing, "short batches still pack; only longer ones must fall back"
+    batch = backbone.collate(sentiment_examples)
+    prompt = _prompt(backbone)
+    with torch.no_grad():
+        ours = backbone.class_scores(prompt, batch)
+        expected = _label_reference(backbone, prompt, batch)
+    torch.testing.assert_close(ours, expected, rtol=1e-5, atol=1e-5)

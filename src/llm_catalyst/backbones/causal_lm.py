@@ -27,6 +27,7 @@ Public API:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -51,6 +52,7 @@ class CausalLMBackbone:
         name: str = "",
         max_length: int = 256,
         mc_reduction: McReduction = "mean",
+        packing: bool = True,
     ) -> None:
         self.model = freeze(model)
         self._tokenizer = tokenizer
@@ -74,7 +76,9 @@ class CausalLMBackbone:
         self._label_ids = torch.tensor([], dtype=torch.long)
         if task.kind == "classification":
             self._label_ids = torch.tensor(self._label_first_tokens(), dtype=torch.long)
-            self._check_head_matches_model()
+        self.packing = False
+        self._check_head_matches_model()
+        self.packing = packing and self._packing_matches_padded()
 
     # -- protocol properties ------------------------------------------------------------------
 
@@ -180,24 +184,93 @@ class CausalLMBackbone:
             return self._label_scores(prompt, batch)
         return self._option_scores(prompt, batch)
 
-    def _hidden_states(
+    def _encode(
         self, prompt: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
-    ) -> torch.Tensor:
-        """Final (normalised) hidden states of ``[prompt] + tokens``, shape (N, P + T, d)."""
-        tokens = self._embed(input_ids)
+    ) -> _Encoded:
+        """Final (normalised) hidden states of ``[prompt] + tokens`` for every sequence."""
         n = input_ids.shape[0]
-        prompt = prompt.to(tokens.dtype)
-        if prompt.dim() == 2:
-            prompt = prompt.unsqueeze(0).expand(n, -1, -1)
-        elif prompt.dim() != 3 or prompt.shape[0] != n:
+        if not (prompt.dim() == 2 or (prompt.dim() == 3 and prompt.shape[0] == n)):
             raise BackboneError(
                 f"prompt of shape {tuple(prompt.shape)} does not fit a batch of {n} sequences\n"
                 "  fix: pass one prompt (P, d) or one per example (B, P, d)"
             )
-        embeds = torch.cat([prompt, tokens], dim=1)
-        prompt_mask = attention_mask.new_ones(n, prompt.shape[1])
-        mask = torch.cat([prompt_mask, attention_mask], dim=1)
-        return self._decoder(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+        prompt = prompt.to(self._embed.weight.dtype)
+        if prompt.dim() == 2 and self.packing and self._fits_window(prompt, input_ids):
+            return self._encode_packed(prompt, input_ids, attention_mask)
+        return self._encode_padded(prompt, input_ids, attention_mask)
+
+    def _encode_padded(
+        self, prompt: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> _Encoded:
+        """One row per sequence: ``[prompt] [tokens] [padding]`` (PEFT's layout, run as is)."""
+        n, slots = input_ids.shape[0], prompt.shape[-2]
+        if prompt.dim() == 2:
+            prompt = prompt.unsqueeze(0).expand(n, -1, -1)
+        embeds = torch.cat([prompt, self._embed(input_ids)], dim=1)
+        mask = torch.cat([attention_mask.new_ones(n, slots), attention_mask], dim=1)
+        hidden = self._decoder(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+        rows = torch.arange(n, device=hidden.device)
+        return _Encoded(hidden, rows, torch.full_like(rows, slots))
+
+    def _encode_packed(
+        self, prompt: torch.Tensor, input_ids: torch.Tensor, attention_mask: torch.Tensor
+    ) -> _Encoded:
+        """The same hidden states, computed without repeating the prompt or padding.
+
+        With one prompt for the whole batch, the prompt's keys and values are the same in every
+        sequence (it comes first and attends only to itself): they are computed once and shared
+        as a cache. The sequences' real tokens are packed into as few rows as fit the longest
+        one; a mask keeps every sequence blind to the others and position ids restart for each.
+        """
+        slots, device = prompt.shape[0], input_ids.device
+        lengths = attention_mask.sum(dim=1).tolist()
+        rows = _first_fit(lengths, capacity=input_ids.shape[1])
+        width = max(sum(lengths[i] for i in members) for members in rows)
+        row_of = torch.empty(len(lengths), dtype=torch.long)
+        start_of = torch.empty(len(lengths), dtype=torch.long)
+        for r, members in enumerate(rows):
+            offset = 0
+            for i in members:
+                row_of[i], start_of[i] = r, offset
+                offset += lengths[i]
+        row_of, start_of = row_of.to(device), start_of.to(device)
+        seq_idx, pos = attention_mask.nonzero(as_tuple=True)
+        dest = row_of[seq_idx] * width + start_of[seq_idx] + pos
+        shape = (len(rows), width)
+        ids = (
+            input_ids.new_full(shape, self._pad_id)
+            .view(-1)
+            .index_put((dest,), input_ids[seq_idx, pos])
+        )
+        positions = input_ids.new_full(shape, slots).view(-1).index_put((dest,), slots + pos)
+        owner = input_ids.new_full(shape, -1).view(-1).index_put((dest,), seq_idx)
+        ids, positions, owner = ids.view(shape), positions.view(shape), owner.view(shape)
+
+        real = owner >= 0
+        visible = (owner[:, :, None] == owner[:, None, :]) & (
+            positions[:, None, :] <= positions[:, :, None]
+        )
+        # A padding slot sees only itself, so no attention row is empty (an empty row gives NaN).
+        diagonal = torch.eye(width, dtype=torch.bool, device=device)
+        visible = (visible & real[:, :, None]) | (diagonal & ~real[:, :, None])
+        cache = None
+        if slots:
+            visible = torch.cat([real[:, :, None].expand(-1, -1, slots), visible], dim=2)
+            cache = self._decoder(inputs_embeds=prompt.unsqueeze(0), use_cache=True).past_key_values
+            cache.batch_repeat_interleave(len(rows))
+        hidden = self._decoder(
+            inputs_embeds=self._embed(ids),
+            attention_mask=visible.unsqueeze(1),
+            position_ids=positions,
+            past_key_values=cache,
+            use_cache=False,
+        ).last_hidden_state
+        return _Encoded(hidden, row_of, start_of)
+
+    def _fits_window(self, prompt: torch.Tensor, input_ids: torch.Tensor) -> bool:
+        """Packing replaces the model's own mask, so it must not cut a sliding window short."""
+        window = getattr(self.model.config.get_text_config(), "sliding_window", None)
+        return window is None or prompt.shape[0] + input_ids.shape[1] <= window
 
     def _logits(self, hidden: torch.Tensor, rows: torch.Tensor | None) -> torch.Tensor:
         """The model's output logits for the given vocabulary rows (all rows when None)."""
@@ -213,10 +286,9 @@ class CausalLMBackbone:
 
     def _label_scores(self, prompt: torch.Tensor, batch: Batch) -> torch.Tensor:
         input_ids, mask = batch.inputs["input_ids"], batch.inputs["attention_mask"]
-        hidden = self._hidden_states(prompt, input_ids, mask)
-        last = prompt.shape[-2] + mask.sum(dim=1) - 1
-        final = hidden[torch.arange(hidden.shape[0], device=hidden.device), last]
-        return self._logits(final, self._label_ids.to(hidden.device))
+        encoded = self._encode(prompt, input_ids, mask)
+        final = encoded.at(torch.arange(input_ids.shape[0], device=mask.device), mask.sum(1) - 1)
+        return self._logits(final, self._label_ids.to(final.device))
 
     def _option_scores(self, prompt: torch.Tensor, batch: Batch) -> torch.Tensor:
         input_ids, mask = batch.inputs["input_ids"], batch.inputs["attention_mask"]
@@ -224,31 +296,39 @@ class CausalLMBackbone:
         num_options = int(batch.meta["num_options"])  # type: ignore[call-overload]
         if prompt.dim() == 3:
             prompt = prompt.repeat_interleave(num_options, dim=0)
-        hidden = self._hidden_states(prompt, input_ids, mask)
+        encoded = self._encode(prompt, input_ids, mask)
         row, col = target_mask.nonzero(as_tuple=True)
         # The token at text position t is predicted by the hidden state one position earlier.
-        predictors = hidden[row, prompt.shape[-2] + col - 1]
+        predictors = encoded.at(row, col - 1)
         log_probs = torch.log_softmax(self._logits(predictors, None).float(), dim=-1)
         token_scores = log_probs.gather(1, input_ids[row, col].unsqueeze(1)).squeeze(1)
         totals = token_scores.new_zeros(input_ids.shape[0]).index_add(0, row, token_scores)
         if self.mc_reduction == "mean":
             totals = totals / target_mask.sum(dim=1).clamp(min=1)
-        return totals.view(-1, num_options).to(hidden.dtype)
+        return totals.view(-1, num_options).to(predictors.dtype)
+
+    def _probe(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """A short right-padded batch of ordinary tokens for the construction-time checks."""
+        ids = self._tokenizer("The film was long, but good.", add_special_tokens=False)["input_ids"]
+        ids = torch.tensor([ids[:6], ids[:3] + [self._pad_id] * 3, ids[2:8]], device=self.device)
+        mask = torch.ones_like(ids)
+        mask[1, 3:] = 0
+        return ids, mask
 
     def _check_head_matches_model(self) -> None:
-        """Compare the label-word head with the model's full logits once, on a short input.
+        """Compare this class's logits with the model's own full logits once, on a short input.
 
         Architectures may transform logits in ways this class does not know about (a scale, a
         cap); a mismatch here means scores would silently differ from the model's own.
         """
-        ids = self._label_ids.unsqueeze(0).to(self.device)
-        mask = torch.ones_like(ids)
+        ids, mask = self._probe()
+        ids, mask = ids[:1], mask[:1]
+        empty = self._embed.weight.new_zeros(0, self._embed.weight.shape[1])
         with torch.no_grad():
-            full = self.model(input_ids=ids, attention_mask=mask).logits[0, -1, self._label_ids]
-            ours = self._label_scores(
-                self._embed.weight.new_zeros(0, self._embed.weight.shape[1]),
-                Batch({"input_ids": ids, "attention_mask": mask}, torch.zeros(1)),
-            )[0]
+            full = self.model(input_ids=ids, attention_mask=mask).logits[0, -1]
+            index = torch.tensor([0], device=self.device)
+            final = self._encode(empty, ids, mask).at(index, index + 5)
+            ours = self._logits(final, None)[0]
         if not torch.allclose(full.float(), ours.float(), rtol=1e-3, atol=1e-3):
             raise BackboneError(
                 f"{self.name!r} ({type(self.model).__name__}): label-word scores differ from the "
@@ -256,6 +336,25 @@ class CausalLMBackbone:
                 "architecture transforms its logits in a way CausalLMBackbone does not support\n"
                 "  fix: use a supported architecture (Llama, Mistral, Qwen, Gemma, ...)"
             )
+
+    def _packing_matches_padded(self) -> bool:
+        """Whether this architecture honours the packed layout (custom mask, position ids, cache).
+
+        Checked once on a probe batch; architectures or attention kernels that ignore a custom
+        mask fall back to the padded layout instead of giving wrong scores.
+        """
+        if self.model.config._attn_implementation not in ("sdpa", "eager"):
+            return False
+        ids, mask = self._probe()
+        generator = torch.Generator().manual_seed(0)
+        rows = torch.randint(0, len(self._tokenizer), (2,), generator=generator)
+        prompt = self.embedding_table[rows.to(self.device)]
+        last = mask.sum(1) - 1
+        sequences = torch.arange(ids.shape[0], device=self.device)
+        with torch.no_grad():
+            packed = self._encode_packed(prompt, ids, mask).at(sequences, last)
+            padded = self._encode_padded(prompt, ids, mask).at(sequences, last)
+        return bool(torch.allclose(packed.float(), padded.float(), rtol=1e-3, atol=1e-3))
 
     # -- no trainable head --------------------------------------------------------------------
 
@@ -275,6 +374,35 @@ class CausalLMBackbone:
 
     def train(self, mode: bool = True) -> None:
         """Nothing to switch: the model stays in eval mode and there is no head."""
+
+
+@dataclass(frozen=True)
+class _Encoded:
+    """Hidden states (rows, width, d) and where each sequence's text starts in them."""
+
+    hidden: torch.Tensor
+    row: torch.Tensor
+    start: torch.Tensor
+
+    def at(self, sequence: torch.Tensor, position: torch.Tensor) -> torch.Tensor:
+        """Hidden states of text positions ``position`` of sequences ``sequence``."""
+        return self.hidden[self.row[sequence], self.start[sequence] + position]
+
+
+def _first_fit(lengths: Sequence[int], capacity: int) -> list[list[int]]:
+    """Bin-pack sequence indices into rows of ``capacity`` tokens, longest first."""
+    rows: list[list[int]] = []
+    free: list[int] = []
+    for i in sorted(range(len(lengths)), key=lambda i: -lengths[i]):
+        for r, space in enumerate(free):
+            if lengths[i] <= space:
+                rows[r].append(i)
+                free[r] -= lengths[i]
+                break
+        else:
+            rows.append([i])
+            free.append(capacity - lengths[i])
+    return rows
 
 
 def _pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
