@@ -1,0 +1,38 @@
+"""llm-catalyst: prompt tuning where a gradient optimizer and an LLM work together.
+
+Public API (imported lazily, so ``import llm_catalyst`` stays cheap and has no side effects)::
+
+    from llm_catalyst import TuneConfig, load_tune_config, tune, load_prompt
+
+    config = load_tune_config("configs/demo.yaml", {"data.seed": 2})
+    result = tune(config)          # writes a run directory, returns metrics
+    artifact = load_prompt(result.run_dir / "artifact")
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "TuneConfig": "llm_catalyst.config",
+    "load_tune_config": "llm_catalyst.config",
+    "tune": "llm_catalyst.training.tune",
+    "TuneResult": "llm_catalyst.training.tune",
+    "load_prompt": "llm_catalyst.prompts.artifact",
+    "save_prompt": "llm_catalyst.prompts.artifact",
+    "get_task": "llm_catalyst.data.registry",
+    "list_tasks": "llm_catalyst.data.registry",
+    "build_backbone": "llm_catalyst.backbones.config",
+    "BackboneConfig": "llm_catalyst.backbones.config",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'llm_catalyst' has no attribute {name!r}")
+    return getattr(import_module(_EXPORTS[name]), name)
