@@ -1,0 +1,170 @@
+"""The one interface every LLM back-end implements, and the values that cross it.
+
+Public API:
+    Message                      one chat message (``{"role": ..., "content": ...}``)
+    SamplingParams               n, temperature, top_p, max_tokens, seed, stop
+    LLMRequest                   messages + sampling + sample index (the cache's unit)
+    Usage, Completion            what a back-end returns
+    LLMClient                    the protocol: ``identity``, ``has_chat_template``, ``complete``
+    LLMUnavailable               the LLM cannot answer now; callers skip the round
+    TransientLLMError            a failure worth retrying (rate limit, 5xx, timeout, bad body)
+    plain_prompt(messages)       the text a model without a chat template continues
+
+Back-ends raise ``TransientLLMError`` for failures that may heal and ``LLMUnavailable`` for
+failures that will not (bad key, unknown model). Retrying, caching, budgets and logging live
+in ``gateway.py`` so that every back-end gets them the same way.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Literal, Protocol, TypedDict, runtime_checkable
+
+from llm_catalyst.errors import LLMCatalystError
+
+Role = Literal["system", "user", "assistant"]
+
+
+class Message(TypedDict):
+    role: Role
+    content: str
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Sampling settings sent unchanged on every attempt of a call (retries never alter them).
+
+    ``temperature == 0`` means greedy decoding. ``seed`` is forwarded to back-ends that accept
+    one; in-process back-ends seed their own generator with it so a seeded call is reproducible.
+    """
+
+    n: int = 1
+    temperature: float = 0.8
+    top_p: float = 1.0
+    max_tokens: int = 256
+    seed: int | None = None
+    stop: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ValueError(f"n must be >= 1, got {self.n}")
+        if self.temperature < 0:
+            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.max_tokens < 1:
+            raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
+
+
+@dataclass(frozen=True)
+class LLMRequest:
+    """Everything that determines an answer, plus ``sample_index``.
+
+    Two requests that differ only in ``sample_index`` are distinct cache entries: asking the
+    same question twice on purpose gets two samples, while re-running a finished experiment
+    replays the same answers.
+    """
+
+    messages: tuple[Message, ...]
+    params: SamplingParams = field(default_factory=SamplingParams)
+    sample_index: int = 0
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "messages": [dict(m) for m in self.messages],
+            "params": asdict(self.params),
+            "sample_index": self.sample_index,
+        }
+
+    def canonical(self) -> str:
+        """A stable serialisation of every field (the input of the cache key)."""
+        return json.dumps(self.to_json(), sort_keys=True, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            self.prompt_tokens + other.prompt_tokens,
+            self.completion_tokens + other.completion_tokens,
+        )
+
+
+@dataclass(frozen=True)
+class Completion:
+    """The answer to one request: one text per sample (a server may return fewer than n)."""
+
+    texts: tuple[str, ...]
+    usage: Usage
+    model: str
+    finish_reasons: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "texts": list(self.texts),
+            "usage": asdict(self.usage),
+            "model": self.model,
+            "finish_reasons": list(self.finish_reasons),
+        }
+
+    @classmethod
+    def from_json(cls, data: dict) -> Completion:
+        return cls(
+            texts=tuple(data["texts"]),
+            usage=Usage(**data["usage"]),
+            model=data["model"],
+            finish_reasons=tuple(data.get("finish_reasons", ())),
+        )
+
+
+class LLMUnavailable(LLMCatalystError):
+    """The LLM gave no usable answer (after retries, or for a reason retries cannot fix).
+
+    The catalyst loop catches this and skips the round; ``attempts`` says how many tries were
+    made. Messages never contain API keys.
+    """
+
+    def __init__(self, message: str, *, attempts: int = 1):
+        super().__init__(message)
+        self.attempts = attempts
+
+
+class TransientLLMError(LLMCatalystError):
+    """A failure that may heal: rate limit, server error, timeout, dropped connection.
+
+    ``retry_after`` is the server's Retry-After in seconds, when it sent one.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+@runtime_checkable
+class LLMClient(Protocol):
+    """A back-end that answers chat requests.
+
+    ``identity`` names the back-end and model for cache keys, prices and logs (never a key).
+    ``has_chat_template`` is False for base models, which get list-continuation prompting.
+    """
+
+    @property
+    def identity(self) -> dict[str, str]: ...
+
+    @property
+    def has_chat_template(self) -> bool: ...
+
+    def complete(self, request: LLMRequest) -> Completion: ...
+
+
+def plain_prompt(messages: tuple[Message, ...] | list[Message]) -> str:
+    """Message contents joined by blank lines: what a base model (no chat template) reads."""
+    return "\n\n".join(m["content"] for m in messages)

@@ -1,0 +1,99 @@
+"""The ``propose`` command: try an LLM set-up on a task before a long run.
+
+Public API:
+    register(app)    adds ``propose`` to the typer app (called by ``llm_catalyst.cli``)
+
+``llm-catalyst propose --task sst2 --llm llm.yaml --history scored.jsonl`` renders the
+meta-prompt for the task and history, makes one round of LLM calls through the configured
+back-end (with its cache, budget, retries and call log), and prints the proposals, the
+rejected texts and their reasons, and the usage. An unavailable LLM or a spent budget is
+reported as a skipped round (exit code 1), as the catalyst loop would see it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+
+def register(app: typer.Typer) -> None:
+    # Imported here: cli.py imports this module and calls register() once it is set up.
+    from llm_catalyst.cli import friendly_errors
+
+    app.command("propose")(friendly_errors(propose))
+
+
+def propose(
+    task: Annotated[str, typer.Option(help="built-in task name, e.g. sst2")],
+    history: Annotated[
+        Path, typer.Option(help='scored prompts, JSON list or JSONL of {"text", "loss", ...}')
+    ],
+    llm: Annotated[
+        Path | None, typer.Option(help="LLM config YAML (default: local SmolLM2, no key)")
+    ] = None,
+    num: Annotated[int | None, typer.Option(help="proposals to ask for (C)")] = None,
+    max_words: Annotated[int | None, typer.Option(help="word limit per proposal (W)")] = None,
+    template: Annotated[
+        str | None, typer.Option(help="auto, catalyst, paper, list or a Jinja file")
+    ] = None,
+    round_index: Annotated[
+        int, typer.Option("--round", help="round number (selects sample index and seed)")
+    ] = 0,
+    cache: Annotated[bool | None, typer.Option(help="use the response cache")] = None,
+    show_prompt: Annotated[bool, typer.Option(help="print the meta-prompt sent")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the round as JSON")] = False,
+) -> None:
+    """Print an LLM's prompt proposals for a task and a scored history."""
+    from llm_catalyst.data.registry import get_task
+    from llm_catalyst.llm.config import LLMConfig, load_llm_config
+    from llm_catalyst.llm.gateway import build_gateway
+    from llm_catalyst.llm.proposer import Proposer, load_history
+
+    config = load_llm_config(llm) if llm is not None else LLMConfig()
+    overrides = {
+        "num_proposals": num,
+        "max_words": max_words,
+        "template": template,
+    }
+    proposer_settings = config.proposer.model_copy(
+        update={k: v for k, v in overrides.items() if v is not None}
+    )
+    config = config.model_copy(update={"proposer": proposer_settings})
+    if cache is not None:
+        config = config.model_copy(
+            update={"cache": config.cache.model_copy(update={"enabled": cache})}
+        )
+    config = LLMConfig.model_validate(config.model_dump())
+    the_task = get_task(task)
+    scored = load_history(history)
+    out = Console(soft_wrap=True, highlight=False)
+    proposer = Proposer(build_gateway(config), config)
+    if not as_json:
+        out.print(proposer.plan(rounds=1))
+    if show_prompt and not as_json:
+        for message in proposer.render(the_task, scored):
+            out.print(f"[bold]--- {message['role']} ---[/]\n{message['content']}", markup=True)
+    result = proposer.propose(the_task, scored, round_index)
+    totals = proposer.gateway.budget.totals()
+    if as_json:
+        payload = asdict(result)
+        payload["budget"] = totals
+        typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
+    else:
+        out.print(f"status: {result.status}" + (f" ({result.reason})" if result.reason else ""))
+        for i, text in enumerate(result.proposals, start=1):
+            out.print(f"{i}. {text}", markup=False)
+        for rejection in result.rejected:
+            out.print(f"   rejected ({rejection.reason}): {rejection.text[:120]}", markup=False)
+        out.print(
+            f"calls: {totals['calls']} (cache hits {totals['cache_hits']}), tokens: "
+            f"{totals['prompt_tokens']} in / {totals['completion_tokens']} out, "
+            f"cost: ${totals['cost_usd']:.4f}, time: {result.latency_s:.1f} s"
+        )
+    if result.skipped:
+        raise typer.Exit(code=1)

@@ -1,0 +1,215 @@
+"""The LLM section of a run's configuration (pydantic), and reading it from YAML.
+
+Public API:
+    LLMConfig                   back-end, model, sampling, retries, cache, budget, prices, proposer
+    load_llm_config(path)       YAML file -> LLMConfig; errors name the file, line and fix
+
+The default is the local, key-free set-up: SmolLM2-135M-Instruct in-process. A YAML file may
+hold the LLM section at top level or under an ``llm:`` key, so a whole run config works too.
+An API key is never written in a config: ``api_key_env`` holds the NAME of the environment
+variable that holds it.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Literal
+
+import platformdirs
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from llm_catalyst.errors import ConfigError
+from llm_catalyst.llm.budget import BudgetLimits, Price
+from llm_catalyst.llm.client import SamplingParams
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SamplingConfig(_Section):
+    """Per-call sampling; ``seed`` is the base seed, offset by the sample index per call."""
+
+    n: int = Field(1, ge=1)
+    temperature: float = Field(0.8, ge=0)
+    top_p: float = Field(0.95, gt=0, le=1)
+    max_tokens: int = Field(200, ge=1)
+    seed: int | None = 0
+    stop: list[str] = Field(default_factory=list)
+
+    def params(self, seed: int | None) -> SamplingParams:
+        return SamplingParams(
+            n=self.n,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            max_tokens=self.max_tokens,
+            seed=seed,
+            stop=tuple(self.stop),
+        )
+
+
+class RetryConfig(_Section):
+    """Bounded retries: exponential backoff, at least what the server's Retry-After asks."""
+
+    max_attempts: int = Field(4, ge=1, le=20)
+    initial_backoff_s: float = Field(1.0, ge=0)
+    max_backoff_s: float = Field(30.0, ge=0)
+    max_retry_after_s: float = Field(120.0, ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> RetryConfig:
+        if self.max_backoff_s < self.initial_backoff_s:
+            raise ValueError("max_backoff_s is below initial_backoff_s; raise max_backoff_s")
+        return self
+
+
+class CacheConfig(_Section):
+    enabled: bool = True
+    directory: Path | None = None
+
+    def resolved_directory(self) -> Path:
+        return self.directory or platformdirs.user_cache_path("llm-catalyst") / "llm"
+
+
+class BudgetConfig(_Section):
+    max_calls: int | None = Field(None, ge=0)
+    max_tokens: int | None = Field(None, ge=0)
+    max_cost_usd: float | None = Field(None, ge=0)
+
+    def limits(self) -> BudgetLimits:
+        return BudgetLimits(self.max_calls, self.max_tokens, self.max_cost_usd)
+
+
+class PriceConfig(_Section):
+    """US dollars per million tokens."""
+
+    input_per_mtok: float = Field(0.0, ge=0)
+    output_per_mtok: float = Field(0.0, ge=0)
+
+
+class ProposerConfig(_Section):
+    """What is asked of the LLM each round.
+
+    ``template`` is ``auto`` (catalyst for chat models, list continuation for base models),
+    ``catalyst``, ``paper``, ``list``, or the path of a user's Jinja file.
+    ``calls_per_round`` bounds the calls made while fewer than ``num_proposals`` valid texts
+    have been parsed.
+    """
+
+    num_proposals: int = Field(4, ge=1, le=50)
+    max_words: int = Field(20, ge=1, le=500)
+    template: str = "auto"
+    calls_per_round: int = Field(1, ge=1, le=20)
+    max_history: int = Field(20, ge=1)
+
+
+class LLMConfig(_Section):
+    backend: Literal["local_hf", "openai", "llama_cpp", "scripted"] = "local_hf"
+    model: str = "smollm2-135m-instruct"
+    base_url: str | None = None
+    api_key_env: str | None = None
+    timeout_s: float = Field(60.0, gt=0)
+    script: Path | None = None
+    n_ctx: int = Field(2048, ge=256)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    retry: RetryConfig = Field(default_factory=RetryConfig)
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    prices: dict[str, PriceConfig] = Field(default_factory=dict)
+    proposer: ProposerConfig = Field(default_factory=ProposerConfig)
+    call_log: Path | None = None
+
+    @field_validator("api_key_env")
+    @classmethod
+    def _is_a_name(cls, value: str | None) -> str | None:
+        if value is not None and not _ENV_NAME.match(value):
+            # Never echo the value: it may be the key itself, pasted in by mistake.
+            raise ValueError(
+                "must be the NAME of an environment variable (letters, digits, underscore), "
+                "e.g. OPENAI_API_KEY, never the key itself"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _backend_needs(self) -> LLMConfig:
+        if self.backend == "openai" and not self.base_url:
+            raise ValueError(
+                "backend 'openai' needs base_url, e.g. https://api.openai.com/v1 or "
+                "http://127.0.0.1:8000/v1 for a local server"
+            )
+        if self.backend == "scripted" and self.script is None:
+            raise ValueError("backend 'scripted' needs script: the file of responses to replay")
+        if (
+            self.budget.max_cost_usd is not None
+            and self.backend == "openai"
+            and not self.price_known
+        ):
+            raise ValueError(
+                f"budget.max_cost_usd is set but prices has no entry for model {self.model!r}; "
+                f"add prices: {{{self.model}: {{input_per_mtok: ..., output_per_mtok: ...}}}}"
+            )
+        return self
+
+    @property
+    def price_known(self) -> bool:
+        return self.backend != "openai" or self.model in self.prices
+
+    def price(self) -> Price:
+        """Local back-ends are free; a remote model without a price entry counts as free too
+        (``price_known`` is False and the run record says so)."""
+        entry = self.prices.get(self.model)
+        if self.backend != "openai" or entry is None:
+            return Price()
+        return Price(entry.input_per_mtok, entry.output_per_mtok)
+
+
+def load_llm_config(path: str | Path) -> LLMConfig:
+    """Read an LLM config from YAML (top level or under ``llm:``)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the LLM config ({exc.strerror})") from None
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f", line {mark.line + 1}" if mark is not None else ""
+        raise ConfigError(
+            f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})"
+        ) from None
+    data = {} if data is None else data
+    prefix: tuple[str, ...] = ()
+    if isinstance(data, dict) and isinstance(data.get("llm"), dict):
+        data, prefix = data["llm"], ("llm",)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the LLM config must be a mapping of keys to values")
+    try:
+        return LLMConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = prefix + tuple(str(p) for p in err["loc"])
+            line = _line_of(root, loc)
+            where = f"{path}" + (f", line {line}" if line else "")
+            problems.append(f"{where}: {'.'.join(loc) or '(top level)'}: {err['msg']}")
+        raise ConfigError("invalid LLM config\n  " + "\n  ".join(problems)) from None
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[str, ...]) -> int | None:
+    """The 1-based line of the deepest key of ``loc`` found in the YAML node tree."""
+    line = None
+    for key in loc:
+        if not isinstance(node, yaml.MappingNode):
+            break
+        match = next((kv for kv in node.value if kv[0].value == key), None)
+        if match is None:
+            break
+        line = match[0].start_mark.line + 1
+        node = match[1]
+    return line

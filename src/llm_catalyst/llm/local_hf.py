@@ -1,0 +1,102 @@
+"""An in-process transformers model as the LLM (the default: SmolLM2-135M-Instruct, offline).
+
+Public API:
+    LocalHFClient(model, tokenizer, name)        an already loaded pair (shared with a backbone)
+    LocalHFClient.from_pretrained(name_or_path)  a preset, hub id or directory, loaded through
+                                                 ``backbones.presets.load_pretrained_causal_lm``
+
+A model whose tokenizer has a chat template gets its messages through that template. A base
+model (no template, e.g. Gemma-3-270M) gets the message contents as plain text to continue;
+the proposer then uses the list-continuation meta-prompt. Sampling is seeded from the
+request's seed inside a forked RNG, so a call is reproducible and the caller's RNG state
+(the training run's) is left untouched. Generation never changes the model's weights, so the
+same model object can be the frozen backbone too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from llm_catalyst.llm.client import Completion, LLMRequest, LLMUnavailable, Usage, plain_prompt
+
+
+class LocalHFClient:
+    def __init__(self, model: Any, tokenizer: Any, *, name: str):
+        self.model = model
+        self.tokenizer = tokenizer
+        self._name = name
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str) -> LocalHFClient:
+        from llm_catalyst.backbones.presets import load_pretrained_causal_lm
+
+        model, tokenizer = load_pretrained_causal_lm(name_or_path)
+        return cls(model, tokenizer, name=name_or_path)
+
+    @property
+    def identity(self) -> dict[str, str]:
+        return {"backend": "local_hf", "model": self._name}
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def complete(self, request: LLMRequest) -> Completion:
+        p = request.params
+        messages = [dict(m) for m in request.messages]
+        if self.has_chat_template:
+            prompt = self.tokenizer.apply_chat_template(
+                messages, add_generation_prompt=True, tokenize=False
+            )
+            encoded = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
+        else:
+            prompt = plain_prompt(request.messages)
+            encoded = self.tokenizer(prompt, return_tensors="pt")
+        device = next(self.model.parameters()).device
+        encoded = {k: v.to(device) for k, v in encoded.items()}
+        sampling: dict[str, Any] = (
+            {"do_sample": True, "temperature": p.temperature, "top_p": p.top_p}
+            if p.temperature > 0
+            else {"do_sample": False}
+        )
+        pad_id = self.tokenizer.pad_token_id
+        if pad_id is None:
+            pad_id = self.tokenizer.eos_token_id
+        try:
+            with torch.no_grad(), torch.random.fork_rng(devices=[]):
+                if p.seed is not None:
+                    torch.manual_seed(p.seed)
+                output = self.model.generate(
+                    **encoded,
+                    max_new_tokens=p.max_tokens,
+                    num_return_sequences=p.n,
+                    pad_token_id=pad_id,
+                    stop_strings=list(p.stop) or None,
+                    tokenizer=self.tokenizer if p.stop else None,
+                    **sampling,
+                )
+        except (RuntimeError, ValueError) as exc:
+            raise LLMUnavailable(f"local model {self._name!r} failed to generate: {exc}") from None
+        prompt_len = encoded["input_ids"].shape[1]
+        texts, finishes, generated = [], [], 0
+        stop_ids = {pad_id, self.tokenizer.eos_token_id}
+        for row in output[:, prompt_len:].tolist():
+            length = next((i for i, t in enumerate(row) if t in stop_ids), len(row))
+            generated += length
+            text = self.tokenizer.decode(row[:length], skip_special_tokens=True)
+            texts.append(_cut_at_stop(text, p.stop))
+            finishes.append("length" if length == p.max_tokens else "stop")
+        return Completion(
+            texts=tuple(texts),
+            usage=Usage(prompt_tokens=prompt_len, completion_tokens=generated),
+            model=self._name,
+            finish_reasons=tuple(finishes),
+        )
+
+
+def _cut_at_stop(text: str, stop: tuple[str, ...]) -> str:
+    """Generation stops after the token that completes a stop string; drop the string itself."""
+    cut = min((i for i in (text.find(s) for s in stop) if i >= 0), default=len(text))
+    return text[:cut]

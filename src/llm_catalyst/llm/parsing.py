@@ -1,0 +1,195 @@
+"""Turn an LLM's answer into clean, new, bounded prompt texts.
+
+Public API:
+    parse_proposals(raw, max_words, tried=(), max_chars=None, echo="", cut_off=False)
+    ParseResult(accepted, rejected, method)     method: "json", "json_partial", "lines", "none"
+    Rejection(text, reason)
+    prompt_key(text) -> str                     the identity used for de-duplication
+
+Order: a JSON list of strings anywhere in the answer (code fences and preambles around it are
+ignored); else numbered or bulleted lines; else the quoted strings of a JSON list cut off by the
+token limit; else labelled ("Prompt: ...") or quoted lines; else every line that is not a
+preamble. Each candidate is cleaned (labels, quotes, ``<INS>`` tags, extra whitespace) and
+rejected if empty, without letters, non-printable, over-long, a line copied from ``echo`` (the
+meta-prompt), a duplicate, or already tried. When the answer was ``cut_off`` by the token
+limit, the last line-parsed candidate is rejected: it is probably unfinished. The answer is
+treated as data only: nothing here evaluates, executes or formats it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import unicodedata
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Literal
+
+# Answers beyond this size are cut before parsing: a misbehaving server cannot make parsing slow.
+MAX_ANSWER_CHARS = 50_000
+_MAX_JSON_STARTS = 64
+_FENCE = re.compile(r"^\s*```.*$", re.MULTILINE)
+_LIST_MARKER = re.compile(
+    r"^\s*(?:\(?\d{1,3}(?:\.\d{1,3})*[.):\]]\s*|[-*•·+]\s+)(.+)$"
+)
+_LABEL = re.compile(
+    r"^(?:new\s+)?(?:prompt|template|instruction|text)s?\s*\d{0,3}\s*[:=\-–]\s*", re.IGNORECASE
+)
+_TAGS = re.compile(r"</?INS>", re.IGNORECASE)
+_QUOTED = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
+_QUOTES = ('"', "'", "“", "”", "‘", "’", "«", "»")
+_WRAPPERS = (*_QUOTES, "`", "*")
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Co", "Cs", "Cn"})
+
+Method = Literal["json", "json_partial", "lines", "none"]
+
+
+@dataclass(frozen=True)
+class Rejection:
+    text: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ParseResult:
+    accepted: tuple[str, ...]
+    rejected: tuple[Rejection, ...]
+    method: Method
+
+
+def prompt_key(text: str) -> str:
+    """Case, spacing and end punctuation do not make a prompt new."""
+    return " ".join(text.casefold().split()).strip(" .!?;:,")
+
+
+def parse_proposals(
+    raw: str,
+    max_words: int,
+    tried: Iterable[str] = (),
+    max_chars: int | None = None,
+    echo: str = "",
+    cut_off: bool = False,
+) -> ParseResult:
+    """Candidates from ``raw``, cleaned and filtered; ``max_chars`` defaults to 12 per word."""
+    char_limit = max_chars if max_chars is not None else 12 * max_words
+    method, candidates = _candidates(_FENCE.sub("", raw[:MAX_ANSWER_CHARS]))
+    tried_keys = {prompt_key(t) for t in tried}
+    echo_keys = {prompt_key(_clean(line)) for line in echo.splitlines()}
+    accepted_keys: set[str] = set()
+    accepted: list[str] = []
+    rejected: list[Rejection] = []
+    for position, candidate in enumerate(candidates, start=1):
+        text = _clean(candidate)
+        key = prompt_key(text)
+        reason = _problem(text, max_words, char_limit)
+        if reason is None and cut_off and method == "lines" and position == len(candidates):
+            reason = "cut off by the token limit"
+        if reason is None and key in tried_keys:
+            reason = "already tried"
+        if reason is None and key in echo_keys:
+            reason = "copied from the meta-prompt"
+        if reason is None and key in accepted_keys:
+            reason = "duplicate"
+        if reason is None:
+            accepted.append(text)
+            accepted_keys.add(key)
+        else:
+            rejected.append(Rejection(text, reason))
+    return ParseResult(tuple(accepted), tuple(rejected), method)
+
+
+def _candidates(text: str) -> tuple[Method, list[str]]:
+    from_json = _json_list(text)
+    if from_json:
+        return "json", from_json
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    items = [m.group(1) for m in map(_LIST_MARKER.match, lines) if m]
+    if items:
+        return "lines", items
+    start = text.find("[")
+    if start >= 0:
+        # A JSON list cut off by the token limit: its complete quoted strings.
+        partial = [_unescape(m) for m in _QUOTED.findall(text[start:])]
+        if partial:
+            return "json_partial", partial
+    # No list: labelled ("Prompt: ...") or fully quoted lines if there are any, else every line
+    # that is not a preamble ("Here are three prompts:").
+    marked = [line for line in lines if _is_labelled(line) or _is_quoted(line)]
+    items = marked or [line for line in lines if not line.endswith(":")]
+    return ("lines", items) if items else ("none", [])
+
+
+def _is_labelled(line: str) -> bool:
+    label = _LABEL.match(line)
+    return label is not None and bool(line[label.end() :].strip())
+
+
+def _is_quoted(line: str) -> bool:
+    return len(line) >= 2 and line[0] in _WRAPPERS and line[-1] in _WRAPPERS
+
+
+def _json_list(text: str) -> list[str]:
+    decoder = json.JSONDecoder()
+    starts = [m.start() for m in re.finditer(r"\[", text)][:_MAX_JSON_STARTS]
+    for start in starts:
+        try:
+            value, _ = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(value, list):
+            items = [_item_text(v) for v in value]
+            strings = [s for s in items if s is not None]
+            if strings:
+                return strings
+    return []
+
+
+def _item_text(value: object) -> str | None:
+    """A list item: a string, or an object holding one under a usual key."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        for key in ("prompt", "text", "template", "instruction"):
+            if isinstance(value.get(key), str):
+                return value[key]
+    return None
+
+
+def _unescape(body: str) -> str:
+    try:
+        return json.loads(f'"{body}"')
+    except json.JSONDecodeError:
+        return body
+
+
+def _clean(text: str) -> str:
+    text = _TAGS.sub(" ", text).replace("**", "")
+    text = " ".join(text.split())
+    previous = None
+    while previous != text:
+        previous = text
+        text = _LABEL.sub("", text).strip()
+        for mark in _WRAPPERS:
+            if len(text) >= 2 and text.startswith(mark) and text.endswith(mark):
+                text = text[1:-1].strip()
+        # A quote left open (the answer was cut off, or the model forgot to close it).
+        if text[:1] in _QUOTES and text.count(text[0]) == 1:
+            text = text[1:].strip()
+        if text[-1:] in _QUOTES and text.count(text[-1]) == 1:
+            text = text[:-1].strip()
+    return text
+
+
+def _problem(text: str, max_words: int, max_chars: int) -> str | None:
+    if not text:
+        return "empty"
+    if not any(c.isalpha() for c in text):
+        return "no words"
+    if any(unicodedata.category(c) in _UNPRINTABLE for c in text):
+        return "non-printable characters"
+    words = len(text.split())
+    if words > max_words:
+        return f"too long ({words} words > {max_words})"
+    if len(text) > max_chars:
+        return f"too long ({len(text)} characters > {max_chars})"
+    return None

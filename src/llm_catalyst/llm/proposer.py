@@ -1,0 +1,261 @@
+"""The instructor's service to the catalyst loop: new prompts for a task and its scored history.
+
+Public API:
+    ScoredPrompt(text, loss, accuracy=None)         one entry of the history shown to the LLM
+    ProposalRound                                   proposals, status, reason, usage, raw answers
+    Proposer(gateway, config)                       from an ``LLMConfig``
+        .render(task, history) -> list[Message]     the meta-prompt, for inspection
+        .propose(task, history, round_index, tried=()) -> ProposalRound
+        .plan(rounds) -> str                        the projected call count, printed before a run
+    load_history(path) -> list[ScoredPrompt]        JSON list or JSONL of {text, loss, accuracy}
+
+``propose`` never raises for LLM failures: when the LLM is unavailable or the budget is spent
+it returns a round with no proposals, ``status`` "unavailable" or "budget" and the reason, and
+the caller skips the round. Call ``k`` of round ``r`` has sample index ``r * calls_per_round + k``
+and seed ``sampling.seed + sample index``: every call is a distinct, reproducible sample.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import jinja2
+from jinja2.sandbox import SandboxedEnvironment
+
+from llm_catalyst.data.tasks import Task
+from llm_catalyst.errors import ConfigError, DataError
+from llm_catalyst.llm.budget import BudgetExhausted, describe_plan
+from llm_catalyst.llm.client import LLMRequest, LLMUnavailable, Message, Usage
+from llm_catalyst.llm.config import LLMConfig
+from llm_catalyst.llm.gateway import LLMGateway
+from llm_catalyst.llm.jsonio import read_json_items
+from llm_catalyst.llm.parsing import Method, Rejection, parse_proposals
+
+BUILTIN_TEMPLATES = ("catalyst", "paper", "list")
+_STUB = ("1.", "1)", "-", "*")
+
+Status = Literal["ok", "partial", "empty", "unavailable", "budget"]
+
+
+@dataclass(frozen=True)
+class ScoredPrompt:
+    """A prompt text with its dev loss (lower is better) and, optionally, dev accuracy."""
+
+    text: str
+    loss: float
+    accuracy: float | None = None
+
+
+@dataclass(frozen=True)
+class ProposalRound:
+    """What one round of the instructor produced.
+
+    ``status``: "ok" (``num_proposals`` new texts), "partial" (fewer), "empty" (the answers held
+    no usable text), "unavailable" / "budget" (no answer; ``reason`` says why). A round with no
+    proposals is a skipped round; the caller keeps training.
+    """
+
+    round_index: int
+    proposals: tuple[str, ...]
+    status: Status
+    reason: str = ""
+    calls: int = 0
+    cache_hits: int = 0
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float = 0.0
+    latency_s: float = 0.0
+    raw_answers: tuple[str, ...] = ()
+    rejected: tuple[Rejection, ...] = ()
+    parse_methods: tuple[Method, ...] = ()
+
+    @property
+    def skipped(self) -> bool:
+        return not self.proposals
+
+
+class Proposer:
+    """Renders the meta-prompt, calls the LLM through the gateway, parses the answers."""
+
+    def __init__(self, gateway: LLMGateway, config: LLMConfig):
+        self.gateway = gateway
+        self.config = config
+        self.template_name = config.proposer.template
+        if self.template_name == "auto":
+            self.template_name = "catalyst" if gateway.has_chat_template else "list"
+        self._template = _load_template(self.template_name)
+
+    def plan(self, rounds: int) -> str:
+        return describe_plan(
+            rounds, self.config.proposer.calls_per_round, self.config.budget.limits()
+        )
+
+    def render(self, task: Task, history: Sequence[ScoredPrompt]) -> list[Message]:
+        settings = self.config.proposer
+        meanings = task.label_meanings or task.label_names
+        labels = [
+            {"name": n, "word": w, "meaning": m}
+            for n, w, m in zip(
+                task.label_names, task.label_words or task.label_names, meanings, strict=False
+            )
+        ]
+        text = self._template.render(
+            task=task,
+            labels=labels,
+            history=_worst_to_best(history, settings.max_history),
+            num_proposals=settings.num_proposals,
+            max_words=settings.max_words,
+        )
+        return [{"role": "user", "content": text.strip()}]
+
+    def propose(
+        self,
+        task: Task,
+        history: Sequence[ScoredPrompt],
+        round_index: int,
+        tried: Iterable[str] = (),
+    ) -> ProposalRound:
+        settings = self.config.proposer
+        messages = tuple(self.render(task, history))
+        stub = _list_stub(messages[-1]["content"])
+        stop = tuple(self.config.sampling.stop)
+        if stub:
+            # A list continuation would run on past the items asked for.
+            stop += (f"\n{settings.num_proposals + 1}{stub[-1]}" if stub[0].isdigit() else "\n\n",)
+        known = [h.text for h in history] + list(tried)
+        accepted: list[str] = []
+        rejected: list[Rejection] = []
+        answers: list[str] = []
+        methods: list[Method] = []
+        calls = hits = 0
+        usage = Usage()
+        cost = latency = 0.0
+        status: Status = "ok"
+        reason = ""
+        for k in range(settings.calls_per_round):
+            index = round_index * settings.calls_per_round + k
+            seed = self.config.sampling.seed
+            params = replace(
+                self.config.sampling.params(None if seed is None else seed + index), stop=stop
+            )
+            try:
+                result = self.gateway.call(LLMRequest(messages, params, sample_index=index))
+            except LLMUnavailable as exc:
+                status, reason = "unavailable", f"LLM unavailable: {exc}"
+                break
+            except BudgetExhausted as exc:
+                status, reason = "budget", f"LLM budget exhausted: {exc}"
+                break
+            calls += 0 if result.cache_hit else 1
+            hits += int(result.cache_hit)
+            usage = usage + result.completion.usage
+            cost += result.cost_usd
+            latency += result.latency_s
+            finishes = result.completion.finish_reasons
+            for i, answer in enumerate(result.completion.texts):
+                answers.append(answer)
+                parsed = parse_proposals(
+                    stub + answer,
+                    settings.max_words,
+                    tried=[*known, *accepted],
+                    echo=messages[-1]["content"],
+                    cut_off=i < len(finishes) and finishes[i] == "length",
+                )
+                accepted.extend(parsed.accepted)
+                rejected.extend(parsed.rejected)
+                methods.append(parsed.method)
+            if len(accepted) >= settings.num_proposals:
+                break
+        proposals = tuple(accepted[: settings.num_proposals])
+        if proposals and len(proposals) < settings.num_proposals:
+            reason = (reason + "; " if reason else "") + (
+                f"{len(proposals)} of {settings.num_proposals} proposals were usable"
+            )
+            status = "partial"
+        elif not proposals and status == "ok":
+            status = "empty"
+            reason = f"no usable proposal in {len(answers)} answer(s) ({len(rejected)} rejected)"
+        return ProposalRound(
+            round_index=round_index,
+            proposals=proposals,
+            status=status,
+            reason=reason,
+            calls=calls,
+            cache_hits=hits,
+            usage=usage,
+            cost_usd=cost,
+            latency_s=latency,
+            raw_answers=tuple(answers),
+            rejected=tuple(rejected),
+            parse_methods=tuple(methods),
+        )
+
+
+def load_history(path: str | Path) -> list[ScoredPrompt]:
+    """A scored history file: a JSON list, or JSONL, of ``{"text", "loss", "accuracy"?}``."""
+    fix = 'each entry is {"text": "...", "loss": 0.69, "accuracy": 0.5} (accuracy optional)'
+    history = []
+    for where, entry in read_json_items(path, fix):
+        item = entry if isinstance(entry, dict) else {}
+        text, loss, acc = item.get("text"), item.get("loss"), item.get("accuracy")
+        if not isinstance(text, str) or not _is_number(loss) or not _is_number(acc, optional=True):
+            raise DataError(f"{where}: not a scored prompt", path=path, fix=fix)
+        history.append(ScoredPrompt(text, float(loss), None if acc is None else float(acc)))
+    return history
+
+
+def _is_number(value: object, optional: bool = False) -> bool:
+    if value is None:
+        return optional
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _worst_to_best(history: Sequence[ScoredPrompt], keep: int) -> list[ScoredPrompt]:
+    """OPRO order: highest loss first, so the best prompts sit next to the request."""
+    return sorted(history, key=lambda h: h.loss, reverse=True)[-keep:]
+
+
+def _list_stub(prompt: str) -> str:
+    """The list marker a continuation prompt ends on ("1."), or "" for an ordinary request."""
+    last = prompt.rstrip().rsplit("\n", 1)[-1].strip()
+    return last if last in _STUB else ""
+
+
+def _environment() -> SandboxedEnvironment:
+    # Sandboxed and without autoescape: templates produce plain text, and neither a user's
+    # template nor the texts put into it can reach Python objects.
+    env = SandboxedEnvironment(undefined=jinja2.StrictUndefined, autoescape=False)
+    env.filters["json"] = lambda value: json.dumps(value, ensure_ascii=False)
+    env.filters["oneline"] = lambda value: " ".join(str(value).split())
+    return env
+
+
+def _load_template(name: str) -> jinja2.Template:
+    env = _environment()
+    if name in BUILTIN_TEMPLATES:
+        source = (
+            resources.files("llm_catalyst.llm")
+            .joinpath(f"templates/{name}.jinja")
+            .read_text("utf-8")
+        )
+        where = f"built-in template {name!r}"
+    else:
+        path = Path(name)
+        if not path.is_file():
+            raise ConfigError(
+                f"proposer.template {name!r} is neither a built-in template "
+                f"({', '.join(BUILTIN_TEMPLATES)}, auto) nor an existing file; fix the name or path"
+            )
+        source = path.read_text(encoding="utf-8")
+        where = str(path)
+    try:
+        return env.from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise ConfigError(
+            f"{where}, line {exc.lineno}: template syntax error: {exc.message}"
+        ) from None
