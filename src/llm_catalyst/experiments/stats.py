@@ -1,0 +1,207 @@
+"""Statistics over seeds: what a comparison of methods can honestly claim.
+
+Public API::
+
+    mean_std(values) -> (mean, sample std or None)
+    bootstrap_ci(values, resamples=10000, level=0.95, seed=0) -> ConfidenceInterval
+    summarize(runs) -> list[MethodSummary]            # test accuracy per (task, method)
+    paired_deltas(runs, baseline="plain", ...) -> list[PairedDelta]
+    wall_clock_summary(runs, per_task=True) -> list[WallClockSummary]
+    method_sort_key(method)                          # the display order of methods
+
+Differences against the baseline are paired: a run is compared with the baseline run of the same
+task and seed (same data split, same initialisation), which removes the seed-to-seed variance
+that dominates few-shot results. The confidence interval is a percentile bootstrap of the mean
+paired difference, seeded so a table is reproducible; it is only given for two or more pairs,
+since one pair says nothing about spread. Every function is pure.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from llm_catalyst.errors import ConfigError, DataError
+from llm_catalyst.experiments.results import RunRecord, WallClock
+
+METHOD_ORDER = ("plain", "random-restart", "projection-restart", "llm-only", "catalyst")
+DEFAULT_RESAMPLES = 10_000
+DEFAULT_LEVEL = 0.95
+
+
+@dataclass(frozen=True)
+class ConfidenceInterval:
+    low: float
+    high: float
+    level: float
+    resamples: int
+
+
+@dataclass(frozen=True)
+class MethodSummary:
+    """Test accuracy of one method on one task over its seeds (std is None for one seed)."""
+
+    task: str
+    method: str
+    seeds: tuple[int, ...]
+    mean: float
+    std: float | None
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds)
+
+
+@dataclass(frozen=True)
+class PairedDelta:
+    """Mean of (method - baseline) test accuracy over the seeds both were run with."""
+
+    task: str
+    method: str
+    baseline: str
+    seeds: tuple[int, ...]
+    mean: float
+    ci: ConfidenceInterval | None
+
+    @property
+    def n(self) -> int:
+        return len(self.seeds)
+
+
+@dataclass(frozen=True)
+class WallClockSummary:
+    """Wall-clock of the runs of one method (on one task, or on all when ``task`` is None).
+
+    ``llm_share`` is the LLM's seconds over total seconds, summed over the runs that recorded
+    their LLM time (so long runs weigh more); None when no run recorded it.
+    """
+
+    task: str | None
+    method: str
+    runs: int
+    mean_total_s: float
+    llm_share: float | None
+
+
+def method_sort_key(method: str) -> tuple[int, str]:
+    """Baseline first, then the controls, then the catalyst; unknown methods last by name."""
+    if method in METHOD_ORDER:
+        return METHOD_ORDER.index(method), ""
+    return len(METHOD_ORDER), method
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (n - 1); the std of a single value is undefined."""
+    if not values:
+        raise ValueError("mean_std needs at least one value")
+    array = np.asarray(values, dtype=float)
+    std = float(array.std(ddof=1)) if len(array) > 1 else None
+    return float(array.mean()), std
+
+
+def bootstrap_ci(
+    values: Sequence[float],
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    level: float = DEFAULT_LEVEL,
+    seed: int = 0,
+) -> ConfidenceInterval:
+    """Percentile bootstrap interval of the mean: resample with replacement, take quantiles."""
+    if resamples < 1:
+        raise ConfigError(f"bootstrap resamples must be at least 1, got {resamples}")
+    if not 0.0 < level < 1.0:
+        raise ConfigError(
+            f"confidence level must lie strictly between 0 and 1, got {level} (write 0.95 for 95%)"
+        )
+    if not values:
+        raise ValueError("bootstrap_ci needs at least one value")
+    array = np.asarray(values, dtype=float)
+    rng = np.random.default_rng(seed)
+    picks = rng.integers(0, len(array), size=(resamples, len(array)))
+    means = array[picks].mean(axis=1)
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(means, [tail, 1.0 - tail])
+    return ConfidenceInterval(float(low), float(high), level, resamples)
+
+
+def _cells(runs: Iterable[RunRecord]) -> dict[tuple[str, str], dict[int, RunRecord]]:
+    """Runs by (task, method) and seed; two runs of the same cell and seed are ambiguous."""
+    cells: dict[tuple[str, str], dict[int, RunRecord]] = defaultdict(dict)
+    for run in runs:
+        cell = cells[(run.task, run.method)]
+        if run.seed in cell:
+            other = cell[run.seed]
+            raise DataError(
+                f"two finished runs of task {run.task!r}, method {run.method!r}, seed "
+                f"{run.seed}: {other.path} (backbone {other.backbone}) and this one "
+                f"(backbone {run.backbone})",
+                path=run.path,
+                fix="move one of them out of the folder, or compare the two folders separately",
+            )
+        cell[run.seed] = run
+    return dict(sorted(cells.items(), key=lambda item: (item[0][0], method_sort_key(item[0][1]))))
+
+
+def summarize(runs: Iterable[RunRecord]) -> list[MethodSummary]:
+    summaries = []
+    for (task, method), by_seed in _cells(runs).items():
+        seeds = tuple(sorted(by_seed))
+        mean, std = mean_std([by_seed[seed].test.accuracy for seed in seeds])
+        summaries.append(MethodSummary(task, method, seeds, mean, std))
+    return summaries
+
+
+def paired_deltas(
+    runs: Iterable[RunRecord],
+    *,
+    baseline: str = "plain",
+    resamples: int = DEFAULT_RESAMPLES,
+    level: float = DEFAULT_LEVEL,
+    seed: int = 0,
+) -> list[PairedDelta]:
+    """Paired differences of every other method against ``baseline``, per task.
+
+    Methods that share no seed with the baseline on a task are left out.
+    """
+    cells = _cells(runs)
+    deltas = []
+    for (task, method), by_seed in cells.items():
+        reference = cells.get((task, baseline))
+        if method == baseline or reference is None:
+            continue
+        seeds = tuple(sorted(set(by_seed) & set(reference)))
+        if not seeds:
+            continue
+        differences = [by_seed[s].test.accuracy - reference[s].test.accuracy for s in seeds]
+        ci = (
+            bootstrap_ci(differences, resamples=resamples, level=level, seed=seed)
+            if len(differences) > 1
+            else None
+        )
+        deltas.append(PairedDelta(task, method, baseline, seeds, float(np.mean(differences)), ci))
+    return deltas
+
+
+def wall_clock_summary(
+    runs: Iterable[RunRecord], *, per_task: bool = True
+) -> list[WallClockSummary]:
+    """Wall-clock per (task, method), or per method over all tasks; runs without timing skipped."""
+    groups: dict[tuple[str | None, str], list[WallClock]] = defaultdict(list)
+    for run in runs:
+        if run.wall_clock is not None:
+            groups[(run.task if per_task else None, run.method)].append(run.wall_clock)
+    summaries = []
+    for (task, method), clocks in sorted(
+        groups.items(), key=lambda item: (item[0][0] or "", method_sort_key(item[0][1]))
+    ):
+        timed = [clock for clock in clocks if clock.llm_s is not None]
+        timed_total = sum(clock.total_s for clock in timed)
+        share = (
+            sum(clock.llm_s or 0.0 for clock in timed) / timed_total if timed_total > 0 else None
+        )
+        mean_total = float(np.mean([clock.total_s for clock in clocks]))
+        summaries.append(WallClockSummary(task, method, len(clocks), mean_total, share))
+    return summaries

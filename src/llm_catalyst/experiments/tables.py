@@ -1,0 +1,231 @@
+"""The comparison table: one row per task and method, in Markdown (to read) and CSV (to analyse).
+
+Public API::
+
+    comparison_table(runs, baseline="plain", resamples=10000, level=0.95, seed=0)
+        -> ComparisonTable
+    to_markdown(table) -> str      # the table, how to read it, and wall-clock per method
+    to_csv(table) -> str           # raw numbers (accuracies as fractions), one row per cell
+    write_tables(table, directory) -> (markdown_path, csv_path)
+
+``ComparisonTable.headers``/``display_rows()`` and ``wall_clock_headers``/``wall_clock_rows()``
+are the formatted cells that the Markdown and the HTML report share, so both show the same numbers.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from llm_catalyst.experiments.results import RunRecord
+from llm_catalyst.experiments.stats import (
+    DEFAULT_LEVEL,
+    DEFAULT_RESAMPLES,
+    MethodSummary,
+    PairedDelta,
+    WallClockSummary,
+    paired_deltas,
+    summarize,
+    wall_clock_summary,
+)
+
+MARKDOWN_FILE = "comparison.md"
+CSV_FILE = "comparison.csv"
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    summary: MethodSummary
+    delta: PairedDelta | None
+    wall_clock: WallClockSummary | None
+
+
+@dataclass(frozen=True)
+class ComparisonTable:
+    rows: tuple[ComparisonRow, ...]
+    wall_clock_per_method: tuple[WallClockSummary, ...]
+    baseline: str
+    resamples: int
+    level: float
+
+    @property
+    def headers(self) -> tuple[str, ...]:
+        return (
+            "task",
+            "method",
+            "seeds",
+            "test acc. % (mean ± std)",
+            f"Δ vs {self.baseline}, pp [{self.level:.0%} CI]",
+            "wall-clock / run",
+            "LLM share",
+        )
+
+    def display_rows(self) -> list[tuple[str, ...]]:
+        return [
+            (
+                row.summary.task,
+                row.summary.method,
+                str(row.summary.n),
+                _mean_std(row.summary),
+                _delta(row, self.baseline),
+                "—" if row.wall_clock is None else format_duration(row.wall_clock.mean_total_s),
+                _share(row.wall_clock),
+            )
+            for row in self.rows
+        ]
+
+    wall_clock_headers = ("method", "runs", "wall-clock / run", "LLM share")
+
+    def wall_clock_rows(self) -> list[tuple[str, ...]]:
+        return [
+            (w.method, str(w.runs), format_duration(w.mean_total_s), _share(w))
+            for w in self.wall_clock_per_method
+        ]
+
+    def legend(self) -> str:
+        return (
+            "Test accuracy in %, mean ± sample standard deviation over seeds. "
+            f"Δ: mean paired difference to {self.baseline} in percentage points over the seeds "
+            f"both methods ran (n shown when fewer than the method's seeds), with a "
+            f"{self.level:.0%} percentile bootstrap interval ({self.resamples} resamples); "
+            "no interval for a single pair. Wall-clock: mean per run. "
+            "LLM share: LLM seconds / total seconds over the runs that recorded them."
+        )
+
+
+def format_duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.1f} min"
+    return f"{seconds / 3600:.2f} h"
+
+
+def _mean_std(summary: MethodSummary) -> str:
+    if summary.std is None:
+        return f"{100 * summary.mean:.1f}"
+    return f"{100 * summary.mean:.1f} ± {100 * summary.std:.1f}"
+
+
+def _delta(row: ComparisonRow, baseline: str) -> str:
+    if row.summary.method == baseline:
+        return "(baseline)"
+    delta = row.delta
+    if delta is None:
+        return "—"
+    text = f"{100 * delta.mean:+.1f}"
+    if delta.ci is not None:
+        text += f" [{100 * delta.ci.low:+.1f}, {100 * delta.ci.high:+.1f}]"
+    if delta.n != row.summary.n:
+        text += f" (n={delta.n})"
+    return text
+
+
+def _share(wall_clock: WallClockSummary | None) -> str:
+    if wall_clock is None or wall_clock.llm_share is None:
+        return "—"
+    return f"{wall_clock.llm_share:.0%}"
+
+
+def comparison_table(
+    runs: Iterable[RunRecord],
+    *,
+    baseline: str = "plain",
+    resamples: int = DEFAULT_RESAMPLES,
+    level: float = DEFAULT_LEVEL,
+    seed: int = 0,
+) -> ComparisonTable:
+    """Summaries, paired deltas and wall-clock of finished runs, joined by (task, method)."""
+    runs = list(runs)
+    deltas = {
+        (d.task, d.method): d
+        for d in paired_deltas(runs, baseline=baseline, resamples=resamples, level=level, seed=seed)
+    }
+    clocks = {(w.task, w.method): w for w in wall_clock_summary(runs)}
+    rows = tuple(
+        ComparisonRow(s, deltas.get((s.task, s.method)), clocks.get((s.task, s.method)))
+        for s in summarize(runs)
+    )
+    per_method = tuple(wall_clock_summary(runs, per_task=False))
+    return ComparisonTable(rows, per_method, baseline, resamples, level)
+
+
+def _markdown_table(headers: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
+    def line(cells: Iterable[str]) -> str:
+        return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
+
+    headers = list(headers)
+    lines = [line(headers), "|" + "---|" * len(headers)]
+    lines.extend(line(row) for row in rows)
+    return "\n".join(lines)
+
+
+def to_markdown(table: ComparisonTable) -> str:
+    if not table.rows:
+        return "No finished runs.\n"
+    wall_clock = _markdown_table(table.wall_clock_headers, table.wall_clock_rows())
+    return (
+        f"{_markdown_table(table.headers, table.display_rows())}\n\n{table.legend()}\n\n"
+        f"Wall-clock per method (all tasks):\n\n{wall_clock}\n"
+    )
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else repr(value)
+
+
+def to_csv(table: ComparisonTable) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(
+        (
+            "task",
+            "method",
+            "n_seeds",
+            "seeds",
+            "mean_accuracy",
+            "std_accuracy",
+            f"delta_vs_{table.baseline}",
+            "ci_low",
+            "ci_high",
+            "n_pairs",
+            "ci_level",
+            "resamples",
+            "mean_wall_clock_s",
+            "llm_share",
+        )
+    )
+    for row in table.rows:
+        delta, ci, clock = row.delta, row.delta and row.delta.ci, row.wall_clock
+        writer.writerow(
+            (
+                row.summary.task,
+                row.summary.method,
+                row.summary.n,
+                " ".join(map(str, row.summary.seeds)),
+                _number(row.summary.mean),
+                _number(row.summary.std),
+                _number(delta and delta.mean),
+                _number(ci and ci.low),
+                _number(ci and ci.high),
+                "" if delta is None else delta.n,
+                table.level,
+                table.resamples,
+                _number(clock and clock.mean_total_s),
+                _number(clock and clock.llm_share),
+            )
+        )
+    return buffer.getvalue()
+
+
+def write_tables(table: ComparisonTable, directory: Path) -> tuple[Path, Path]:
+    """Write ``comparison.md`` and ``comparison.csv`` into ``directory``; returns both paths."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    markdown_path, csv_path = directory / MARKDOWN_FILE, directory / CSV_FILE
+    markdown_path.write_text(to_markdown(table), encoding="utf-8")
+    csv_path.write_text(to_csv(table), encoding="utf-8")
+    return markdown_path, csv_path
