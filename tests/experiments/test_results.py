@@ -9,6 +9,7 @@ from synthetic_runs import training_events, write_run
 from llm_catalyst import experiments
 from llm_catalyst.errors import DataError
 from llm_catalyst.experiments.results import collect_runs, load_run, read_events
+from llm_catalyst.rundir import RunDirectory
 
 
 def test_grid_finished_and_unfinished(tmp_path: Path) -> None:
@@ -164,3 +165,31 @@ def test_a_bad_event_line_is_located(tmp_path: Path, bad_line: str, message: str
 
 def test_every_lazy_export_resolves() -> None:
     assert all(callable(getattr(experiments, name)) for name in experiments.__all__)
+
+
+def test_reads_what_the_run_directory_writes(tmp_path: Path) -> None:
+    run = RunDirectory.create(
+        tmp_path, "sst2-plain-s5", {"backbone": {"model": "tiny-encoder"}}, seed=5, protocol="paper"
+    )
+    run.log_event("train_step", step=1, loss=0.7, lr=0.01, grad_norm=0.1)
+    run.log_event("dev_eval", step=1, improved=True, loss=0.6, accuracy=0.5, n=8)
+    assert collect_runs(tmp_path).unfinished[0].path == run.path
+    run.write_results(
+        {
+            "method": "plain",
+            "task": "sst2",
+            "seed": 5,
+            "test": {"loss": 0.5, "accuracy": 0.8, "n": 10},
+            "dev": {"loss": 0.6, "accuracy": 0.5, "n": 8},
+            "best_step": 1,
+            "zero_shot_test": None,
+            "projected_text": "x",
+        }
+    )
+
+    (record,) = collect_runs(tmp_path).finished
+    assert (record.seed, record.protocol, record.backbone) == (5, "paper", "tiny-encoder")
+    assert record.wall_clock is not None and record.wall_clock.total_s >= 0
+    events = read_events(run.path)
+    assert [(s.step, s.loss) for s in events.train_steps] == [(1, 0.7)]
+    assert [(e.step, e.accuracy) for e in events.dev_evals] == [(1, 0.5)]
