@@ -29,9 +29,7 @@ from typing import Literal
 MAX_ANSWER_CHARS = 50_000
 _MAX_JSON_STARTS = 64
 _FENCE = re.compile(r"^\s*```.*$", re.MULTILINE)
-_LIST_MARKER = re.compile(
-    r"^\s*(?:\(?\d{1,3}(?:\.\d{1,3})*[.):\]]\s*|[-*•·+]\s+)(.+)$"
-)
+_LIST_MARKER = re.compile(r"^\s*(?:\(?\d{1,3}(?:\.\d{1,3})*[.):\]]\s*|[-*•·+]\s+)(.+)$")
 _LABEL = re.compile(
     r"^(?:new\s+)?(?:prompt|template|instruction|text)s?\s*\d{0,3}\s*[:=\-–]\s*", re.IGNORECASE
 )

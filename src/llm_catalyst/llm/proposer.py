@@ -99,18 +99,25 @@ class Proposer:
         settings = self.config.proposer
         meanings = task.label_meanings or task.label_names
         labels = [
-            {"name": n, "word": w, "meaning": m}
+            {"name": n, "word": w.strip(), "meaning": m}
             for n, w, m in zip(
                 task.label_names, task.label_words or task.label_names, meanings, strict=False
             )
         ]
-        text = self._template.render(
-            task=task,
-            labels=labels,
-            history=_worst_to_best(history, settings.max_history),
-            num_proposals=settings.num_proposals,
-            max_words=settings.max_words,
-        )
+        try:
+            text = self._template.render(
+                task=task,
+                labels=labels,
+                history=_worst_to_best(history, settings.max_history),
+                num_proposals=settings.num_proposals,
+                max_words=settings.max_words,
+            )
+        except jinja2.TemplateError as exc:
+            raise ConfigError(
+                f"{self.template_name}: cannot render the meta-prompt template ({exc}); it may "
+                "use task, labels (name, word, meaning), history (text, loss, accuracy), "
+                "num_proposals and max_words"
+            ) from None
         return [{"role": "user", "content": text.strip()}]
 
     def propose(

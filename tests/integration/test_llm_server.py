@@ -1,0 +1,176 @@
+"""The OpenAI-compatible client against a real server: llama-cpp-python serving SmolLM2 on loopback.
+
+Needs ``llama-cpp-python[server]`` (the Makefile's install builds it) and the offline SmolLM2
+GGUF. Each server is started on 127.0.0.1 on a free port and stopped by the fixture.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from llm_catalyst.data.registry import get_task
+from llm_catalyst.llm.client import LLMRequest, SamplingParams
+from llm_catalyst.llm.config import LLMConfig
+from llm_catalyst.llm.gateway import build_gateway
+from llm_catalyst.llm.llama_cpp import gguf_path
+from llm_catalyst.llm.openai_compat import OpenAICompatClient
+from llm_catalyst.llm.proposer import Proposer, ScoredPrompt
+
+pytestmark = pytest.mark.server
+
+MODEL = "smollm2-135m-instruct"
+STARTUP_S = 90
+
+
+@dataclass
+class Server:
+    process: subprocess.Popen
+    url: str
+    log: Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(log: Path) -> Server:
+    pytest.importorskip("llama_cpp.server", reason="needs llama-cpp-python[server] (make install)")
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "llama_cpp.server",
+        "--model",
+        str(gguf_path(MODEL)),
+        "--model_alias",
+        MODEL,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--n_ctx",
+        "2048",
+    ]
+    with log.open("wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + STARTUP_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"the server exited ({process.returncode}):\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/models", timeout=2):
+                return Server(process, url, log)
+        except OSError:
+            time.sleep(0.3)
+    process.kill()
+    pytest.fail(f"the server did not answer within {STARTUP_S} s:\n{log.read_text()[-3000:]}")
+
+
+def stop(server: Server) -> None:
+    if server.process.poll() is None:
+        server.process.terminate()
+        try:
+            server.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[Server]:
+    running = start_server(tmp_path_factory.mktemp("llama") / "server.log")
+    yield running
+    stop(running)
+
+
+def config(url: str, tmp_path: Path, **extra) -> LLMConfig:
+    data = {
+        "backend": "openai",
+        "base_url": url,
+        "model": MODEL,
+        "timeout_s": 60,
+        "cache": {"enabled": False, "directory": str(tmp_path / "cache")},
+        "call_log": str(tmp_path / "calls.jsonl"),
+        "proposer": {"num_proposals": 3, "max_words": 15, "template": "list"},
+        "sampling": {"max_tokens": 80, "seed": 0},
+    }
+    data.update(extra)
+    return LLMConfig.model_validate(data)
+
+
+HISTORY = [
+    ScoredPrompt("terrible great movie", 0.8, 0.55),
+    ScoredPrompt("Is this movie review positive or negative?", 0.5, 0.75),
+]
+
+
+def test_proposals_from_a_real_server_are_parsed(server, tmp_path) -> None:
+    cfg = config(
+        server.url,
+        tmp_path,
+        proposer={"num_proposals": 3, "max_words": 15, "template": "list", "calls_per_round": 3},
+    )
+    proposer = Proposer(build_gateway(cfg), cfg)
+    result = proposer.propose(get_task("sst2"), HISTORY, round_index=0)
+    assert result.status in ("ok", "partial"), (result.reason, result.raw_answers)
+    assert result.proposals
+    assert all(len(p.split()) <= 15 for p in result.proposals)
+    assert result.usage.prompt_tokens > 0 and result.usage.completion_tokens > 0
+    assert (tmp_path / "calls.jsonl").read_text().count('"outcome": "ok"') == result.calls
+
+
+def test_seeds_are_respected(server) -> None:
+    client = OpenAICompatClient(server.url, MODEL, timeout_s=60)
+    messages = ({"role": "user", "content": "Write one sentence about the sea."},)
+
+    def sample(seed: int) -> str:
+        params = SamplingParams(temperature=1.0, top_p=1.0, max_tokens=24, seed=seed)
+        return client.complete(LLMRequest(messages, params)).texts[0]
+
+    first = sample(7)
+    assert first
+    assert sample(7) == first
+    assert sample(8) != first
+
+
+def test_a_server_killed_mid_call_is_retried_then_the_round_is_skipped(tmp_path) -> None:
+    doomed = start_server(tmp_path / "doomed.log")
+    try:
+        cfg = config(
+            doomed.url,
+            tmp_path,
+            retry={"max_attempts": 3, "initial_backoff_s": 0.2, "max_backoff_s": 0.5},
+            sampling={"max_tokens": 1500, "seed": 0, "temperature": 1.0},
+            proposer={"num_proposals": 50, "max_words": 15, "template": "list"},
+        )
+        proposer = Proposer(build_gateway(cfg), cfg)
+        outcome: list = []
+        call = threading.Thread(
+            target=lambda: outcome.append(proposer.propose(get_task("sst2"), HISTORY, 0))
+        )
+        call.start()
+        time.sleep(2.0)
+        assert call.is_alive(), "the call ended before the server was killed"
+        doomed.process.kill()
+        call.join(timeout=60)
+        assert not call.is_alive()
+    finally:
+        stop(doomed)
+    (result,) = outcome
+    assert result.status == "unavailable" and result.skipped
+    assert "gave up after 3 attempt(s)" in result.reason
+    (record,) = proposer.gateway.log.records
+    assert (record.outcome, record.attempts) == ("unavailable", 3)

@@ -1,0 +1,217 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from llm_catalyst.data.tasks import Task
+from llm_catalyst.errors import ConfigError, DataError
+from llm_catalyst.llm.budget import Budget
+from llm_catalyst.llm.config import LLMConfig
+from llm_catalyst.llm.gateway import LLMGateway
+from llm_catalyst.llm.proposer import Proposer, ScoredPrompt, load_history
+from llm_catalyst.llm.scripted import ScriptedClient, ScriptedStep
+
+HISTORY = [
+    ScoredPrompt("middle prompt", 0.6, 0.7),
+    ScoredPrompt("worst prompt", 0.9, 0.5),
+    ScoredPrompt("best prompt", 0.3, 0.9),
+]
+
+
+def make(steps, *, chat: bool = True, **settings) -> tuple[Proposer, ScriptedClient]:
+    client = ScriptedClient(steps, chat=chat)
+    sampling = settings.pop("sampling", {})
+    cfg = LLMConfig.model_validate(
+        {
+            "backend": "scripted",
+            "script": "unused.jsonl",
+            "proposer": {"num_proposals": 3, "max_words": 8, **settings},
+            "sampling": sampling,
+        }
+    )
+    return Proposer(LLMGateway(client, sleep=lambda s: None), cfg), client
+
+
+def content(proposer: Proposer, task: Task, history=HISTORY) -> str:
+    messages = proposer.render(task, history)
+    assert [m["role"] for m in messages] == ["user"]
+    return messages[0]["content"]
+
+
+def test_catalyst_meta_prompt_has_task_labels_history_and_request(sentiment_task) -> None:
+    text = content(make([])[0], sentiment_task)
+    assert sentiment_task.description in text
+    assert '"negative": the review is unfavourable' in text
+    assert '"positive": the review is favourable' in text
+    worst, middle, best = (text.index(f'"{n} prompt"') for n in ("worst", "middle", "best"))
+    assert worst < middle < best  # worst to best, the best next to the request
+    assert "Loss: 0.300, accuracy: 90.0%" in text
+    assert "Write 3 new prompts" in text and "under 8 words" in text
+    assert text.rstrip().endswith("Answer with a JSON list of 3 strings and nothing else.")
+
+
+def test_label_names_stand_in_for_missing_meanings(nli_task) -> None:
+    text = content(make([])[0], nli_task)
+    assert '"yes": entailment' in text and '"no": not_entailment' in text
+
+
+def test_history_keeps_the_best_entries(sentiment_task) -> None:
+    text = content(make([], max_history=2)[0], sentiment_task)
+    assert "worst prompt" not in text
+    assert "middle prompt" in text and "best prompt" in text
+
+
+def test_paper_template_reproduces_the_reference_wording(sentiment_task) -> None:
+    text = content(make([], template="paper")[0], sentiment_task)
+    assert text.startswith("Hi GPT, assume you are a prompt pattern learner.")
+    assert "Templates: worst prompt\nLoss: 0.900\nAccuracy: 0.500" in text
+    assert text.index("worst prompt") < text.index("best prompt")
+    assert "- Keep every template under 8 words" in text
+    assert "- Generate 3 templates that potentially have better" in text
+    assert sentiment_task.description not in text  # the reference has no task description
+
+
+def test_base_models_get_list_continuation(sentiment_task) -> None:
+    proposer, client = make([" Judge the review.\n2. Say the mood.\n3. Rate it.\n"], chat=False)
+    assert proposer.template_name == "list"
+    assert content(proposer, sentiment_task).endswith("\n1.")
+    result = proposer.propose(sentiment_task, HISTORY, 0)
+    assert result.proposals == ("Judge the review.", "Say the mood.", "Rate it.")
+    assert client.requests[0].params.stop == ("\n4.",)  # stop after the items asked for
+
+
+def test_chat_models_get_the_catalyst_template_by_default() -> None:
+    assert make([])[0].template_name == "catalyst"
+
+
+def test_user_template_file(tmp_path, sentiment_task) -> None:
+    path = tmp_path / "mine.jinja"
+    path.write_text(
+        "{{ task.name }}: {% for h in history %}[{{ h.text }}]{% endfor %} x{{ num_proposals }}"
+    )
+    text = content(make([], template=str(path))[0], sentiment_task)
+    assert text == "toy-sentiment: [worst prompt][middle prompt][best prompt] x3"
+
+
+def test_template_errors_name_the_file_and_line(tmp_path, sentiment_task) -> None:
+    with pytest.raises(ConfigError, match="neither a built-in template"):
+        make([], template=str(tmp_path / "missing.jinja"))
+    broken = tmp_path / "broken.jinja"
+    broken.write_text("line one\n{% for x in %}\n")
+    with pytest.raises(ConfigError, match=r"broken\.jinja, line 2: template syntax error"):
+        make([], template=str(broken))
+    typo = tmp_path / "typo.jinja"
+    typo.write_text("{{ task.nmae }}")
+    with pytest.raises(ConfigError, match=r"typo\.jinja: cannot render"):
+        content(make([], template=str(typo))[0], sentiment_task)
+
+
+def test_user_templates_are_sandboxed(tmp_path, sentiment_task) -> None:
+    path = tmp_path / "escape.jinja"
+    path.write_text("{{ task.render.__globals__ }}")
+    with pytest.raises(ConfigError, match="cannot render"):
+        content(make([], template=str(path))[0], sentiment_task)
+
+
+def test_sample_index_and_seed_per_call(sentiment_task) -> None:
+    steps = ['["a one"]', '["b two"]', '["c three"]', '["d four"]']
+    proposer, client = make(steps, calls_per_round=2, sampling={"seed": 100})
+    proposer.propose(sentiment_task, HISTORY, round_index=0)
+    proposer.propose(sentiment_task, HISTORY, round_index=1)
+    assert [r.sample_index for r in client.requests] == [0, 1, 2, 3]
+    assert [r.params.seed for r in client.requests] == [100, 101, 102, 103]
+    unseeded, client = make(['["x"]'], sampling={"seed": None})
+    unseeded.propose(sentiment_task, HISTORY, 0)
+    assert client.requests[0].params.seed is None
+
+
+def test_more_calls_until_enough_proposals(sentiment_task) -> None:
+    proposer, client = make(
+        [
+            '["Judge it", "best prompt"]',
+            '["Judge it", "Say it", "Rate it"]',
+            '["Score it", "Weigh it"]',
+            '["never asked"]',
+        ],
+        calls_per_round=4,
+    )
+    result = proposer.propose(sentiment_task, HISTORY, 0, tried=["Say it"])
+    assert result.status == "ok"
+    assert result.proposals == ("Judge it", "Rate it", "Score it")
+    assert result.calls == 3 and len(client.requests) == 3
+    assert [(r.text, r.reason) for r in result.rejected] == [
+        ("best prompt", "already tried"),
+        ("Judge it", "already tried"),
+        ("Say it", "already tried"),
+    ]
+
+
+def test_fewer_proposals_than_asked_is_partial(sentiment_task) -> None:
+    proposer, _ = make(['["Judge it", "Say it"]'])
+    result = proposer.propose(sentiment_task, HISTORY, 0)
+    assert (result.status, result.proposals) == ("partial", ("Judge it", "Say it"))
+    assert result.reason == "2 of 3 proposals were usable"
+    assert not result.skipped
+
+
+def test_failure_after_a_good_call_keeps_what_was_found(sentiment_task) -> None:
+    proposer, _ = make(
+        ['["Judge it"]', ScriptedStep(error="unavailable", message="down")], calls_per_round=2
+    )
+    result = proposer.propose(sentiment_task, HISTORY, 0)
+    assert result.status == "partial"
+    assert result.proposals == ("Judge it",)
+    assert result.reason.startswith("LLM unavailable: down")
+
+
+def test_unavailable_llm_is_a_skipped_round_not_an_exception(sentiment_task) -> None:
+    proposer, _ = make([ScriptedStep(error="transient", message="HTTP 503")] * 4)
+    result = proposer.propose(sentiment_task, HISTORY, 0)
+    assert result.skipped and result.status == "unavailable"
+    assert "HTTP 503" in result.reason and "gave up after 4 attempt(s)" in result.reason
+
+
+def test_budget_stops_llm_calls_while_the_run_goes_on(sentiment_task) -> None:
+    client = ScriptedClient([f'["prompt number {i}"]' for i in range(10)])
+    cfg = LLMConfig.model_validate(
+        {
+            "backend": "scripted",
+            "script": "unused.jsonl",
+            "budget": {"max_calls": 2},
+            "proposer": {"num_proposals": 1},
+        }
+    )
+    proposer = Proposer(LLMGateway(client, budget=Budget(cfg.budget.limits())), cfg)
+    rounds = [proposer.propose(sentiment_task, HISTORY, r) for r in range(5)]
+    assert [r.status for r in rounds] == ["ok", "ok", "budget", "budget", "budget"]
+    assert "LLM budget exhausted: LLM call cap reached" in rounds[2].reason
+    assert len(client.requests) == 2
+    assert "at most 5 LLM call(s); max_calls=2 will stop LLM calls early" in proposer.plan(5)
+
+
+def test_load_history_json_and_jsonl(tmp_path) -> None:
+    entries = [{"text": "a", "loss": 0.5, "accuracy": 0.75}, {"text": "b", "loss": 1}]
+    as_list = tmp_path / "h.json"
+    as_list.write_text(json.dumps(entries))
+    as_lines = tmp_path / "h.jsonl"
+    as_lines.write_text("\n".join(json.dumps(e) for e in entries) + "\n")
+    expected = [ScoredPrompt("a", 0.5, 0.75), ScoredPrompt("b", 1.0, None)]
+    assert load_history(as_list) == load_history(as_lines) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('{"text": "a", "loss": 0.5}\n{"text": "b"}\n', "line 2: not a scored prompt"),
+        ('{"text": "a", "loss": NaN}\n', "line 1: not a scored prompt"),
+        ('[{"text": "a", "loss": 0.5}, {"text": 3, "loss": 1}]', "item 2: not a scored prompt"),
+        ('{"text": "a", "loss": 0.5}\n{oops\n', "line 2: not valid JSON"),
+    ],
+)
+def test_bad_history_files_name_the_entry(tmp_path: Path, text: str, where: str) -> None:
+    path = tmp_path / "h.jsonl"
+    path.write_text(text)
+    with pytest.raises(DataError, match=where):
+        load_history(path)
