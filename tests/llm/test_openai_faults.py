@@ -66,6 +66,15 @@ def test_a_good_answer_gives_proposals_and_sends_the_settings(
     assert result.usage.total_tokens == 18
 
 
+def test_unset_options_are_left_out_of_the_request(fake_openai, tmp_path, sentiment_task):
+    fake_openai.script(Reply(body=chat_answer(GOOD)))
+    p = proposer(fake_openai, tmp_path, sampling={"seed": None, "stop": ["\n\n"]})
+    p.propose(sentiment_task, HISTORY, 0)
+    body = fake_openai.received[0].body
+    assert "seed" not in body
+    assert body["stop"] == ["\n\n"]
+
+
 def test_429_with_retry_after_is_honoured(fake_openai, tmp_path, sentiment_task):
     fake_openai.script(
         Reply(status=429, headers={"Retry-After": "3"}, body={"error": {"message": "slow"}}),

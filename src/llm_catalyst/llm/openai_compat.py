@@ -71,6 +71,8 @@ class OpenAICompatClient:
 
     def complete(self, request: LLMRequest) -> Completion:
         p = request.params
+        # Unset options are left out rather than sent as null: some servers reject nulls.
+        optional = {"seed": p.seed, "stop": list(p.stop) or None}
         try:
             response = self._client.chat.completions.create(
                 model=self._model,
@@ -79,8 +81,7 @@ class OpenAICompatClient:
                 temperature=p.temperature,
                 top_p=p.top_p,
                 max_tokens=p.max_tokens,
-                seed=p.seed,
-                stop=list(p.stop) or None,
+                **{k: v for k, v in optional.items() if v is not None},
             )
         except openai.APIStatusError as exc:
             raise self._status_error(exc) from None
