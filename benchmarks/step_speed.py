@@ -23,7 +23,9 @@ length, not from what any implementation happens to execute:
     each sequence's final position (and none for the prompt); in the first layer, input gradients
     of the query/key/value projections at text positions and the key/value gradients of text
     tokens (only the prompt's are needed).
-Executed FLOPs of both steps (torch's FlopCounterMode) are printed beside it for reference.
+Executed matmul FLOPs of both steps (torch's FlopCounterMode, which does not see the CPU attention
+kernel) are printed beside it for reference. The machine's load average is printed too: other
+processes slow the steps down but not the best-of matmul peak.
 
 Usage: python benchmarks/step_speed.py [--batches 6] [--repeats 3] [--batch-size 16]
 The last line printed is JSON.
@@ -215,10 +217,13 @@ def main() -> None:
     print(f"{'':28}{'ours':>12}{'PEFT':>12}")
     print(f"{'s/step (best of repeats)':28}{ours_s:12.3f}{peft_s:12.3f}")
     print(f"{'s/step (median, all)':28}{median['ours']:12.3f}{median['peft']:12.3f}")
-    print(f"{'executed GFLOP (1st step)':28}{ours_executed / 1e9:12.1f}{peft_executed / 1e9:12.1f}")
+    print(f"{'executed matmul GFLOP (*)':28}{ours_executed / 1e9:12.1f}{peft_executed / 1e9:12.1f}")
     print(f"{'required GFLOP/step (mean)':28}{flops / 1e9:12.1f}")
     print(f"{'achieved GFLOP/s':28}{achieved:12.1f}")
     print(f"matmul peak {peak:.1f} GFLOP/s; utilization {achieved / peak:.3f}")
+    print("(*) one step on the first timed batch, torch FlopCounterMode: it counts linear layers")
+    print("    and logits, not the CPU attention kernel")
+    print(f"load average during the run (1, 5, 15 min): {os.getloadavg()}")
     by_median = median["peft"] / median["ours"]
     print(f"speedup vs PEFT {peft_s / ours_s:.2f}x ({by_median:.2f}x by medians)")
     print(
