@@ -143,6 +143,9 @@ def test_build_backbone_binds_the_task_and_freezes(sentiment_task, copa_task):
     assert causal.embedding_table.dtype == torch.bfloat16
     encoder = build_backbone(BackboneConfig(model="tiny-encoder", pooling="cls"), sentiment_task)
     assert isinstance(encoder, EncoderHeadBackbone) and encoder.pooling == "cls"
+    assert causal.packing
+    unpacked = build_backbone(BackboneConfig(model="tiny-causal-lm", packing=False), copa_task)
+    assert not unpacked.packing
     for backbone in (causal, encoder):
         assert not backbone.model.training
         assert not any(p.requires_grad for p in backbone.model.parameters())

@@ -31,10 +31,10 @@ class BackboneConfig(BaseModel):
     """The frozen model and how it turns a task into class scores.
 
     ``model`` is a preset name (see ``presets.PRESETS``; ``tiny-causal-lm`` and ``tiny-encoder``
-    are random test models), a hub id or a local directory. ``kind`` defaults to the preset's kind,
-    else ``causal_lm``. ``mc_reduction`` applies to causal LMs on multiple-choice tasks;
-    ``pooling``, ``head_dropout`` and ``head_seed`` to encoders. ``device: auto`` picks CUDA when
-    available.
+    are random test models), a hub id or a local directory. ``kind`` defaults to the preset's
+    kind, else ``causal_lm``. ``mc_reduction`` (multiple-choice tasks) and ``packing`` (the
+    faster, padding-free layout; turn it off only to debug) apply to causal LMs; ``pooling``,
+    ``head_dropout`` and ``head_seed`` to encoders. ``device: auto`` picks CUDA when available.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -45,6 +45,7 @@ class BackboneConfig(BaseModel):
     device: str = "cpu"
     max_length: int = Field(256, gt=0)
     mc_reduction: Literal["mean", "sum"] = "mean"
+    packing: bool = True
     pooling: Literal["mean", "cls"] = "mean"
     head_dropout: float = Field(0.1, ge=0.0, lt=1.0)
     head_seed: int = 0
@@ -91,6 +92,7 @@ def build_backbone(config: BackboneConfig, task: Task) -> Backbone:
             name=config.model,
             max_length=config.max_length,
             mc_reduction=config.mc_reduction,
+            packing=config.packing,
         )
     model, tokenizer = load_pretrained_encoder(config.model, dtype)
     return EncoderHeadBackbone(

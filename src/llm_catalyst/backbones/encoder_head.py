@@ -22,6 +22,7 @@ Public API:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Literal
 
 import torch
@@ -81,11 +82,12 @@ class EncoderHeadBackbone:
     def embedding_table(self) -> torch.Tensor:
         return self._embed.weight.detach()
 
-    @property
+    @cached_property
     def excluded_token_ids(self) -> frozenset[int]:
+        """Computed once: the tokenizer must not change after the backbone is built."""
         return excluded_token_ids(self._tokenizer, self._embed.weight.shape[0])
 
-    @property
+    @cached_property
     def vocab_fingerprint(self) -> str:
         return vocab_fingerprint(self._tokenizer)
 
