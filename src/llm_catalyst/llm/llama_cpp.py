@@ -6,8 +6,9 @@ Public API:
 
 About six times faster than transformers on CPU for the same GGUF. llama.cpp answers one
 sample per call, so ``n`` samples are ``n`` calls seeded ``seed, seed + 1, ...``. A GGUF
-without a chat template gets plain-text completion, as in ``local_hf``. The package
-is imported only when a client is built, so the library works without it.
+without a chat template gets plain-text completion, as in ``local_hf``. The prompt cache is
+reset before every sample so that a seeded call gives the same text whatever came before.
+The package is imported only when a client is built, so the library works without it.
 """
 
 from __future__ import annotations
@@ -59,7 +60,11 @@ class LlamaCppClient:
             ) from None
         self._name = model
         self._llm: Any = llama_cpp.Llama(
-            model_path=str(gguf_path(model)), n_ctx=n_ctx, n_threads=n_threads, verbose=False
+            model_path=str(gguf_path(model)),
+            n_ctx=n_ctx,
+            n_threads=n_threads,
+            n_threads_batch=n_threads,
+            verbose=False,
         )
 
     @property
@@ -83,6 +88,10 @@ class LlamaCppClient:
                 "seed": None if p.seed is None else p.seed + i,
                 "stop": list(p.stop) or None,
             }
+            # Re-evaluate the whole prompt: logits computed over a reused KV-cache prefix differ
+            # slightly from a fresh evaluation, which would make a seeded call depend on the
+            # calls before it.
+            self._llm.reset()
             try:
                 if chat:
                     answer = self._llm.create_chat_completion(
