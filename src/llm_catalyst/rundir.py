@@ -8,6 +8,14 @@ Layout::
       events.jsonl     one JSON object per event (train steps, evaluations, rounds)
       results.json     final metrics
       artifact/        the learned prompt (PEFT adapter files + our metadata)
+      checkpoint.pt    the latest resumable state (catalyst runs), replaced atomically
+      llm_calls.jsonl  every LLM request and its outcome (runs that call an LLM)
+
+Resume: ``RunDirectory.open(path)`` checks that a folder is a run directory;
+``save_checkpoint(payload)`` / ``load_checkpoint()`` write and read the checkpoint (a dict of
+tensors and plain values) so that a process killed at any moment leaves either the previous or
+the new checkpoint, never half of one; ``events_size()`` / ``truncate_events(size)`` let a
+resumed run drop the events logged after its checkpoint, so the log reads as one run.
 """
 
 from __future__ import annotations
@@ -23,7 +31,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+import torch
 import yaml
+
+from llm_catalyst.errors import ArtifactError, ConfigError
 
 TRACKED_PACKAGES = (
     "llm-catalyst",
@@ -63,6 +74,10 @@ def write_json_atomic(path: Path, payload: Any) -> None:
     os.replace(tmp, path)
 
 
+CHECKPOINT_FILE = "checkpoint.pt"
+EVENTS_FILE = "events.jsonl"
+
+
 class RunDirectory:
     """A run's directory; creating one records the configuration and the environment."""
 
@@ -71,14 +86,31 @@ class RunDirectory:
 
     @classmethod
     def create(
-        cls, root: Path, name: str, config: Mapping[str, Any], seed: int, protocol: str
+        cls,
+        root: Path,
+        name: str,
+        config: Mapping[str, Any],
+        seed: int,
+        protocol: str,
+        *,
+        timestamp: bool = True,
     ) -> RunDirectory:
-        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        path = Path(root) / f"{stamp}-{name}"
-        suffix = 1
-        while path.exists():
-            suffix += 1
-            path = Path(root) / f"{stamp}-{name}-{suffix}"
+        """A new run directory ``ROOT/<time>-NAME``, or exactly ``ROOT/NAME`` with
+        ``timestamp=False`` (a grid cell, found again by name), which must not exist yet."""
+        if timestamp:
+            stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+            path = Path(root) / f"{stamp}-{name}"
+            suffix = 1
+            while path.exists():
+                suffix += 1
+                path = Path(root) / f"{stamp}-{name}-{suffix}"
+        else:
+            path = Path(root) / name
+            if path.exists():
+                raise ConfigError(
+                    f"{path} already exists: resume it (llm-catalyst run --resume {path}) or "
+                    "choose another output directory"
+                )
         path.mkdir(parents=True)
         run = cls(path)
         (path / "config.yaml").write_text(
@@ -98,14 +130,89 @@ class RunDirectory:
         )
         return run
 
+    @classmethod
+    def open(cls, path: Path) -> RunDirectory:
+        """An existing run directory; a folder without run.json is refused with the fix."""
+        path = Path(path)
+        if not (path / "run.json").is_file() or not (path / "config.yaml").is_file():
+            raise ConfigError(
+                f"{path} is not a run directory (it has no run.json and config.yaml): pass the "
+                "directory a run printed as 'run directory: ...'"
+            )
+        return cls(path)
+
     @property
     def artifact_dir(self) -> Path:
         return self.path / "artifact"
 
+    @property
+    def llm_log_path(self) -> Path:
+        return self.path / "llm_calls.jsonl"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.path / CHECKPOINT_FILE
+
+    @property
+    def is_finished(self) -> bool:
+        return (self.path / "results.json").is_file()
+
+    def config_tree(self) -> dict[str, Any]:
+        """The configuration recorded in config.yaml, as the nested dict it was written from."""
+        path = self.path / "config.yaml"
+        try:
+            tree = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as error:
+            raise ConfigError(f"{path}: not valid YAML ({error}); restore the file") from None
+        if not isinstance(tree, dict):
+            raise ConfigError(f"{path}: expected a mapping of sections; restore the file")
+        return tree
+
     def log_event(self, kind: str, **fields: Any) -> None:
         record = {"event": kind, "time": time.time(), **fields}
-        with (self.path / "events.jsonl").open("a", encoding="utf-8") as handle:
+        with (self.path / EVENTS_FILE).open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(record, default=_json_default) + "\n")
+
+    def events_size(self) -> int:
+        """Bytes of events.jsonl written so far (stored in a checkpoint, see truncate_events)."""
+        events_path = self.path / EVENTS_FILE
+        return events_path.stat().st_size if events_path.exists() else 0
+
+    def truncate_events(self, size: int) -> None:
+        """Drop events logged after byte ``size``: a resumed run repeats them."""
+        events_path = self.path / EVENTS_FILE
+        if events_path.exists():
+            with events_path.open("r+b") as handle:
+                handle.truncate(size)
+
+    def save_checkpoint(self, payload: Mapping[str, Any]) -> None:
+        """Write the checkpoint atomically: a kill leaves the old or the new one, whole."""
+        tmp = self.checkpoint_path.with_suffix(".pt.tmp")
+        with tmp.open("wb") as handle:
+            torch.save(dict(payload), handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, self.checkpoint_path)
+
+    def load_checkpoint(self) -> dict[str, Any] | None:
+        """The latest checkpoint, or None when the run stopped before writing one."""
+        if not self.checkpoint_path.exists():
+            return None
+        try:
+            return torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
+        except Exception as error:  # torch.load raises many unrelated types for a bad file
+            raise ArtifactError(
+                f"{self.checkpoint_path}: cannot read the checkpoint ({error}); delete it to "
+                "rerun from the start in this directory"
+            ) from error
+
+    def mark_resumed(self) -> None:
+        """Record in run.json when the run was resumed and by which command."""
+        info = json.loads((self.path / "run.json").read_text(encoding="utf-8"))
+        info.setdefault("resumed", []).append(
+            {"at": datetime.now(UTC).isoformat(), "command": sys.argv}
+        )
+        write_json_atomic(self.path / "run.json", info)
 
     def write_results(self, results: Mapping[str, Any]) -> None:
         write_json_atomic(self.path / "results.json", dict(results))
@@ -114,7 +221,7 @@ class RunDirectory:
         write_json_atomic(self.path / "run.json", info)
 
     def events(self) -> list[dict[str, Any]]:
-        events_path = self.path / "events.jsonl"
+        events_path = self.path / EVENTS_FILE
         if not events_path.exists():
             return []
         lines = events_path.read_text(encoding="utf-8").splitlines()

@@ -2,6 +2,11 @@
 
 Examples are sorted by length before batching so that dynamic padding wastes little; the
 metrics are order-independent, so sorting changes nothing but speed.
+
+Public API:
+    evaluate(backbone, prompt, examples, batch_size=64) -> EvalResult        one (P, d) prompt
+    evaluate_many(backbone, prompts, examples, batch_size=64) -> list[EvalResult]
+        K candidate prompts (K, P, d) scored together, candidates x examples in shared passes
 """
 
 from __future__ import annotations
@@ -12,7 +17,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from llm_catalyst.backbones.base import Backbone
+from llm_catalyst.backbones.base import Backbone, Batch
 from llm_catalyst.data.tasks import Example
 
 
@@ -47,3 +52,59 @@ def evaluate(
         total_loss += F.cross_entropy(scores, batch.labels, reduction="sum").item()
         correct += int((scores.argmax(dim=-1) == batch.labels).sum())
     return EvalResult(total_loss / len(ordered), correct / len(ordered), len(ordered))
+
+
+def _repeat(batch: Batch, copies: int) -> Batch:
+    """``copies`` copies of a batch stacked along the rows (candidate-major)."""
+    return Batch(
+        inputs={k: v.repeat(copies, *([1] * (v.dim() - 1))) for k, v in batch.inputs.items()},
+        labels=batch.labels.repeat(copies),
+        meta=batch.meta,
+    )
+
+
+@torch.inference_mode()
+def evaluate_many(
+    backbone: Backbone,
+    prompts: torch.Tensor | Sequence[torch.Tensor],
+    examples: Sequence[Example],
+    batch_size: int = 64,
+) -> list[EvalResult]:
+    """``evaluate`` for K candidate prompts at once: candidates x examples share forward passes.
+
+    ``prompts`` is (K, P, d) or a list of (P, d) tensors of one length. Each forward pass holds
+    up to ``batch_size`` rows: a group of length-sorted examples, tokenised once and repeated for
+    every candidate, with a (rows, P, d) prompt stack. Results are in the order of ``prompts``.
+    """
+    stack = prompts if isinstance(prompts, torch.Tensor) else torch.stack(list(prompts))
+    if stack.dim() != 3:
+        raise ValueError(f"prompts must be (K, P, d) or a list of (P, d), got {tuple(stack.shape)}")
+    if not examples:
+        raise ValueError("cannot evaluate on an empty split")
+    backbone.train(False)
+    stack = stack.to(backbone.device)
+    k = stack.shape[0]
+    per_pass = max(1, batch_size // k)
+    candidates_per_pass = max(1, batch_size // per_pass)
+    ordered = _length_sorted(backbone, examples)
+    losses = torch.zeros(k, dtype=torch.float64)
+    correct = torch.zeros(k, dtype=torch.long)
+    for start in range(0, len(ordered), per_pass):
+        batch = backbone.collate(ordered[start : start + per_pass]).to(backbone.device)
+        rows = len(batch)
+        for first in range(0, k, candidates_per_pass):
+            group = stack[first : first + candidates_per_pass]
+            copies = group.shape[0]
+            scores = backbone.class_scores(
+                group.repeat_interleave(rows, dim=0), _repeat(batch, copies)
+            ).float()
+            labels = batch.labels.repeat(copies)
+            loss = F.cross_entropy(scores, labels, reduction="none").view(copies, rows)
+            hits = (scores.argmax(dim=-1) == labels).view(copies, rows)
+            losses[first : first + copies] += loss.sum(dim=1).double().cpu()
+            correct[first : first + copies] += hits.sum(dim=1).cpu()
+    n = len(ordered)
+    return [
+        EvalResult(float(loss) / n, int(hit) / n, n)
+        for loss, hit in zip(losses, correct, strict=True)
+    ]

@@ -1,0 +1,541 @@
+"""The five methods under one budget of gradient steps, and the runs that execute them.
+
+    plain               prompt tuning alone: ``train.steps`` gradient steps, best S by dev
+    random-restart      the catalyst's schedule and selection; the C proposals of a round are
+                        prompts of random vocabulary tokens
+    projection-restart  the catalyst's schedule and selection; the proposal is the pool's best
+                        projected trajectory text (no LLM)
+    llm-only            OPRO-style search over hard prompts: the same LLM, the same number of
+                        rounds (so LLM calls), the scored history shown worst to best; no gradients
+    catalyst            the loop of method.md with the LLM proposing restarts
+
+The gradient methods share the schedule (N stages of m steps, then M), the selection policy
+and the checkpoints, so the controls differ from the catalyst only in where restarts come from.
+
+Protocols: ``fewshot`` samples k-shot train and dev splits from the train pool and reports the
+official evaluation split once; ``paper`` trains on the whole train pool and uses the
+evaluation split both to select and to report, as the reference code did (see config.py).
+
+Public API:
+    RunResult(run_dir, results)
+    run(config, console=None, name=None) -> RunResult   a new run directory under output_dir
+                                          (``name`` makes it exactly output_dir/name)
+    resume(path, console=None) -> RunResult             continue a killed or interrupted run
+    protocol_splits(config) -> FewShotSplits
+    LLMSource, RandomSource, ProjectionSource           the proposal sources
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+
+from llm_catalyst.backbones.base import Backbone
+from llm_catalyst.backbones.causal_lm import CausalLMBackbone
+from llm_catalyst.backbones.config import build_backbone
+from llm_catalyst.catalyst.checkpoint import (
+    Candidate,
+    LoopState,
+    StopRequest,
+    checkpoint_payload,
+    restore_checkpoint,
+)
+from llm_catalyst.catalyst.config import RunConfig, Schedule, load_run_config
+from llm_catalyst.catalyst.loop import (
+    CatalystLoop,
+    DevScorer,
+    Proposals,
+    ProposalSource,
+    RoundInput,
+    RunInterrupted,
+)
+from llm_catalyst.data.config import load_data, load_splits
+from llm_catalyst.data.sampling import FewShotSplits
+from llm_catalyst.data.tasks import Example, Task
+from llm_catalyst.errors import ConfigError
+from llm_catalyst.llm.budget import Budget
+from llm_catalyst.llm.gateway import build_gateway
+from llm_catalyst.llm.proposer import Proposer, ScoredPrompt
+from llm_catalyst.prompts.artifact import save_prompt
+from llm_catalyst.prompts.projection import FitPolicy, Vocabulary, embed_text, project
+from llm_catalyst.prompts.soft_prompt import SoftPrompt, init_prompt, random_prompt
+from llm_catalyst.rundir import RunDirectory
+from llm_catalyst.training.scoring import evaluate
+from llm_catalyst.training.trainer import NonFiniteLossError, PromptTrainer
+
+LLM_METHODS = frozenset({"catalyst", "llm-only"})
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Where a run was written and what its results.json says."""
+
+    run_dir: Path
+    results: dict[str, Any]
+
+
+# -- proposal sources ------------------------------------------------------------------------
+
+
+@dataclass
+class LLMSource:
+    """The instructor: the LLM reads the task and the scored pool and writes C new prompts,
+    each fitted to the prompt's P slots by the fit policy (``pad_current`` pads with S)."""
+
+    proposer: Proposer
+    task: Task
+    vocab: Vocabulary
+    length: int
+    fit: FitPolicy
+    state: LoopState
+
+    def propose(self, request: RoundInput) -> Proposals:
+        history = [
+            ScoredPrompt(c.text, c.result.loss, c.result.accuracy)
+            for c in request.pool
+            if c.result is not None
+        ]
+        with self.state.clock.phase("llm_s"):
+            answer = self.proposer.propose(
+                self.task, history, request.round_index, tried=request.tried
+            )
+        candidates: list[Candidate] = []
+        unfit: list[dict[str, str]] = []
+        for text in answer.proposals:
+            try:
+                fitted = embed_text(
+                    text, self.vocab, self.length, self.fit, current=request.current.rows
+                )
+            except ConfigError as error:
+                unfit.append({"text": text, "reason": str(error)})
+                continue
+            candidates.append(Candidate(text, fitted.embeddings, "llm"))
+        details = {
+            "status": answer.status,
+            "llm_reason": answer.reason,
+            "calls": answer.calls,
+            "cache_hits": answer.cache_hits,
+            "rejected": [asdict(r) for r in answer.rejected] + unfit,
+        }
+        skip_reason = ""
+        if not candidates:
+            skip_reason = answer.reason or f"none of {len(answer.proposals)} proposal(s) fits"
+        return Proposals(tuple(candidates), skip_reason, details)
+
+
+@dataclass
+class RandomSource:
+    """C prompts of distinct random vocabulary tokens, seeded by (seed, round, index)."""
+
+    vocab: Vocabulary
+    length: int
+    count: int
+    seed: int
+
+    def propose(self, request: RoundInput) -> Proposals:
+        candidates = []
+        for index in range(self.count):
+            entropy = [self.seed, request.round_index, index]
+            seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
+            prompt = random_prompt(self.vocab, self.length, seed)
+            ids = [i for i in prompt.init_token_ids or () if i is not None]
+            text = self.vocab.tokenizer.decode(ids)
+            candidates.append(Candidate(text, prompt.embeddings, "random tokens"))
+        return Proposals(tuple(candidates))
+
+
+class ProjectionSource:
+    """The pool's best projected trajectory text by dev loss (already scored: no extra pass)."""
+
+    def propose(self, request: RoundInput) -> Proposals:
+        scored = [c for c in request.pool if c.result is not None]
+        if not scored:
+            return Proposals(skip_reason="the pool is empty")
+        best = min(scored, key=lambda c: c.result.loss if c.result else float("inf"))
+        return Proposals(
+            (Candidate(best.text, best.rows, f"projection ({best.source})", best.result),)
+        )
+
+
+# -- protocols -------------------------------------------------------------------------------
+
+
+def protocol_splits(config: RunConfig) -> FewShotSplits:
+    """fewshot: k-shot train and dev from the train pool; paper: the whole pool for training
+    and the evaluation split as dev too (the reference code's leak, reproduced on purpose)."""
+    if config.protocol == "fewshot":
+        return load_splits(config.data)
+    data = load_data(config.data)
+    test = data.test[: config.max_test_examples]
+    return FewShotSplits(
+        task=data.task,
+        train=data.train,
+        dev=test,
+        test=test,
+        seed=config.data.seed,
+        shots=None,
+        dev_shots=0,
+        source=data.source,
+    )
+
+
+# -- running a method ------------------------------------------------------------------------
+
+
+def _run_name(config: RunConfig) -> str:
+    task = config.data.task if isinstance(config.data.task, str) else config.data.task.name
+    model = Path(config.backbone.model).name
+    return f"{task}-{model}-{config.method}-s{config.data.seed}"
+
+
+def run(config: RunConfig, console: Console | None = None, name: str | None = None) -> RunResult:
+    """Run ``config.method`` in a new run directory and return its results."""
+    run_dir = RunDirectory.create(
+        config.output_dir,
+        name or _run_name(config),
+        config.model_dump(mode="json"),
+        seed=config.data.seed,
+        protocol=config.protocol,
+        timestamp=name is None,
+    )
+    return _Run(config, run_dir, console).execute(checkpoint=None)
+
+
+def resume(path: Path, console: Console | None = None) -> RunResult:
+    """Continue the run in ``path`` from its last checkpoint (from the start if it has none).
+
+    A finished run is not run again: its recorded results are returned.
+    """
+    run_dir = RunDirectory.open(path)
+    if run_dir.is_finished:
+        results = json.loads((run_dir.path / "results.json").read_text(encoding="utf-8"))
+        return RunResult(run_dir.path, results)
+    config = load_run_config(run_dir.path / "config.yaml")
+    checkpoint = run_dir.load_checkpoint()
+    if checkpoint is None:
+        run_dir.truncate_events(0)
+    run_dir.mark_resumed()
+    return _Run(config, run_dir, console).execute(checkpoint=checkpoint)
+
+
+class _Run:
+    """One method on one task and seed, in one run directory."""
+
+    def __init__(self, config: RunConfig, run_dir: RunDirectory, console: Console | None):
+        self.config = config
+        self.run_dir = run_dir
+        self.console = console or Console(stderr=True)
+        self.trainer: PromptTrainer | None = None
+        self.proposer: Proposer | None = None
+
+    def execute(self, checkpoint: dict[str, Any] | None) -> RunResult:
+        config = self.config
+        seed = config.data.seed
+        torch.manual_seed(seed)
+        splits = protocol_splits(config)
+        backbone = build_backbone(config.backbone, splits.task)
+        if config.method == "llm-only" and backbone.head_parameters():
+            raise ConfigError(
+                f"method llm-only trains nothing, but backbone {config.backbone.model!r} scores "
+                "through a trainable linear head that would stay random: use a causal-LM "
+                "backbone (label words) for llm-only"
+            )
+        vocab = Vocabulary.of(backbone)
+        initial = init_prompt(config.prompt, vocab, seed)
+        test = splits.test[: config.max_test_examples]
+        self.console.print(f"run directory: {self.run_dir.path}")
+        state = (
+            LoopState.fresh(config.train.select_by)
+            if checkpoint is None
+            else LoopState.from_payload(checkpoint["state"])
+        )
+        scorer = DevScorer(backbone, splits.dev, config.train.eval_batch_size, state)
+        schedule = config.loop.schedule(
+            config.train.steps, -(-len(splits.train) // config.train.batch_size)
+        )
+        if config.method in LLM_METHODS:
+            self.proposer = self._proposer(backbone)
+            self.console.print(self.proposer.plan(schedule.rounds))
+        if config.method != "llm-only":
+            self.trainer = PromptTrainer(
+                backbone, initial.embeddings, splits.train, config.train, seed, schedule.total_steps
+            )
+        if checkpoint is None:
+            self._start(state, splits, scorer, test, schedule)
+        else:
+            restore_checkpoint(self.run_dir, checkpoint, self.trainer, self._budget())
+            self.run_dir.log_event("resume", step=self._step(), round=state.rounds_done)
+            self.console.print(f"resumed at step {self._step()}, round {state.rounds_done}")
+        source = self._source(vocab, splits.task, state)
+        with StopRequest() as stop:
+            try:
+                if self.trainer is None:
+                    assert isinstance(source, LLMSource)
+                    self._search(source, scorer, initial, vocab, schedule, state, stop)
+                else:
+                    CatalystLoop(
+                        trainer=self.trainer,
+                        schedule=schedule,
+                        config=config.loop,
+                        source=source,
+                        scorer=scorer,
+                        vocab=vocab,
+                        metric=config.prompt.metric,
+                        state=state,
+                        run_dir=self.run_dir,
+                        save=lambda: self._save(state),
+                        stop=stop,
+                        eval_every=config.train.eval_every,
+                        say=self.console.print,
+                    ).run()
+            except NonFiniteLossError as error:
+                self.run_dir.log_event("error", step=self._step(), message=str(error))
+                kept = self.run_dir.load_checkpoint()
+                where = "no checkpoint yet" if kept is None else "the last good checkpoint"
+                raise ConfigError(
+                    f"{error}\n  run directory {self.run_dir.path}: training stopped; {where} "
+                    f"is kept in {self.run_dir.checkpoint_path.name}; fix the cause (usually "
+                    "train.lr) and start a new run"
+                ) from None
+        return self._finish(state, schedule, backbone, vocab, initial, test, splits)
+
+    # -- set-up --------------------------------------------------------------------------------
+
+    def _proposer(self, backbone: Backbone) -> Proposer:
+        llm = self.config.llm
+        loaded = None
+        same_model = llm.backend == "local_hf" and llm.model == self.config.backbone.model
+        if same_model and isinstance(backbone, CausalLMBackbone):
+            loaded = (backbone.model, backbone.tokenizer)  # the backbone is the LLM: load once
+        gateway = build_gateway(llm, loaded, log_path=self.run_dir.llm_log_path)
+        return Proposer(gateway, llm)
+
+    def _budget(self) -> Budget | None:
+        return None if self.proposer is None else self.proposer.gateway.budget
+
+    def _step(self) -> int:
+        return 0 if self.trainer is None else self.trainer.step
+
+    def _source(self, vocab: Vocabulary, task: Task, state: LoopState) -> ProposalSource | None:
+        config = self.config
+        if config.method in LLM_METHODS:
+            assert self.proposer is not None
+            fit = config.prompt.fit_policy()
+            return LLMSource(self.proposer, task, vocab, config.prompt.length, fit, state)
+        if config.method == "random-restart":
+            count = config.llm.proposer.num_proposals
+            return RandomSource(vocab, config.prompt.length, count, config.data.seed)
+        if config.method == "projection-restart":
+            return ProjectionSource()
+        return None
+
+    def _start(
+        self,
+        state: LoopState,
+        splits: FewShotSplits,
+        scorer: DevScorer,
+        test: Sequence[Example],
+        schedule: Schedule,
+    ) -> None:
+        """First steps of a new run: record the splits and the plan, score the zero-shot
+        hard prompt and the initial S, write the first checkpoint."""
+        config = self.config
+        self.run_dir.log_event(
+            "splits",
+            train=len(splits.train),
+            dev=len(splits.dev),
+            test=len(test),
+            source=splits.source,
+            selection_split="test" if config.protocol == "paper" else "dev",
+        )
+        self.run_dir.log_event("plan", method=config.method, **schedule.as_dict())
+        backbone = scorer.backbone
+        if config.evaluate_zero_shot:
+            empty = backbone.embedding_table.new_zeros(0, backbone.embedding_table.shape[1])
+            with state.clock.phase("scoring_s"):
+                zero = evaluate(backbone, empty, test, config.train.eval_batch_size)
+            state.counters.test_forward_passes += len(test)
+            state.zero_shot = zero.as_dict()
+            self.run_dir.log_event("zero_shot_test", **zero.as_dict())
+        if self.trainer is not None:
+            result = scorer.evaluate(self.trainer.prompt)
+            improved = state.best.offer(0, result, self.trainer.prompt, backbone)
+            self.run_dir.log_event("dev_eval", step=0, improved=improved, **result.as_dict())
+        self._save(state)
+
+    def _save(self, state: LoopState) -> None:
+        payload = checkpoint_payload(self.run_dir, state, self.trainer, self._budget())
+        self.run_dir.save_checkpoint(payload)
+
+    # -- llm-only ------------------------------------------------------------------------------
+
+    def _search(
+        self,
+        source: LLMSource,
+        scorer: DevScorer,
+        initial: SoftPrompt,
+        vocab: Vocabulary,
+        schedule: Schedule,
+        state: LoopState,
+        stop: StopRequest,
+    ) -> None:
+        """OPRO-style search: each round the LLM sees every scored prompt (worst to best) and
+        proposes C new ones, which are scored on dev; the best by dev is kept. No gradients."""
+        backbone = scorer.backbone
+        if not state.history:
+            text = project(initial.embeddings, vocab, self.config.prompt.metric).text
+            (start,) = scorer.score([Candidate(text, initial.embeddings, "initial prompt")])
+            assert start.result is not None
+            state.best.offer(0, start.result, start.rows, backbone)
+            state.history.append(start)
+            self.run_dir.log_event("dev_eval", step=0, improved=True, **start.result.as_dict())
+            self._save(state)
+        for r in range(state.rounds_done, schedule.rounds):
+            current = min(state.history, key=lambda c: c.result.loss if c.result else 0.0)
+            request = RoundInput(r, current, tuple(state.history), tuple(state.tried))
+            proposals = source.propose(request)
+            scored = scorer.score(proposals.candidates)
+            chosen = None
+            for candidate in scored:
+                assert candidate.result is not None
+                if state.best.offer(0, candidate.result, candidate.rows, backbone):
+                    chosen = candidate
+                    state.best_origin = f"round {r + 1}: {candidate.text}"
+            skip_reason = (proposals.skip_reason or "no proposals") if not scored else None
+            if skip_reason is not None:
+                reason = f"round skipped: {skip_reason}"
+                state.skipped_rounds += 1
+            elif chosen is None:
+                reason = "no proposal beats the best prompt so far"
+            else:
+                reason = "the best prompt so far by dev score"
+            self.run_dir.log_event(
+                "round",
+                round=r + 1,
+                step=0,
+                pool=[c.record() for c in state.history],
+                proposals=[c.record() for c in scored],
+                chosen=None if chosen is None else chosen.record(),
+                reason=reason,
+                skipped=not scored,
+                skip_reason=skip_reason,
+                selection="best by dev",
+                details=dict(proposals.details),
+            )
+            state.history.extend(scored)
+            state.tried.extend(c.text for c in scored)
+            state.rounds_done = r + 1
+            self.console.print(f"round {r + 1}/{schedule.rounds}: {reason}")
+            self._save(state)
+            if stop.requested:
+                raise RunInterrupted(
+                    f"interrupted after round {r + 1}; a checkpoint was written: continue with "
+                    f"`llm-catalyst run --resume {self.run_dir.path}`"
+                )
+
+    # -- the end -------------------------------------------------------------------------------
+
+    def _finish(
+        self,
+        state: LoopState,
+        schedule: Schedule,
+        backbone: Backbone,
+        vocab: Vocabulary,
+        initial: SoftPrompt,
+        test: Sequence[Example],
+        splits: FewShotSplits,
+    ) -> RunResult:
+        """Evaluate the kept prompt on test once, save it, write results.json."""
+        config = self.config
+        best = state.best
+        assert best.prompt is not None and best.result is not None
+        backbone.load_head_state(best.head)
+        with state.clock.phase("scoring_s"):
+            result = evaluate(backbone, best.prompt, test, config.train.eval_batch_size)
+        state.counters.test_forward_passes += len(test)
+        projection = project(best.prompt, vocab, config.prompt.metric)
+        task = splits.task.name
+        metrics = {
+            "best_step": best.step,
+            "dev": best.result.as_dict(),
+            "test": result.as_dict(),
+            "zero_shot_test": state.zero_shot,
+            "train_size": len(splits.train),
+        }
+        save_prompt(
+            self.run_dir.artifact_dir,
+            initial.with_embeddings(best.prompt),
+            backbone,
+            metrics=metrics,
+            extra={
+                "task": task,
+                "seed": config.data.seed,
+                "method": config.method,
+                "origin": state.best_origin,
+            },
+            metric=config.prompt.metric,
+        )
+        results = {
+            "method": config.method,
+            "task": task,
+            "seed": config.data.seed,
+            "protocol": config.protocol,
+            "test": result.as_dict(),
+            "dev": best.result.as_dict(),
+            "best_step": best.step,
+            "best_origin": state.best_origin,
+            "zero_shot_test": state.zero_shot,
+            "projected_text": projection.text,
+            "projection_roundtrip_ok": projection.roundtrip_ok,
+            "selection_split": "test" if config.protocol == "paper" else "dev",
+            "schedule": schedule.as_dict(),
+            "rounds_done": state.rounds_done,
+            "restarts": state.restarts,
+            "wall_clock": state.clock.totals(),
+            "llm": self._llm_usage(state),
+            "budget": {
+                "gradient_steps": self._step(),
+                "train_examples_seen": self._step() * config.train.batch_size,
+                "dev_prompts_scored": state.counters.dev_prompts,
+                "dev_forward_passes": state.counters.dev_forward_passes,
+                "test_forward_passes": state.counters.test_forward_passes,
+            },
+            "run_dir": str(self.run_dir.path),
+        }
+        self.run_dir.write_results(results)
+        return RunResult(self.run_dir.path, results)
+
+    def _llm_usage(self, state: LoopState) -> dict[str, Any]:
+        """Calls made by the method, answered fresh or from the cache (a resumed run replays
+        answers from the cache); ``cost`` is what this run's fresh calls cost."""
+        budget = self._budget()
+        if budget is None:
+            return {
+                "calls": 0,
+                "fresh_calls": 0,
+                "cache_hits": 0,
+                "prompt_tokens": 0,
+                "completion_tokens": 0,
+                "cost": 0.0,
+                "skipped_rounds": state.skipped_rounds,
+            }
+        return {
+            "calls": budget.calls + budget.cache_hits,
+            "fresh_calls": budget.calls,
+            "cache_hits": budget.cache_hits,
+            "prompt_tokens": budget.usage.prompt_tokens + budget.cached_usage.prompt_tokens,
+            "completion_tokens": (
+                budget.usage.completion_tokens + budget.cached_usage.completion_tokens
+            ),
+            "cost": round(budget.cost_usd, 6),
+            "skipped_rounds": state.skipped_rounds,
+            "model": self.config.llm.model,
+            "backend": self.config.llm.backend,
+        }
