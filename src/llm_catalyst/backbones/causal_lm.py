@@ -322,6 +322,7 @@ class CausalLMBackbone:
     def _probe(self) -> tuple[torch.Tensor, torch.Tensor]:
         """A short right-padded batch of ordinary tokens for the construction-time checks."""
         ids = self._tokenizer("The film was long, but good.", add_special_tokens=False)["input_ids"]
+        ids = (ids * 8)[:8]  # however coarse the tokenizer, eight ids
         ids = torch.tensor([ids[:6], ids[:3] + [self._pad_id] * 3, ids[2:8]], device=self.device)
         mask = torch.ones_like(ids)
         mask[1, 3:] = 0
