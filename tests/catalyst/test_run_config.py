@@ -1,0 +1,86 @@
+"""RunConfig: the loop's schedule, the protocols' choices, and errors that name the key."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+
+from llm_catalyst.catalyst.config import PAPER_CHOICES, LoopConfig, load_run_config
+from llm_catalyst.errors import ConfigError
+
+
+def test_schedule_splits_the_budget_evenly_by_default():
+    schedule = LoopConfig(rounds=3).schedule(total_steps=10, steps_per_epoch=4)
+    assert (schedule.rounds, schedule.stage_steps, schedule.final_steps) == (3, 2, 4)
+    assert schedule.total_steps == 10
+    assert [schedule.round_end(r) for r in range(3)] == [2, 4, 6]
+
+
+def test_schedule_with_explicit_and_epoch_stages():
+    explicit = LoopConfig(rounds=2, stage_steps=3).schedule(total_steps=10, steps_per_epoch=4)
+    assert (explicit.stage_steps, explicit.final_steps) == (3, 4)
+    epoch = LoopConfig(rounds=3, stage_steps="epoch").schedule(total_steps=20, steps_per_epoch=4)
+    assert [epoch.round_end(r) for r in range(3)] == [4, 8, 12] and epoch.final_steps == 8
+
+
+def test_schedule_that_does_not_fit_the_budget_says_what_to_change():
+    with pytest.raises(ConfigError, match=r"need 12 steps but train\.steps=10"):
+        LoopConfig(rounds=3, stage_steps=4).schedule(total_steps=10, steps_per_epoch=4)
+    with pytest.raises(ConfigError, match=r"raise train\.steps"):
+        LoopConfig(rounds=3).schedule(total_steps=2, steps_per_epoch=4)
+
+
+def test_zero_rounds_is_plain_training():
+    schedule = LoopConfig(rounds=0).schedule(total_steps=7, steps_per_epoch=4)
+    assert (schedule.rounds, schedule.final_steps) == (0, 7)
+
+
+def test_paper_protocol_applies_the_reference_choices():
+    config = load_run_config(None, {"protocol": "paper", "data.task": "rte"})
+    assert config.loop.rounds == 3 and config.loop.stage_steps == "epoch"
+    assert config.loop.selection == "first" and config.loop.moments == "keep"
+    assert config.llm.proposer.template == "paper" and config.llm.proposer.num_proposals == 3
+    assert set(PAPER_CHOICES) == {
+        "loop.rounds",
+        "loop.stage_steps",
+        "loop.selection",
+        "loop.moments",
+        "llm.proposer.template",
+        "llm.proposer.num_proposals",
+    }
+
+
+def test_keys_set_by_the_user_win_over_the_protocol(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text(
+        yaml.safe_dump(
+            {"protocol": "paper", "data": {"task": "rte"}, "loop": {"selection": "margin"}}
+        )
+    )
+    config = load_run_config(path, {"llm.proposer.num_proposals": 5})
+    assert config.loop.selection == "margin" and config.llm.proposer.num_proposals == 5
+    assert config.loop.moments == "keep", "unset keys still get the protocol's choice"
+
+
+def test_fewshot_protocol_keeps_the_defaults():
+    config = load_run_config(None, {"data.task": "rte"})
+    assert config.protocol == "fewshot" and config.method == "catalyst"
+    assert config.loop.selection == "margin" and config.loop.moments == "reset"
+    assert config.llm.proposer.template == "auto"
+
+
+def test_paper_protocol_refuses_shots():
+    with pytest.raises(ConfigError, match=r"full train split: remove data\.shots"):
+        load_run_config(None, {"protocol": "paper", "data.task": "rte", "data.shots": 8})
+
+
+def test_errors_name_the_file_and_the_key(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("data:\n  task: rte\nloop:\n  selection: greedy\n  pool_size: 0\n")
+    with pytest.raises(ConfigError) as error:
+        load_run_config(path)
+    message = str(error.value)
+    assert str(path) in message
+    assert "loop.selection" in message and "loop.pool_size" in message
+    with pytest.raises(ConfigError, match="method"):
+        load_run_config(None, {"data.task": "rte", "method": "gradient-free"})
