@@ -8,6 +8,7 @@ answers are cached in the run's cache directory, as they would be for a real LLM
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -91,11 +92,13 @@ def reference(tmp_path_factory, shared_data_dir) -> tuple[dict, list[dict]]:
 
 
 def _start_child(tmp_path: Path, data_dir: Path) -> subprocess.Popen:
+    """The run command in a child process, with one torch thread like this one (conftest)."""
     return subprocess.Popen(
         [sys.executable, "-c", CHILD, *_arguments(tmp_path, data_dir, "runs")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
     )
 
 

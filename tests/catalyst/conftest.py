@@ -1,0 +1,19 @@
+"""One torch thread for the catalyst tests: the tiny models' matrices are too small to gain from
+two threads, and on a loaded machine two threads contend and run about twice as slow. Child
+processes of the resume tests get the same setting through OMP_NUM_THREADS, so that they compute
+bit for bit what this process computes. The previous setting is restored after each module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+import torch
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread() -> Iterator[None]:
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
