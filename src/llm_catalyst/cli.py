@@ -147,3 +147,15 @@ def project(
         console.print("round trip: decode -> encode gives the same token ids")
     else:
         console.print("[yellow]round trip differs:[/] " + "; ".join(projection["mismatches"]))
+
+
+def _register_subsystem_commands() -> None:
+    """The LLM and catalyst subsystems own their commands; the CLI only mounts them."""
+    from llm_catalyst.catalyst.commands import register as register_catalyst
+    from llm_catalyst.llm.commands import register as register_llm
+
+    register_llm(app)
+    register_catalyst(app)
+
+
+_register_subsystem_commands()
