@@ -11,7 +11,7 @@ from small_runs import ANSWER, PROMPTS, run_settings, script
 
 from llm_catalyst.backbones import BackboneConfig, build_backbone
 from llm_catalyst.catalyst.config import METHODS, load_run_config
-from llm_catalyst.catalyst.methods import run
+from llm_catalyst.catalyst.methods import resume, run
 from llm_catalyst.data.registry import get_task
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.experiments.results import load_run, read_events
@@ -245,3 +245,6 @@ def test_paper_protocol_reproduces_the_reference_choices(tmp_path, shared_data_d
     assert all(r["moments"] == "keep" for r in restarts)
     call = json.loads((result.run_dir / "llm_calls.jsonl").read_text().splitlines()[0])
     assert call["request"]["messages"][0]["content"].startswith("Hi GPT")
+    # The recorded configuration reads back: the run resumes (here from its final checkpoint).
+    (result.run_dir / "results.json").unlink()
+    assert resume(result.run_dir).results["test"] == result.results["test"]

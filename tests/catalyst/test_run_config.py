@@ -69,9 +69,10 @@ def test_fewshot_protocol_keeps_the_defaults():
     assert config.llm.proposer.template == "auto"
 
 
-def test_paper_protocol_refuses_shots():
-    with pytest.raises(ConfigError, match=r"full train split: remove data\.shots"):
-        load_run_config(None, {"protocol": "paper", "data.task": "rte", "data.shots": 8})
+def test_a_resolved_paper_config_reads_back_unchanged():
+    config = load_run_config(None, {"protocol": "paper", "data.task": "rte"})
+    tree = yaml.safe_load(yaml.safe_dump(config.model_dump(mode="json")))
+    assert load_run_config(None, tree) == config
 
 
 def test_errors_name_the_file_and_the_key(tmp_path):

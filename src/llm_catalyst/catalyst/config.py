@@ -18,7 +18,9 @@ the official evaluation split once. ``paper`` reproduces the reference code's ch
 difference can be measured: the full train split, the evaluation split used for selection AND
 reported (selection leaks into the number, on purpose), three rounds at the ends of epochs 1-3,
 the first proposal taken unconditionally, optimizer moments kept, the reference meta-prompt and
-three proposals per call. Keys a user sets explicitly win over the protocol's choices.
+three proposals per call. Keys a user sets explicitly win over the protocol's choices;
+``data.shots`` and ``data.dev_shots`` are not used by ``paper`` (the splits event of a run
+records the sizes it used).
 """
 
 from __future__ import annotations
@@ -152,12 +154,6 @@ class RunConfig(BaseModel):
         if not isinstance(data, dict) or data.get("protocol") != "paper":
             return data
         tree = _plain_tree(data)
-        shots = tree.get("data", {}).get("shots") if isinstance(tree.get("data"), dict) else None
-        if shots is not None:
-            raise ValueError(
-                "protocol 'paper' trains on the full train split: remove data.shots (or use "
-                "protocol 'fewshot' for k-shot training)"
-            )
         for key, value in PAPER_CHOICES.items():
             _set_default(tree, key, value)
         return tree

@@ -28,7 +28,6 @@ Public API:
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -37,7 +36,6 @@ import numpy as np
 import torch
 from rich.console import Console
 
-from llm_catalyst.backbones.base import Backbone
 from llm_catalyst.backbones.causal_lm import CausalLMBackbone
 from llm_catalyst.backbones.config import build_backbone
 from llm_catalyst.catalyst.checkpoint import (
@@ -47,7 +45,7 @@ from llm_catalyst.catalyst.checkpoint import (
     checkpoint_payload,
     restore_checkpoint,
 )
-from llm_catalyst.catalyst.config import RunConfig, Schedule, load_run_config
+from llm_catalyst.catalyst.config import RunConfig, load_run_config
 from llm_catalyst.catalyst.loop import (
     CatalystLoop,
     DevScorer,
@@ -58,14 +56,14 @@ from llm_catalyst.catalyst.loop import (
 )
 from llm_catalyst.data.config import load_data, load_splits
 from llm_catalyst.data.sampling import FewShotSplits
-from llm_catalyst.data.tasks import Example, Task
+from llm_catalyst.data.tasks import Task
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.llm.budget import Budget
 from llm_catalyst.llm.gateway import build_gateway
 from llm_catalyst.llm.proposer import Proposer, ScoredPrompt
 from llm_catalyst.prompts.artifact import save_prompt
 from llm_catalyst.prompts.projection import FitPolicy, Vocabulary, embed_text, project
-from llm_catalyst.prompts.soft_prompt import SoftPrompt, init_prompt, random_prompt
+from llm_catalyst.prompts.soft_prompt import init_prompt, random_prompt
 from llm_catalyst.rundir import RunDirectory
 from llm_catalyst.training.scoring import evaluate
 from llm_catalyst.training.trainer import NonFiniteLossError, PromptTrainer
@@ -189,6 +187,10 @@ def protocol_splits(config: RunConfig) -> FewShotSplits:
 # -- running a method ------------------------------------------------------------------------
 
 
+def _selection_split(config: RunConfig) -> str:
+    return "test" if config.protocol == "paper" else "dev"
+
+
 def _run_name(config: RunConfig) -> str:
     task = config.data.task if isinstance(config.data.task, str) else config.data.task.name
     model = Path(config.backbone.model).name
@@ -226,7 +228,7 @@ def resume(path: Path, console: Console | None = None) -> RunResult:
 
 
 class _Run:
-    """One method on one task and seed, in one run directory."""
+    """One method on one task and seed, in one run directory: prepare, optimise, finish."""
 
     def __init__(self, config: RunConfig, run_dir: RunDirectory, console: Console | None):
         self.config = config
@@ -236,86 +238,98 @@ class _Run:
         self.proposer: Proposer | None = None
 
     def execute(self, checkpoint: dict[str, Any] | None) -> RunResult:
+        self._prepare(checkpoint)
+        with StopRequest() as stop:
+            try:
+                self._optimise(stop)
+            except NonFiniteLossError as error:
+                raise self._diverged(error) from None
+        return self._finish()
+
+    # -- set-up --------------------------------------------------------------------------------
+
+    def _prepare(self, checkpoint: dict[str, Any] | None) -> None:
+        """Data, backbone, initial prompt, trainer and LLM; then a fresh start or the
+        checkpoint's state."""
         config = self.config
         seed = config.data.seed
         torch.manual_seed(seed)
-        splits = protocol_splits(config)
-        backbone = build_backbone(config.backbone, splits.task)
-        if config.method == "llm-only" and backbone.head_parameters():
+        self.splits = protocol_splits(config)
+        self.backbone = build_backbone(config.backbone, self.splits.task)
+        if config.method == "llm-only" and self.backbone.head_parameters():
             raise ConfigError(
                 f"method llm-only trains nothing, but backbone {config.backbone.model!r} scores "
                 "through a trainable linear head that would stay random: use a causal-LM "
                 "backbone (label words) for llm-only"
             )
-        vocab = Vocabulary.of(backbone)
-        initial = init_prompt(config.prompt, vocab, seed)
-        test = splits.test[: config.max_test_examples]
+        self.vocab = Vocabulary.of(self.backbone)
+        self.initial = init_prompt(config.prompt, self.vocab, seed)
+        self.test = self.splits.test[: config.max_test_examples]
         self.console.print(f"run directory: {self.run_dir.path}")
-        state = (
+        self.state = (
             LoopState.fresh(config.train.select_by)
             if checkpoint is None
             else LoopState.from_payload(checkpoint["state"])
         )
-        scorer = DevScorer(backbone, splits.dev, config.train.eval_batch_size, state)
-        schedule = config.loop.schedule(
-            config.train.steps, -(-len(splits.train) // config.train.batch_size)
+        self.scorer = DevScorer(
+            self.backbone, self.splits.dev, config.train.eval_batch_size, self.state
         )
+        epoch = -(-len(self.splits.train) // config.train.batch_size)
+        self.schedule = config.loop.schedule(config.train.steps, epoch)
         if config.method in LLM_METHODS:
-            self.proposer = self._proposer(backbone)
-            self.console.print(self.proposer.plan(schedule.rounds))
+            self.proposer = self._proposer()
+            self.console.print(self.proposer.plan(self.schedule.rounds))
         if config.method != "llm-only":
             self.trainer = PromptTrainer(
-                backbone, initial.embeddings, splits.train, config.train, seed, schedule.total_steps
+                self.backbone,
+                self.initial.embeddings,
+                self.splits.train,
+                config.train,
+                seed,
+                self.schedule.total_steps,
             )
         if checkpoint is None:
-            self._start(state, splits, scorer, test, schedule)
+            self._start()
         else:
             restore_checkpoint(self.run_dir, checkpoint, self.trainer, self._budget())
-            self.run_dir.log_event("resume", step=self._step(), round=state.rounds_done)
-            self.console.print(f"resumed at step {self._step()}, round {state.rounds_done}")
-        source = self._source(vocab, splits.task, state)
-        with StopRequest() as stop:
-            try:
-                if self.trainer is None:
-                    assert isinstance(source, LLMSource)
-                    self._search(source, scorer, initial, vocab, schedule, state, stop)
-                else:
-                    CatalystLoop(
-                        trainer=self.trainer,
-                        schedule=schedule,
-                        config=config.loop,
-                        source=source,
-                        scorer=scorer,
-                        vocab=vocab,
-                        metric=config.prompt.metric,
-                        state=state,
-                        run_dir=self.run_dir,
-                        save=lambda: self._save(state),
-                        stop=stop,
-                        eval_every=config.train.eval_every,
-                        say=self.console.print,
-                    ).run()
-            except NonFiniteLossError as error:
-                self.run_dir.log_event("error", step=self._step(), message=str(error))
-                kept = self.run_dir.load_checkpoint()
-                where = "no checkpoint yet" if kept is None else "the last good checkpoint"
-                raise ConfigError(
-                    f"{error}\n  run directory {self.run_dir.path}: training stopped; {where} "
-                    f"is kept in {self.run_dir.checkpoint_path.name}; fix the cause (usually "
-                    "train.lr) and start a new run"
-                ) from None
-        return self._finish(state, schedule, backbone, vocab, initial, test, splits)
+            rounds = self.state.rounds_done
+            self.run_dir.log_event("resume", step=self._step(), round=rounds)
+            self.console.print(f"resumed at step {self._step()}, round {rounds}")
 
-    # -- set-up --------------------------------------------------------------------------------
-
-    def _proposer(self, backbone: Backbone) -> Proposer:
+    def _proposer(self) -> Proposer:
         llm = self.config.llm
         loaded = None
         same_model = llm.backend == "local_hf" and llm.model == self.config.backbone.model
-        if same_model and isinstance(backbone, CausalLMBackbone):
-            loaded = (backbone.model, backbone.tokenizer)  # the backbone is the LLM: load once
+        if same_model and isinstance(self.backbone, CausalLMBackbone):
+            loaded = (self.backbone.model, self.backbone.tokenizer)  # one model, loaded once
         gateway = build_gateway(llm, loaded, log_path=self.run_dir.llm_log_path)
         return Proposer(gateway, llm)
+
+    def _start(self) -> None:
+        """First steps of a new run: record the splits and the plan, score the zero-shot
+        hard prompt on test and the initial S on dev, write the first checkpoint."""
+        config, state, backbone = self.config, self.state, self.backbone
+        self.run_dir.log_event(
+            "splits",
+            train=len(self.splits.train),
+            dev=len(self.splits.dev),
+            test=len(self.test),
+            source=self.splits.source,
+            selection_split=_selection_split(config),
+        )
+        self.run_dir.log_event("plan", method=config.method, **self.schedule.as_dict())
+        if config.evaluate_zero_shot:
+            empty = backbone.embedding_table.new_zeros(0, backbone.embedding_table.shape[1])
+            with state.clock.phase("scoring_s"):
+                zero = evaluate(backbone, empty, self.test, config.train.eval_batch_size)
+            state.counters.test_forward_passes += len(self.test)
+            state.zero_shot = zero.as_dict()
+            self.run_dir.log_event("zero_shot_test", **zero.as_dict())
+        if self.trainer is not None:
+            result = self.scorer.evaluate(self.trainer.prompt)
+            improved = state.best.offer(0, result, self.trainer.prompt, backbone)
+            self.run_dir.log_event("dev_eval", step=0, improved=improved, **result.as_dict())
+        self._save()
 
     def _budget(self) -> Budget | None:
         return None if self.proposer is None else self.proposer.gateway.budget
@@ -323,85 +337,76 @@ class _Run:
     def _step(self) -> int:
         return 0 if self.trainer is None else self.trainer.step
 
-    def _source(self, vocab: Vocabulary, task: Task, state: LoopState) -> ProposalSource | None:
+    def _save(self) -> None:
+        payload = checkpoint_payload(self.run_dir, self.state, self.trainer, self._budget())
+        self.run_dir.save_checkpoint(payload)
+
+    def _source(self) -> ProposalSource | None:
         config = self.config
-        if config.method in LLM_METHODS:
-            assert self.proposer is not None
+        if self.proposer is not None:
             fit = config.prompt.fit_policy()
-            return LLMSource(self.proposer, task, vocab, config.prompt.length, fit, state)
+            task, length = self.splits.task, config.prompt.length
+            return LLMSource(self.proposer, task, self.vocab, length, fit, self.state)
         if config.method == "random-restart":
             count = config.llm.proposer.num_proposals
-            return RandomSource(vocab, config.prompt.length, count, config.data.seed)
+            return RandomSource(self.vocab, config.prompt.length, count, config.data.seed)
         if config.method == "projection-restart":
             return ProjectionSource()
         return None
 
-    def _start(
-        self,
-        state: LoopState,
-        splits: FewShotSplits,
-        scorer: DevScorer,
-        test: Sequence[Example],
-        schedule: Schedule,
-    ) -> None:
-        """First steps of a new run: record the splits and the plan, score the zero-shot
-        hard prompt and the initial S, write the first checkpoint."""
-        config = self.config
-        self.run_dir.log_event(
-            "splits",
-            train=len(splits.train),
-            dev=len(splits.dev),
-            test=len(test),
-            source=splits.source,
-            selection_split="test" if config.protocol == "paper" else "dev",
+    # -- optimisation --------------------------------------------------------------------------
+
+    def _optimise(self, stop: StopRequest) -> None:
+        source = self._source()
+        if self.trainer is None:
+            assert isinstance(source, LLMSource)
+            self._search(source, stop)
+            return
+        CatalystLoop(
+            trainer=self.trainer,
+            schedule=self.schedule,
+            config=self.config.loop,
+            source=source,
+            scorer=self.scorer,
+            vocab=self.vocab,
+            metric=self.config.prompt.metric,
+            state=self.state,
+            run_dir=self.run_dir,
+            save=self._save,
+            stop=stop,
+            eval_every=self.config.train.eval_every,
+            say=self.console.print,
+        ).run()
+
+    def _diverged(self, error: NonFiniteLossError) -> ConfigError:
+        self.run_dir.log_event("error", step=self._step(), message=str(error))
+        kept = self.run_dir.load_checkpoint() or {}
+        kept_step = (kept.get("trainer") or {}).get("step", 0)
+        return ConfigError(
+            f"{error}\n  run directory {self.run_dir.path}: training stopped; the last good "
+            f"checkpoint (step {kept_step}) is kept in {self.run_dir.checkpoint_path.name}; fix "
+            "the cause (usually train.lr) and start a new run"
         )
-        self.run_dir.log_event("plan", method=config.method, **schedule.as_dict())
-        backbone = scorer.backbone
-        if config.evaluate_zero_shot:
-            empty = backbone.embedding_table.new_zeros(0, backbone.embedding_table.shape[1])
-            with state.clock.phase("scoring_s"):
-                zero = evaluate(backbone, empty, test, config.train.eval_batch_size)
-            state.counters.test_forward_passes += len(test)
-            state.zero_shot = zero.as_dict()
-            self.run_dir.log_event("zero_shot_test", **zero.as_dict())
-        if self.trainer is not None:
-            result = scorer.evaluate(self.trainer.prompt)
-            improved = state.best.offer(0, result, self.trainer.prompt, backbone)
-            self.run_dir.log_event("dev_eval", step=0, improved=improved, **result.as_dict())
-        self._save(state)
 
-    def _save(self, state: LoopState) -> None:
-        payload = checkpoint_payload(self.run_dir, state, self.trainer, self._budget())
-        self.run_dir.save_checkpoint(payload)
-
-    # -- llm-only ------------------------------------------------------------------------------
-
-    def _search(
-        self,
-        source: LLMSource,
-        scorer: DevScorer,
-        initial: SoftPrompt,
-        vocab: Vocabulary,
-        schedule: Schedule,
-        state: LoopState,
-        stop: StopRequest,
-    ) -> None:
-        """OPRO-style search: each round the LLM sees every scored prompt (worst to best) and
-        proposes C new ones, which are scored on dev; the best by dev is kept. No gradients."""
-        backbone = scorer.backbone
+    def _search(self, source: LLMSource, stop: StopRequest) -> None:
+        """llm-only, OPRO-style: each round the LLM sees every prompt scored so far (worst to
+        best) and proposes C new ones, which are scored on dev; the best by dev is kept."""
+        state, backbone = self.state, self.backbone
         if not state.history:
-            text = project(initial.embeddings, vocab, self.config.prompt.metric).text
-            (start,) = scorer.score([Candidate(text, initial.embeddings, "initial prompt")])
+            text = project(self.initial.embeddings, self.vocab, self.config.prompt.metric).text
+            start = Candidate(text, self.initial.embeddings, "initial prompt")
+            (start,) = self.scorer.score([start])
             assert start.result is not None
             state.best.offer(0, start.result, start.rows, backbone)
             state.history.append(start)
             self.run_dir.log_event("dev_eval", step=0, improved=True, **start.result.as_dict())
-            self._save(state)
-        for r in range(state.rounds_done, schedule.rounds):
+            self._save()
+        for r in range(state.rounds_done, self.schedule.rounds):
             current = min(state.history, key=lambda c: c.result.loss if c.result else 0.0)
-            request = RoundInput(r, current, tuple(state.history), tuple(state.tried))
-            proposals = source.propose(request)
-            scored = scorer.score(proposals.candidates)
+            proposals = source.propose(
+                RoundInput(r, current, tuple(state.history), tuple(state.tried))
+            )
+            scored = self.scorer.score(proposals.candidates)
             chosen = None
             for candidate in scored:
                 assert candidate.result is not None
@@ -432,8 +437,8 @@ class _Run:
             state.history.extend(scored)
             state.tried.extend(c.text for c in scored)
             state.rounds_done = r + 1
-            self.console.print(f"round {r + 1}/{schedule.rounds}: {reason}")
-            self._save(state)
+            self.console.print(f"round {r + 1}/{self.schedule.rounds}: {reason}")
+            self._save()
             if stop.requested:
                 raise RunInterrupted(
                     f"interrupted after round {r + 1}; a checkpoint was written: continue with "
@@ -442,38 +447,28 @@ class _Run:
 
     # -- the end -------------------------------------------------------------------------------
 
-    def _finish(
-        self,
-        state: LoopState,
-        schedule: Schedule,
-        backbone: Backbone,
-        vocab: Vocabulary,
-        initial: SoftPrompt,
-        test: Sequence[Example],
-        splits: FewShotSplits,
-    ) -> RunResult:
-        """Evaluate the kept prompt on test once, save it, write results.json."""
-        config = self.config
+    def _finish(self) -> RunResult:
+        """Evaluate the kept prompt on test once, save it as an artifact, write results.json."""
+        config, state, backbone = self.config, self.state, self.backbone
         best = state.best
         assert best.prompt is not None and best.result is not None
         backbone.load_head_state(best.head)
         with state.clock.phase("scoring_s"):
-            result = evaluate(backbone, best.prompt, test, config.train.eval_batch_size)
-        state.counters.test_forward_passes += len(test)
-        projection = project(best.prompt, vocab, config.prompt.metric)
-        task = splits.task.name
-        metrics = {
-            "best_step": best.step,
-            "dev": best.result.as_dict(),
-            "test": result.as_dict(),
-            "zero_shot_test": state.zero_shot,
-            "train_size": len(splits.train),
-        }
+            result = evaluate(backbone, best.prompt, self.test, config.train.eval_batch_size)
+        state.counters.test_forward_passes += len(self.test)
+        projection = project(best.prompt, self.vocab, config.prompt.metric)
+        task = self.splits.task.name
         save_prompt(
             self.run_dir.artifact_dir,
-            initial.with_embeddings(best.prompt),
+            self.initial.with_embeddings(best.prompt),
             backbone,
-            metrics=metrics,
+            metrics={
+                "best_step": best.step,
+                "dev": best.result.as_dict(),
+                "test": result.as_dict(),
+                "zero_shot_test": state.zero_shot,
+                "train_size": len(self.splits.train),
+            },
             extra={
                 "task": task,
                 "seed": config.data.seed,
@@ -494,8 +489,8 @@ class _Run:
             "zero_shot_test": state.zero_shot,
             "projected_text": projection.text,
             "projection_roundtrip_ok": projection.roundtrip_ok,
-            "selection_split": "test" if config.protocol == "paper" else "dev",
-            "schedule": schedule.as_dict(),
+            "selection_split": _selection_split(config),
+            "schedule": self.schedule.as_dict(),
             "rounds_done": state.rounds_done,
             "restarts": state.restarts,
             "wall_clock": state.clock.totals(),
