@@ -55,3 +55,5 @@ def test_bad_inputs_are_refused(tiny_causal_backbone, sentiment_examples):
         evaluate_many(tiny_causal_backbone, prompt, sentiment_examples)
     with pytest.raises(ValueError, match="empty split"):
         evaluate_many(tiny_causal_backbone, prompt.unsqueeze(0), [])
+    no_candidates = prompt.unsqueeze(0)[:0]
+    assert evaluate_many(tiny_causal_backbone, no_candidates, sentiment_examples) == []

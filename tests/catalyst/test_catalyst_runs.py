@@ -248,3 +248,24 @@ def test_paper_protocol_reproduces_the_reference_choices(tmp_path, shared_data_d
     # The recorded configuration reads back: the run resumes (here from its final checkpoint).
     (result.run_dir / "results.json").unlink()
     assert resume(result.run_dir).results["test"] == result.results["test"]
+
+
+def test_a_local_llm_that_is_the_backbone_shares_its_model(tmp_path, shared_data_dir):
+    """The tiny random model proposes nonsense, but through the real in-process back-end."""
+    result = _run(
+        tmp_path,
+        shared_data_dir,
+        [],
+        **{
+            "llm.backend": "local_hf",
+            "llm.model": "tiny-causal-lm",
+            "llm.cache.enabled": False,
+            "llm.sampling.max_tokens": 12,
+        },
+    )
+    llm = result.results["llm"]
+    assert llm["shares_backbone_model"] is True and llm["calls"] == 2
+    lines = (result.run_dir / "llm_calls.jsonl").read_text().splitlines()
+    identities = [json.loads(line)["identity"] for line in lines]
+    assert identities == [{"backend": "local_hf", "model": "tiny-causal-lm"}] * 2
+    assert len(read_events(result.run_dir).rounds) == 2

@@ -22,9 +22,6 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-_out = Console(soft_wrap=True, highlight=False)
-_err = Console(stderr=True, soft_wrap=True, highlight=False)
-
 _CSV_HELP = "comma-separated; the option may also be repeated"
 
 
@@ -67,16 +64,24 @@ def _overrides(
     return config, overrides
 
 
-def _summary(results: dict[str, Any]) -> None:
+def _consoles() -> tuple[Console, Console]:
+    """Results go to stdout, progress and errors to stderr."""
+    return (
+        Console(soft_wrap=True, highlight=False),
+        Console(stderr=True, soft_wrap=True, highlight=False),
+    )
+
+
+def _summary(out: Console, results: dict[str, Any]) -> None:
     test, dev, llm, clock = results["test"], results["dev"], results["llm"], results["wall_clock"]
-    _out.print(f"run directory: {results['run_dir']}")
-    _out.print(
+    out.print(f"run directory: {results['run_dir']}")
+    out.print(
         f"{results['method']} on {results['task']} (seed {results['seed']}): test accuracy "
         f"{test['accuracy']:.4f} (n={test['n']}); kept prompt from {results['best_origin']} "
         f"(dev accuracy {dev['accuracy']:.4f}, loss {dev['loss']:.4f})"
     )
-    _out.print(f"projected prompt: {results['projected_text']!r}")
-    _out.print(
+    out.print(f"projected prompt: {results['projected_text']!r}")
+    out.print(
         f"LLM calls {llm['calls']} ({llm.get('cache_hits', 0)} from cache), skipped rounds "
         f"{llm['skipped_rounds']}; wall-clock {clock['total_s']:.1f} s (gradient "
         f"{clock['gradient_s']:.1f}, scoring {clock['scoring_s']:.1f}, LLM {clock['llm_s']:.1f})"
@@ -127,6 +132,7 @@ def run_command(
         "max_test_examples": max_test_examples,
     }
     path, overrides = _overrides(config, llm, values, set_)
+    out, err = _consoles()
     try:
         if resume is not None:
             if path is not None or overrides:
@@ -134,13 +140,13 @@ def run_command(
                     "--resume continues a run with the configuration recorded in its "
                     "config.yaml; drop the other options"
                 )
-            result = resume_run(resume, console=_err)
+            result = resume_run(resume, console=err)
         else:
-            result = start_run(load_run_config(path, overrides), console=_err)
+            result = start_run(load_run_config(path, overrides), console=err)
     except RunInterrupted as stop:
-        _err.print(str(stop))
+        err.print(str(stop))
         raise typer.Exit(code=130) from None
-    _summary(result.results)
+    _summary(out, result.results)
 
 
 def _split(values: list[str] | None, default: list[str]) -> list[str]:
@@ -193,45 +199,46 @@ def compare_command(
         "max_test_examples": max_test_examples,
     }
     path, overrides = _overrides(config, llm, values, set_)
+    out, err = _consoles()
     cells = []
     for task, method, seed in itertools.product(_split(tasks, []), method_names, seed_values):
         cell = {**overrides, "data.task": task, "method": method, "data.seed": seed}
         cell["output_dir"] = str(output)
         cells.append((f"{task}/{method}/seed{seed}", load_run_config(path, cell)))
     done = [name for name, _ in cells if (output / name / "results.json").is_file()]
-    _err.print(f"grid: {len(cells)} cell(s), {len(done)} finished, {len(cells) - len(done)} to run")
+    err.print(f"grid: {len(cells)} cell(s), {len(done)} finished, {len(cells) - len(done)} to run")
     llm_cells = [c for _, c in cells if c.method in LLM_METHODS]
     if llm_cells:
         first = llm_cells[0]
         plan = describe_plan(
             first.loop.rounds, first.llm.proposer.calls_per_round, first.llm.budget.limits()
         )
-        _err.print(f"{len(llm_cells)} cell(s) call the LLM; per cell: {plan}")
+        err.print(f"{len(llm_cells)} cell(s) call the LLM; per cell: {plan}")
     failed: list[str] = []
     for name, cell_config in cells:
         directory = output / name
         if (directory / "results.json").is_file():
             continue
-        _err.print(f"[bold]{name}[/]")
+        err.print(f"[bold]{name}[/]")
         try:
             if directory.exists():
-                resume(directory, console=_err)
+                resume(directory, console=err)
             else:
-                run(cell_config, console=_err, name=name)
+                run(cell_config, console=err, name=name)
         except RunInterrupted as stop:
-            _err.print(f"{stop}\ngive the same compare command again to continue the grid")
+            err.print(f"{stop}\ngive the same compare command again to continue the grid")
             raise typer.Exit(code=130) from None
         except LLMCatalystError as error:
-            _err.print(f"[red]{name} failed:[/] {error}")
+            err.print(f"[red]{name} failed:[/] {error}")
             failed.append(name)
     finished = collect_runs(output).finished
     if finished:
         table = comparison_table(finished)
-        _out.print(to_markdown(table))
+        out.print(to_markdown(table))
         markdown_path, csv_path = write_tables(table, output)
-        _out.print(f"tables: {markdown_path}, {csv_path}")
+        out.print(f"tables: {markdown_path}, {csv_path}")
     if failed:
-        _err.print(f"{len(failed)} cell(s) failed: {json.dumps(failed)}")
+        err.print(f"{len(failed)} cell(s) failed: {json.dumps(failed)}")
         raise typer.Exit(code=1)
 
 
@@ -242,4 +249,5 @@ def report_command(
     """Write PNG plots and one self-contained HTML page for a run or a grid."""
     from llm_catalyst.experiments.report import write_report
 
-    _out.print(f"report: {write_report(directory, out_dir=out)}")
+    console, _ = _consoles()
+    console.print(f"report: {write_report(directory, out_dir=out)}")

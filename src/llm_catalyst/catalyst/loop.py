@@ -228,12 +228,14 @@ class CatalystLoop:
     say: Callable[[str], None]
 
     def run(self) -> None:
-        rounds = self.schedule.rounds if self.source is not None else 0
+        source = self.source
+        rounds = self.schedule.rounds if source is not None else 0
         for r in range(self.state.rounds_done, rounds):
+            assert source is not None
             self._gradient_stage(until=self.schedule.round_end(r))  # a
             current, pool = self._score_pool()  # b
             request = RoundInput(r, current, tuple(pool), tuple(self.state.tried))
-            proposals = self.source.propose(request)  # c, d
+            proposals = source.propose(request)  # c, d
             scored = self.scorer.score(proposals.candidates)  # e
             choice = None
             if scored:

@@ -236,6 +236,7 @@ class _Run:
         self.console = console or Console(stderr=True)
         self.trainer: PromptTrainer | None = None
         self.proposer: Proposer | None = None
+        self.llm_shares_backbone = False
 
     def execute(self, checkpoint: dict[str, Any] | None) -> RunResult:
         self._prepare(checkpoint)
@@ -302,6 +303,7 @@ class _Run:
         same_model = llm.backend == "local_hf" and llm.model == self.config.backbone.model
         if same_model and isinstance(self.backbone, CausalLMBackbone):
             loaded = (self.backbone.model, self.backbone.tokenizer)  # one model, loaded once
+        self.llm_shares_backbone = loaded is not None
         gateway = build_gateway(llm, loaded, log_path=self.run_dir.llm_log_path)
         return Proposer(gateway, llm)
 
@@ -533,4 +535,5 @@ class _Run:
             "skipped_rounds": state.skipped_rounds,
             "model": self.config.llm.model,
             "backend": self.config.llm.backend,
+            "shares_backbone_model": self.llm_shares_backbone,
         }

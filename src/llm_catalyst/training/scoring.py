@@ -81,9 +81,11 @@ def evaluate_many(
         raise ValueError(f"prompts must be (K, P, d) or a list of (P, d), got {tuple(stack.shape)}")
     if not examples:
         raise ValueError("cannot evaluate on an empty split")
+    k = stack.shape[0]
+    if k == 0:
+        return []
     backbone.train(False)
     stack = stack.to(backbone.device)
-    k = stack.shape[0]
     per_pass = max(1, batch_size // k)
     candidates_per_pass = max(1, batch_size // per_pass)
     ordered = _length_sorted(backbone, examples)
