@@ -1,23 +1,14 @@
-"""The run, compare and report commands, through typer as a user calls them."""
+"""The run, compare and report commands, through the package's typer app as a user calls them."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import pytest
-import typer
 from small_runs import ANSWER, run_settings, script
 from typer.testing import CliRunner
 
-from llm_catalyst.catalyst.commands import register
-
-
-@pytest.fixture(scope="module")
-def app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-    return app
+from llm_catalyst.cli import app
 
 
 def _sets(tmp_path: Path, data_dir: Path, **extra) -> list[str]:
@@ -33,7 +24,7 @@ def _sets(tmp_path: Path, data_dir: Path, **extra) -> list[str]:
     return [arg for k, v in settings.items() for arg in ("--set", f"{k}={json.dumps(v)}")]
 
 
-def test_run_prints_where_the_run_is_and_what_it_scored(app, tmp_path, shared_data_dir):
+def test_run_prints_where_the_run_is_and_what_it_scored(tmp_path, shared_data_dir):
     args = ["run", "--task", "sst2", "--method", "catalyst", "--output-dir", str(tmp_path / "r")]
     outcome = CliRunner().invoke(app, [*args, *_sets(tmp_path, shared_data_dir)])
     assert outcome.exit_code == 0, outcome.output
@@ -44,13 +35,13 @@ def test_run_prints_where_the_run_is_and_what_it_scored(app, tmp_path, shared_da
     assert "LLM calls 1" in outcome.output
 
 
-def test_resume_takes_no_other_options(app, tmp_path):
+def test_resume_takes_no_other_options(tmp_path):
     outcome = CliRunner().invoke(app, ["run", "--resume", str(tmp_path), "--seed", "2"])
     assert outcome.exit_code == 2
     assert "drop the other options" in outcome.output
 
 
-def test_compare_runs_the_grid_once_and_prints_the_table(app, tmp_path, shared_data_dir):
+def test_compare_runs_the_grid_once_and_prints_the_table(tmp_path, shared_data_dir):
     grid = tmp_path / "grid"
     args = [
         "compare",
@@ -94,7 +85,7 @@ def test_compare_runs_the_grid_once_and_prints_the_table(app, tmp_path, shared_d
     assert (grid / "report" / "report.html").is_file()
 
 
-def test_compare_refuses_unknown_methods(app, tmp_path):
+def test_compare_refuses_unknown_methods(tmp_path):
     outcome = CliRunner().invoke(
         app, ["compare", "--tasks", "sst2", "--methods", "plain,magic", "--output", str(tmp_path)]
     )

@@ -1,8 +1,9 @@
 """A run killed with SIGKILL, or stopped with Ctrl-C, resumes to the uninterrupted result.
 
-The interrupted runs are real child processes running the ``run`` command; the reference and
-the resumed runs go through the same command in this process. The LLM is scripted and its
-answers are cached in the run's cache directory, as they would be for a real LLM.
+The interrupted runs are real child processes (``python -m llm_catalyst run ...``); the
+reference and the resumed runs go through the same command of the same app in this process.
+The LLM is scripted and its answers are cached in the run's cache directory, as they would be
+for a real LLM.
 """
 
 from __future__ import annotations
@@ -17,23 +18,12 @@ from pathlib import Path
 
 import pytest
 import torch
-import typer
 from small_runs import ANSWER, run_settings, script
 from typer.testing import CliRunner
 
-from llm_catalyst.catalyst.commands import register
+from llm_catalyst.cli import app
 
-# Until the integrator wires register() into llm_catalyst.cli, the child builds the same app.
-CHILD = "import typer; from llm_catalyst.catalyst.commands import register; " + (
-    "app = typer.Typer(); register(app); app()"
-)
 COMPARED_EVENTS = ("train_step", "dev_eval", "trajectory", "round", "restart")
-
-
-def _app() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-    return app
 
 
 def _arguments(tmp_path: Path, data_dir: Path, name: str) -> list[str]:
@@ -86,7 +76,7 @@ def _outcome(run_dir: Path) -> tuple[dict, list[dict]]:
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory, shared_data_dir) -> tuple[dict, list[dict]]:
     tmp_path = tmp_path_factory.mktemp("reference")
-    outcome = CliRunner().invoke(_app(), _arguments(tmp_path, shared_data_dir, "runs"))
+    outcome = CliRunner().invoke(app, _arguments(tmp_path, shared_data_dir, "runs"))
     assert outcome.exit_code == 0, outcome.output
     return _outcome(_run_dir(tmp_path / "runs"))
 
@@ -94,7 +84,7 @@ def reference(tmp_path_factory, shared_data_dir) -> tuple[dict, list[dict]]:
 def _start_child(tmp_path: Path, data_dir: Path) -> subprocess.Popen:
     """The run command in a child process, with one torch thread like this one (conftest)."""
     return subprocess.Popen(
-        [sys.executable, "-c", CHILD, *_arguments(tmp_path, data_dir, "runs")],
+        [sys.executable, "-m", "llm_catalyst", *_arguments(tmp_path, data_dir, "runs")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -126,7 +116,7 @@ def _past_round_one(events: list[dict]) -> bool:
 
 
 def _resume(run_dir: Path) -> None:
-    outcome = CliRunner().invoke(_app(), ["run", "--resume", str(run_dir)])
+    outcome = CliRunner().invoke(app, ["run", "--resume", str(run_dir)])
     assert outcome.exit_code == 0, outcome.output
 
 
