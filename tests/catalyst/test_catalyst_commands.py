@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from small_runs import ANSWER, run_settings, script
 from typer.testing import CliRunner
 
 from llm_catalyst.cli import app
+from tests.catalyst.small_runs import ANSWER, run_settings, script
 
 
 def _sets(tmp_path: Path, data_dir: Path, **extra) -> list[str]:

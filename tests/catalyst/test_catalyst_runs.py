@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from small_runs import ANSWER, PROMPTS, run_settings, script
 
 from llm_catalyst.backbones import BackboneConfig, build_backbone
 from llm_catalyst.catalyst.config import METHODS, load_run_config
@@ -16,6 +15,7 @@ from llm_catalyst.data.registry import get_task
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.experiments.results import load_run, read_events
 from llm_catalyst.prompts.projection import FitPolicy, Vocabulary, embed_text, project
+from tests.catalyst.small_runs import ANSWER, PROMPTS, run_settings, script
 
 
 def _events(run_dir: Path, kind: str) -> list[dict]:

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from small_runs import ANSWER, run_settings, script
 
 from llm_catalyst.catalyst.checkpoint import Clock, LoopState, StopRequest, TrajectoryPoint
 from llm_catalyst.catalyst.config import load_run_config
@@ -17,6 +16,7 @@ from llm_catalyst.catalyst.methods import resume, run
 from llm_catalyst.errors import ArtifactError, ConfigError
 from llm_catalyst.rundir import RunDirectory
 from llm_catalyst.training.scoring import EvalResult
+from tests.catalyst.small_runs import ANSWER, run_settings, script
 
 
 def _kinds(run_dir: Path) -> list[str]:

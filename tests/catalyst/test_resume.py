@@ -18,10 +18,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from small_runs import ANSWER, run_settings, script
 from typer.testing import CliRunner
 
 from llm_catalyst.cli import app
+from tests.catalyst.small_runs import ANSWER, run_settings, script
 
 COMPARED_EVENTS = ("train_step", "dev_eval", "trajectory", "round", "restart")
 

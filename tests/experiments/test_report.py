@@ -5,10 +5,10 @@ import re
 from pathlib import Path
 
 import pytest
-from synthetic_runs import training_events, write_run
 
 from llm_catalyst.errors import DataError
 from llm_catalyst.experiments.report import write_report
+from tests.experiments.synthetic_runs import training_events, write_run
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 HOSTILE = "<script>alert('x')</script> {braces} {0} $x^2$ & \"quoted\""

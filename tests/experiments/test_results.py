@@ -4,12 +4,12 @@ import json
 from pathlib import Path
 
 import pytest
-from synthetic_runs import training_events, write_run
 
 from llm_catalyst import experiments
 from llm_catalyst.errors import DataError
 from llm_catalyst.experiments.results import collect_runs, load_run, read_events
 from llm_catalyst.rundir import RunDirectory
+from tests.experiments.synthetic_runs import training_events, write_run
 
 
 def test_grid_finished_and_unfinished(tmp_path: Path) -> None:

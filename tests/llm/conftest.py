@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from fake_openai_server import FakeOpenAIServer
+
+from tests.llm.fake_openai_server import FakeOpenAIServer
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ import time
 from pathlib import Path
 
 import pytest
-from fake_openai_server import FakeOpenAIServer, Reply, chat_answer
 
 from llm_catalyst.data.tasks import Task
 from llm_catalyst.errors import ConfigError
@@ -22,6 +21,7 @@ from llm_catalyst.llm.config import LLMConfig
 from llm_catalyst.llm.gateway import LLMGateway, RetryPolicy, build_gateway
 from llm_catalyst.llm.openai_compat import OpenAICompatClient
 from llm_catalyst.llm.proposer import Proposer, ScoredPrompt
+from tests.llm.fake_openai_server import FakeOpenAIServer, Reply, chat_answer
 
 HISTORY = [ScoredPrompt("bad prompt", 0.9, 0.5), ScoredPrompt("Is the review positive?", 0.4, 0.8)]
 GOOD = '["Judge the review.", "Say if the film is liked.", "Rate the opinion."]'

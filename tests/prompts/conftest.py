@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from word_vocab import SPECIAL, WORDS, word_id, word_tokenizer
 
 from llm_catalyst.prompts import Vocabulary
+from tests.prompts.word_vocab import SPECIAL, WORDS, word_id, word_tokenizer
 
 
 @pytest.fixture

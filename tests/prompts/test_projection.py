@@ -3,7 +3,6 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
-from word_vocab import WORDS, word_id, word_tokenizer
 
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.prompts import (
@@ -15,6 +14,7 @@ from llm_catalyst.prompts import (
     project_many,
 )
 from llm_catalyst.prompts import projection as projection_module
+from tests.prompts.word_vocab import WORDS, word_id, word_tokenizer
 
 
 def _geometry_vocab() -> Vocabulary:

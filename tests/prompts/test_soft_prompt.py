@@ -6,7 +6,6 @@ import pytest
 import torch
 from pydantic import ValidationError
 from safetensors.torch import save_file
-from word_vocab import SPECIAL, WORDS, word_id, word_tokenizer
 
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.prompts import (
@@ -20,6 +19,7 @@ from llm_catalyst.prompts import (
     random_prompt,
     read_tensor_file,
 )
+from tests.prompts.word_vocab import SPECIAL, WORDS, word_id, word_tokenizer
 
 
 def test_random_init_is_seeded_and_distinct(word_vocab):
