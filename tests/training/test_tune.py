@@ -96,9 +96,9 @@ def test_smollm2_tuning_lowers_dev_loss_on_sst2(tmp_path, shared_data_dir):
         shared_data_dir,
         **{
             "backbone.model": "smollm2-135m-instruct",
-            "data.shots": 8,
-            "train.steps": 8,
-            "train.eval_every": 8,
+            "data.shots": 4,
+            "train.steps": 5,
+            "train.eval_every": 5,
             "train.batch_size": 8,
             "train.lr": 0.01,
             "max_test_examples": 32,
