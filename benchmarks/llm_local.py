@@ -70,6 +70,7 @@ def run(template: str, calls: int) -> dict[str, object]:
         "load_s": round(load_s, 2),
         "tokens_per_s": round(tokens / sum(seconds), 2),
         "s_per_round_mean": round(statistics.mean(seconds), 2),
+        "s_per_round_median": round(statistics.median(seconds), 2),
         "s_per_round_max": round(max(seconds), 2),
         "proposals_asked_per_round": asked,
         "usable_share": round(accepted / (asked * calls), 3),
@@ -84,19 +85,22 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=20)
     parser.add_argument("--template", action="append", default=None)
     args = parser.parse_args()
+    load_before = os.getloadavg()[0]
     rows = [run(template, args.calls) for template in args.template or ["auto"]]
     header = (
-        f"{'template':>9}  {'calls':>5}  {'tok/s':>6}  {'s/round':>7}  {'max s':>6}  "
-        f"{'usable':>6}  {'of parsed':>9}  {'skipped':>7}"
+        f"{'template':>9}  {'calls':>5}  {'tok/s':>6}  {'s/round':>7}  {'median':>6}  "
+        f"{'max s':>6}  {'usable':>6}  {'of parsed':>9}  {'skipped':>7}"
     )
     print(header)
     for row in rows:
         print(
             f"{row['template']:>9}  {row['calls']:>5}  {row['tokens_per_s']:>6}  "
-            f"{row['s_per_round_mean']:>7}  {row['s_per_round_max']:>6}  "
+            f"{row['s_per_round_mean']:>7}  {row['s_per_round_median']:>6}  "
+            f"{row['s_per_round_max']:>6}  "
             f"{row['usable_share']:>6}  {row['usable_of_parsed']:>9}  {row['rounds_skipped']:>7}"
         )
-    load = os.getloadavg()[0]
+    # Other processes on a small machine slow every step: the load average says how quiet it was.
+    load = {"before": load_before, "after": os.getloadavg()[0]}
     print(json.dumps({"model": LLMConfig().model, "load_avg_1min": load, "results": rows}))
 
 

@@ -27,6 +27,15 @@ def test_json_list_inside_chatty_answer_and_code_fence() -> None:
     assert result.rejected == ()
 
 
+def test_list_markers_inside_json_strings_are_removed() -> None:
+    raw = '["1. Judge the review.", "2) \\"Say the mood.\\"", "- Rate it"]'
+    assert parse_proposals(raw, max_words=10).accepted == (
+        "Judge the review.",
+        "Say the mood.",
+        "Rate it",
+    )
+
+
 def test_json_list_of_objects_uses_their_prompt_field() -> None:
     raw = '[{"prompt": "Judge the tone."}, {"text": "Say if it is good."}, {"score": 3}]'
     assert parse_proposals(raw, max_words=10).accepted == ("Judge the tone.", "Say if it is good.")

@@ -166,6 +166,8 @@ def _clean(text: str) -> str:
     previous = None
     while previous != text:
         previous = text
+        marker = _LIST_MARKER.match(text)  # a numbered item inside a JSON string
+        text = marker.group(1) if marker else text
         text = _LABEL.sub("", text).strip()
         for mark in _WRAPPERS:
             if len(text) >= 2 and text.startswith(mark) and text.endswith(mark):
