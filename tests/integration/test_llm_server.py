@@ -6,6 +6,7 @@ GGUF. Each server is started on 127.0.0.1 on a free port and stopped by the fixt
 
 from __future__ import annotations
 
+import signal
 import socket
 import subprocess
 import sys
@@ -165,8 +166,11 @@ def test_a_server_killed_mid_call_is_retried_then_the_round_is_skipped(tmp_path)
         call = threading.Thread(
             target=lambda: outcome.append(proposer.propose(get_task("sst2"), HISTORY, 0))
         )
+        # Freeze the server first, so the request reaches it but can never be answered however
+        # fast the model is; then kill it while the client waits for the answer.
+        doomed.process.send_signal(signal.SIGSTOP)
         call.start()
-        time.sleep(2.0)
+        time.sleep(1.0)
         assert call.is_alive(), "the call ended before the server was killed"
         doomed.process.kill()
         call.join(timeout=60)
