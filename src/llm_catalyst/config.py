@@ -34,7 +34,7 @@ class TuneConfig(BaseModel):
     max_test_examples: int | None = None
 
 
-def _format_validation_error(error: ValidationError, source: str) -> str:
+def format_validation_error(error: ValidationError, source: str) -> str:
     lines = [f"{source}: invalid configuration"]
     for item in error.errors():
         key = ".".join(str(part) for part in item["loc"]) or "(top level)"
@@ -91,4 +91,4 @@ def load_tune_config(
     try:
         return TuneConfig.model_validate(tree)
     except ValidationError as error:
-        raise ConfigError(_format_validation_error(error, str(path or "options"))) from None
+        raise ConfigError(format_validation_error(error, str(path or "options"))) from None

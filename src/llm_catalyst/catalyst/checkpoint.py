@@ -41,7 +41,7 @@ from llm_catalyst.llm.client import Usage
 from llm_catalyst.rundir import RunDirectory
 from llm_catalyst.training.scoring import EvalResult
 from llm_catalyst.training.trainer import PromptTrainer
-from llm_catalyst.training.tune import _BestTracker
+from llm_catalyst.training.tune import BestTracker
 
 FORMAT_VERSION = 1
 PHASES = ("gradient_s", "scoring_s", "llm_s")
@@ -118,7 +118,7 @@ class Clock:
 class LoopState:
     """Everything a run mutates besides the trainer and the LLM gateway."""
 
-    best: _BestTracker
+    best: BestTracker
     clock: Clock
     counters: Counters = field(default_factory=Counters)
     rounds_done: int = 0
@@ -133,7 +133,7 @@ class LoopState:
 
     @classmethod
     def fresh(cls, select_by: str) -> LoopState:
-        return cls(best=_BestTracker(select_by), clock=Clock())
+        return cls(best=BestTracker(select_by), clock=Clock())
 
     def to_payload(self) -> dict[str, Any]:
         best = self.best
@@ -166,7 +166,7 @@ class LoopState:
     @classmethod
     def from_payload(cls, payload: Mapping[str, Any]) -> LoopState:
         saved = payload["best"]
-        best = _BestTracker(saved["select_by"])
+        best = BestTracker(saved["select_by"])
         best.result = _result(saved["result"])
         best.step, best.prompt, best.head = saved["step"], saved["prompt"], saved["head"]
         return cls(

@@ -32,7 +32,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from llm_catalyst.backbones.config import BackboneConfig
-from llm_catalyst.config import _format_validation_error, read_yaml, set_dotted
+from llm_catalyst.config import format_validation_error, read_yaml, set_dotted
 from llm_catalyst.data.config import DataConfig
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.llm.config import LLMConfig
@@ -191,4 +191,4 @@ def load_run_config(path: Path | None = None, overrides: dict[str, Any] | None =
     try:
         return RunConfig.model_validate(tree)
     except ValidationError as error:
-        raise ConfigError(_format_validation_error(error, str(path or "options"))) from None
+        raise ConfigError(format_validation_error(error, str(path or "options"))) from None

@@ -58,7 +58,7 @@ def _better(candidate: EvalResult, incumbent: EvalResult | None, select_by: str)
     return (candidate.accuracy, -candidate.loss) > (incumbent.accuracy, -incumbent.loss)
 
 
-class _BestTracker:
+class BestTracker:
     """Keeps the prompt (and head) with the best dev score seen so far."""
 
     def __init__(self, select_by: str):
@@ -119,7 +119,7 @@ def tune(config: TuneConfig, console: Console | None = None) -> TuneResult:
         console.print(f"zero-shot hard prompt: test accuracy {zero_shot.accuracy:.4f}")
 
     trainer = PromptTrainer(backbone, initial.embeddings, splits.train, train_config, seed)
-    best = _BestTracker(train_config.select_by)
+    best = BestTracker(train_config.select_by)
 
     def evaluate_dev() -> None:
         result = evaluate(backbone, trainer.prompt, splits.dev, train_config.eval_batch_size)
