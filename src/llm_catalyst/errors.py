@@ -36,3 +36,7 @@ class BackboneError(LLMCatalystError):
 
 class ArtifactError(LLMCatalystError):
     """A saved prompt artifact is missing, corrupt, or belongs to a different backbone."""
+
+
+class TrainingError(LLMCatalystError):
+    """Training cannot go on (e.g. the loss became NaN); the message says what was kept."""

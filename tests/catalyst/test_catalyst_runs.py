@@ -12,7 +12,7 @@ from llm_catalyst.backbones import BackboneConfig, build_backbone
 from llm_catalyst.catalyst.config import METHODS, load_run_config
 from llm_catalyst.catalyst.methods import resume, run
 from llm_catalyst.data.registry import get_task
-from llm_catalyst.errors import ConfigError
+from llm_catalyst.errors import TrainingError
 from llm_catalyst.experiments.results import load_run, read_events
 from llm_catalyst.prompts.projection import FitPolicy, Vocabulary, embed_text, project
 from tests.catalyst.small_runs import ANSWER, PROMPTS, run_settings, script
@@ -197,7 +197,7 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(
         "train.eval_every": 100,
         "loop.stage_steps": 1,
     }
-    with pytest.raises(ConfigError, match=r"nan at step 2(.|\n)*last good checkpoint \(step 1\)"):
+    with pytest.raises(TrainingError, match=r"nan at step 2(.|\n)*last good checkpoint \(step 1\)"):
         _run(tmp_path, shared_data_dir, [], **settings)
     (run_dir,) = (tmp_path / "runs").iterdir()
     checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=True)

@@ -57,7 +57,7 @@ from llm_catalyst.catalyst.loop import (
 from llm_catalyst.data.config import load_data, load_splits
 from llm_catalyst.data.sampling import FewShotSplits
 from llm_catalyst.data.tasks import Task
-from llm_catalyst.errors import ConfigError
+from llm_catalyst.errors import ConfigError, TrainingError
 from llm_catalyst.llm.budget import Budget
 from llm_catalyst.llm.gateway import build_gateway
 from llm_catalyst.llm.proposer import Proposer, ScoredPrompt
@@ -380,11 +380,11 @@ class _Run:
             say=self.console.print,
         ).run()
 
-    def _diverged(self, error: NonFiniteLossError) -> ConfigError:
+    def _diverged(self, error: NonFiniteLossError) -> TrainingError:
         self.run_dir.log_event("error", step=self._step(), message=str(error))
         kept = self.run_dir.load_checkpoint() or {}
         kept_step = (kept.get("trainer") or {}).get("step", 0)
-        return ConfigError(
+        return TrainingError(
             f"{error}\n  run directory {self.run_dir.path}: training stopped; the last good "
             f"checkpoint (step {kept_step}) is kept in {self.run_dir.checkpoint_path.name}; fix "
             "the cause (usually train.lr) and start a new run"

@@ -18,6 +18,7 @@ from transformers import get_scheduler
 
 from llm_catalyst.backbones.base import Backbone
 from llm_catalyst.data.tasks import Example
+from llm_catalyst.errors import TrainingError
 from llm_catalyst.training.config import TrainConfig
 
 
@@ -29,7 +30,7 @@ class StepRecord:
     grad_norm: float
 
 
-class NonFiniteLossError(FloatingPointError):
+class NonFiniteLossError(TrainingError):
     """The training loss became NaN or infinite; the last good state is kept by the caller."""
 
 
