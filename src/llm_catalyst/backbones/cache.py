@@ -11,23 +11,15 @@ Public API:
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-import platformdirs
-
 from llm_catalyst.errors import BackboneError
+from llm_catalyst.userdirs import CACHE_ENV, cache_root
 
-CACHE_ENV = "LLM_CATALYST_CACHE"
-
-
-def cache_root() -> Path:
-    """The cache directory: ``$LLM_CATALYST_CACHE`` if set, else the platform's user cache."""
-    env = os.environ.get(CACHE_ENV)
-    return Path(env) if env else Path(platformdirs.user_cache_dir("llm-catalyst"))
+__all__ = ["CACHE_ENV", "cache_root", "cached_dir"]
 
 
 def cached_dir(key: str, build: Callable[[Path], None]) -> Path:

@@ -16,13 +16,13 @@ import re
 from pathlib import Path
 from typing import Literal
 
-import platformdirs
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.llm.budget import BudgetLimits, Price
 from llm_catalyst.llm.client import SamplingParams
+from llm_catalyst.userdirs import cache_root
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -72,7 +72,7 @@ class CacheConfig(_Section):
     directory: Path | None = None
 
     def resolved_directory(self) -> Path:
-        return self.directory or platformdirs.user_cache_path("llm-catalyst") / "llm"
+        return self.directory or cache_root() / "llm"
 
 
 class BudgetConfig(_Section):
