@@ -62,7 +62,8 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key.strip(), yaml.safe_load(raw)
 
 
-def read_yaml(path: Path) -> dict[str, Any]:
+def read_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found; check the path")
     try:
@@ -81,7 +82,7 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 def load_tune_config(
-    path: Path | None = None, overrides: dict[str, Any] | None = None
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None
 ) -> TuneConfig:
     """Read an optional YAML file, apply dotted overrides, validate."""
     tree = read_yaml(path) if path is not None else {}
