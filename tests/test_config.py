@@ -19,12 +19,12 @@ def test_a_path_given_as_str_loads_and_overrides_apply(tmp_path):
 def test_override_values_keep_their_yaml_types():
     assert parse_override("train.steps=12") == ("train.steps", 12)
     assert parse_override("train.progress=false") == ("train.progress", False)
-    with pytest.raises(ConfigError, match="section.key=value"):
+    with pytest.raises(ConfigError, match=r"section\.key=value"):
         parse_override("train.steps")
 
 
 def test_unknown_keys_are_errors_that_name_them():
-    with pytest.raises(ConfigError, match="train.stepz"):
+    with pytest.raises(ConfigError, match=r"train\.stepz"):
         load_tune_config(None, {"data.task": "sst2", "train.stepz": 3})
 
 
