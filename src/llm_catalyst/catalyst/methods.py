@@ -65,7 +65,7 @@ from llm_catalyst.prompts.artifact import save_prompt
 from llm_catalyst.prompts.projection import FitPolicy, Vocabulary, embed_text, project
 from llm_catalyst.prompts.soft_prompt import init_prompt, random_prompt
 from llm_catalyst.rundir import RunDirectory
-from llm_catalyst.training.scoring import evaluate
+from llm_catalyst.training.scoring import evaluate, evaluate_hard_prompt
 from llm_catalyst.training.trainer import NonFiniteLossError, PromptTrainer
 
 LLM_METHODS = frozenset({"catalyst", "llm-only"})
@@ -321,9 +321,8 @@ class _Run:
         )
         self.run_dir.log_event("plan", method=config.method, **self.schedule.as_dict())
         if config.evaluate_zero_shot:
-            empty = backbone.embedding_table.new_zeros(0, backbone.embedding_table.shape[1])
             with state.clock.phase("scoring_s"):
-                zero = evaluate(backbone, empty, self.test, config.train.eval_batch_size)
+                zero = evaluate_hard_prompt(backbone, self.test, config.train.eval_batch_size)
             state.counters.test_forward_passes += len(self.test)
             state.zero_shot = zero.as_dict()
             self.run_dir.log_event("zero_shot_test", **zero.as_dict())

@@ -110,3 +110,11 @@ def evaluate_many(
         EvalResult(float(loss) / n, int(hit) / n, n)
         for loss, hit in zip(losses, correct, strict=True)
     ]
+
+
+def evaluate_hard_prompt(
+    backbone: Backbone, examples: Sequence[Example], batch_size: int = 64
+) -> EvalResult:
+    """The task's template alone, with no soft prompt: the zero-shot baseline."""
+    table = backbone.embedding_table
+    return evaluate(backbone, table.new_zeros(0, table.shape[1]), examples, batch_size)

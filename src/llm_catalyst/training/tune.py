@@ -22,7 +22,7 @@ from llm_catalyst.prompts.artifact import save_prompt
 from llm_catalyst.prompts.projection import Vocabulary, project
 from llm_catalyst.prompts.soft_prompt import SoftPrompt, init_prompt
 from llm_catalyst.rundir import RunDirectory
-from llm_catalyst.training.scoring import EvalResult, evaluate
+from llm_catalyst.training.scoring import EvalResult, evaluate, evaluate_hard_prompt
 from llm_catalyst.training.trainer import PromptTrainer, StepRecord
 
 PROTOCOL = "fewshot"
@@ -113,8 +113,7 @@ def tune(config: TuneConfig, console: Console | None = None) -> TuneResult:
 
     zero_shot = None
     if config.evaluate_zero_shot:
-        empty = initial.embeddings.new_zeros(0, initial.dim)
-        zero_shot = evaluate(backbone, empty, test_examples, train_config.eval_batch_size)
+        zero_shot = evaluate_hard_prompt(backbone, test_examples, train_config.eval_batch_size)
         run.log_event("zero_shot_test", **zero_shot.as_dict())
         console.print(f"zero-shot hard prompt: test accuracy {zero_shot.accuracy:.4f}")
 
