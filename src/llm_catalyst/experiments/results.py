@@ -86,22 +86,12 @@ class _RunFile(_Record):
     finished_at: datetime | None = None
 
 
-class RunRecord(_Record):
+class RunRecord(_ResultsFile):
     """One finished run: what was run, what it scored, what it cost."""
 
     path: Path
-    task: str
-    method: str
-    seed: int
-    test: Metrics
-    dev: Metrics | None = None
-    best_step: int | None = None
-    zero_shot_test: Metrics | None = None
-    projected_text: str | None = None
     protocol: str | None = None
     backbone: str | None = None
-    wall_clock: WallClock | None = None
-    llm: LLMUsage | None = None
 
 
 @dataclass(frozen=True)
