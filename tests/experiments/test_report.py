@@ -90,6 +90,9 @@ def test_grid_report(grid: Path) -> None:
     assert "<td>sst2</td><td>catalyst</td><td>1</td><td>70.0</td><td>+20.0</td>" in page
     assert "<tr><td>catalyst</td><td>1</td><td>3.3 min</td><td>25%</td></tr>" in page
     assert "catalyst-s2 (unfinished)" in page
+    # what the rounds did: 2 rounds, 1 skipped, a restart from the LLM, no "current" to compare
+    rounds_row = "<td>sst2</td><td>catalyst</td><td>2</td><td>1</td><td>0</td><td>1 llm</td>"
+    assert f"<tr>{rounds_row}<td>0/1</td><td>—</td></tr>" in page
 
     # LLM and file texts arrive escaped, braces untouched, nothing executable
     escaped = "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; {braces} {0} $x^2$ &amp; &quot;"

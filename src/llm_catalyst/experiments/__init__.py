@@ -31,6 +31,8 @@ _EXPORTS = {
     "to_csv": "llm_catalyst.experiments.tables",
     "write_tables": "llm_catalyst.experiments.tables",
     "write_report": "llm_catalyst.experiments.report",
+    "round_outcomes": "llm_catalyst.experiments.rounds",
+    "rounds_markdown": "llm_catalyst.experiments.rounds",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -38,6 +38,13 @@ from llm_catalyst.experiments.results import (
     collect_runs,
     read_events,
 )
+from llm_catalyst.experiments.rounds import (
+    ROUND_HEADERS,
+    ROUNDS_LEGEND,
+    RoundOutcome,
+    round_outcomes,
+    rounds_rows,
+)
 from llm_catalyst.experiments.stats import DEFAULT_LEVEL, DEFAULT_RESAMPLES
 from llm_catalyst.experiments.tables import (
     ComparisonTable,
@@ -326,16 +333,23 @@ def _run_html(view: _RunView) -> str:
     return "".join(parts)
 
 
-def _comparison_html(table: ComparisonTable) -> str:
+def _comparison_html(table: ComparisonTable, outcomes: Sequence[RoundOutcome]) -> str:
     if not table.rows:
         return "<h2>comparison</h2><p>No finished runs yet.</p>"
-    return (
-        "<h2>comparison</h2>"
-        + _html_table(table.headers, table.display_rows())
-        + f'<p class="note">{_e(table.legend())}</p>'
-        + "<h3>wall-clock per method (all tasks)</h3>"
-        + _html_table(table.wall_clock_headers, table.wall_clock_rows())
-    )
+    parts = [
+        "<h2>comparison</h2>",
+        _html_table(table.headers, table.display_rows()),
+        f'<p class="note">{_e(table.legend())}</p>',
+        "<h3>wall-clock per method (all tasks)</h3>",
+        _html_table(table.wall_clock_headers, table.wall_clock_rows()),
+    ]
+    if outcomes:
+        parts += [
+            "<h3>what the rounds did</h3>",
+            _html_table(ROUND_HEADERS, rounds_rows(outcomes)),
+            f'<p class="note">{_e(ROUNDS_LEGEND)}</p>',
+        ]
+    return "".join(parts)
 
 
 def _view(name: str, path: Path, record: RunRecord | None, out_dir: Path) -> _RunView:
@@ -396,7 +410,7 @@ def write_report(
         except DataError as error:  # e.g. two runs of one cell and seed: the runs still show
             body.append(f"<h2>comparison</h2><p>No comparison table: {_e(error)}</p>")
         else:
-            body.append(_comparison_html(table))
+            body.append(_comparison_html(table, round_outcomes(collection.finished)))
     body += [_run_html(view) for view in views]
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

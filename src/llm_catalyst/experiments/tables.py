@@ -153,7 +153,7 @@ def comparison_table(
     return ComparisonTable(rows, per_method, baseline, resamples, level)
 
 
-def _markdown_table(headers: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
+def markdown_table(headers: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
     def line(cells: Iterable[str]) -> str:
         return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
 
@@ -166,9 +166,9 @@ def _markdown_table(headers: Iterable[str], rows: Iterable[Iterable[str]]) -> st
 def to_markdown(table: ComparisonTable) -> str:
     if not table.rows:
         return "No finished runs.\n"
-    wall_clock = _markdown_table(table.wall_clock_headers, table.wall_clock_rows())
+    wall_clock = markdown_table(table.wall_clock_headers, table.wall_clock_rows())
     return (
-        f"{_markdown_table(table.headers, table.display_rows())}\n\n{table.legend()}\n\n"
+        f"{markdown_table(table.headers, table.display_rows())}\n\n{table.legend()}\n\n"
         f"Wall-clock per method (all tasks):\n\n{wall_clock}\n"
     )
 

@@ -1,0 +1,150 @@
+"""What the restart rounds of a grid did, per task and method: the evidence behind a comparison.
+
+A table of accuracies says whether a method helped; this says why or why not. For every round a
+run logged (``events.jsonl``), it counts whether the round was skipped (no usable proposal),
+restarted (and from which source) or kept the current prompt, and how the proposals' dev loss
+compared with the current prompt's at that moment. A catalyst that never restarts, or whose
+proposals all score far worse than a few gradient steps, cannot beat plain tuning, whatever the
+LLM writes.
+
+Public API::
+
+    round_outcomes(runs) -> list[RoundOutcome]     # one per (task, method) that had rounds
+    rounds_markdown(outcomes) -> str               # table + legend
+    ROUND_HEADERS, rounds_rows(outcomes), ROUNDS_LEGEND   # the same cells, for HTML
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from llm_catalyst.experiments.results import Round, RunRecord, read_events
+from llm_catalyst.experiments.stats import method_sort_key
+from llm_catalyst.experiments.tables import markdown_table
+
+CURRENT_SOURCE = "current"
+
+
+@dataclass(frozen=True)
+class RoundOutcome:
+    """Counts over every round of every seed of one task and method.
+
+    ``loss_gaps`` holds, per round with both, the best proposal's dev loss minus the current
+    prompt's (negative: a proposal was better). ``proposals_better`` counts proposals whose dev
+    loss was below the current prompt's, out of ``proposals_scored``.
+    """
+
+    task: str
+    method: str
+    runs: int
+    rounds: int
+    skipped: int
+    kept: int
+    restarts: Counter[str]
+    proposals_scored: int
+    proposals_better: int
+    loss_gaps: tuple[float, ...]
+
+    @property
+    def median_gap(self) -> float | None:
+        return statistics.median(self.loss_gaps) if self.loss_gaps else None
+
+
+def _current_loss(item: Round) -> float | None:
+    current = next((c for c in item.pool if c.source == CURRENT_SOURCE), None)
+    return None if current is None else current.dev_loss
+
+
+def _outcome(task: str, method: str, runs: Sequence[RunRecord]) -> RoundOutcome:
+    rounds = [item for run in runs for item in read_events(run.path).rounds]
+    restarts: Counter[str] = Counter(
+        item.chosen.source or "unknown"
+        for item in rounds
+        if not item.skipped and item.chosen is not None
+    )
+    gaps: list[float] = []
+    better = scored = 0
+    for item in rounds:
+        current = _current_loss(item)
+        losses = [c.dev_loss for c in item.proposals if c.dev_loss is not None]
+        scored += len(losses)
+        if current is None or not losses:
+            continue
+        better += sum(loss < current for loss in losses)
+        gaps.append(min(losses) - current)
+    skipped = sum(item.skipped for item in rounds)
+    return RoundOutcome(
+        task=task,
+        method=method,
+        runs=len(runs),
+        rounds=len(rounds),
+        skipped=skipped,
+        kept=len(rounds) - skipped - sum(restarts.values()),
+        restarts=restarts,
+        proposals_scored=scored,
+        proposals_better=better,
+        loss_gaps=tuple(gaps),
+    )
+
+
+def round_outcomes(runs: Iterable[RunRecord]) -> list[RoundOutcome]:
+    """One outcome per (task, method) whose runs logged at least one round, in table order."""
+    groups: dict[tuple[str, str], list[RunRecord]] = defaultdict(list)
+    for run in runs:
+        groups[(run.task, run.method)].append(run)
+    outcomes = [_outcome(task, method, group) for (task, method), group in groups.items()]
+    return sorted(
+        (o for o in outcomes if o.rounds),
+        key=lambda o: (o.task, method_sort_key(o.method)),
+    )
+
+
+ROUND_HEADERS = (
+    "task",
+    "method",
+    "rounds",
+    "skipped",
+    "kept S",
+    "restarts (source)",
+    "proposals better than S",
+    "median dev-loss gap",
+)
+
+
+def _restarts(counts: Counter[str]) -> str:
+    return ", ".join(f"{n} {source}" for source, n in counts.most_common()) or "0"
+
+
+ROUNDS_LEGEND = (
+    "Rounds over all seeds. Skipped: no usable proposal (LLM failure or nothing parsable). "
+    "Kept S: the selection policy kept the current prompt. Proposals better than S: dev loss "
+    "below the current prompt's in the same round. Median dev-loss gap: the best proposal's "
+    "dev loss minus the current prompt's (negative: a proposal was better)."
+)
+
+
+def rounds_rows(outcomes: Sequence[RoundOutcome]) -> list[tuple[str, ...]]:
+    """Display cells under ``ROUND_HEADERS``, shared by the Markdown table and the report."""
+    return [
+        (
+            o.task,
+            o.method,
+            str(o.rounds),
+            str(o.skipped),
+            str(o.kept),
+            _restarts(o.restarts),
+            f"{o.proposals_better}/{o.proposals_scored}",
+            "—" if o.median_gap is None else f"{o.median_gap:+.3f}",
+        )
+        for o in outcomes
+    ]
+
+
+def rounds_markdown(outcomes: Sequence[RoundOutcome]) -> str:
+    """A Markdown table with its legend; empty text when no run had rounds."""
+    if not outcomes:
+        return ""
+    return f"{markdown_table(ROUND_HEADERS, rounds_rows(outcomes))}\n\n{ROUNDS_LEGEND}\n"

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from llm_catalyst.experiments.results import collect_runs
+from llm_catalyst.experiments.rounds import round_outcomes, rounds_markdown
+from tests.experiments.synthetic_runs import training_events, write_run
+
+
+def candidate(text: str, loss: float | None, source: str | None = None) -> dict:
+    return {"text": text, "dev_loss": loss, "dev_accuracy": None, "source": source}
+
+
+def round_event(
+    number: int, current: float, proposals: list[float], chosen: dict | None, skipped: bool
+) -> dict:
+    return {
+        "event": "round",
+        "round": number,
+        "step": 4 * number,
+        "pool": [candidate("S", current, "current"), candidate("pool text", 0.9, "trajectory")],
+        "proposals": [candidate(f"p{i}", loss, "llm") for i, loss in enumerate(proposals)],
+        "chosen": chosen,
+        "reason": "why",
+        "skipped": skipped,
+        "skip_reason": "LLM unavailable" if skipped else None,
+    }
+
+
+def test_counts_restarts_kept_and_skipped_rounds_and_loss_gaps(tmp_path: Path) -> None:
+    root = tmp_path / "grid"
+    write_run(
+        root / "catalyst-s1",
+        method="catalyst",
+        events=[
+            *training_events(12),
+            # a proposal 0.2 below S is taken
+            round_event(1, 0.7, [0.5, 0.8], candidate("p0", 0.5, "llm"), skipped=False),
+            # both proposals worse: S kept
+            round_event(2, 0.4, [0.6, 0.9], None, skipped=False),
+            round_event(3, 0.4, [], None, skipped=True),
+        ],
+    )
+    write_run(
+        root / "catalyst-s2",
+        method="catalyst",
+        seed=2,
+        events=[round_event(1, 0.6, [0.3], candidate("p0", 0.3, "llm"), skipped=False)],
+    )
+    write_run(root / "plain-s1", events=training_events(12))
+
+    [outcome] = round_outcomes(collect_runs(root).finished)
+
+    assert (outcome.task, outcome.method, outcome.runs) == ("sst2", "catalyst", 2)
+    assert (outcome.rounds, outcome.skipped, outcome.kept) == (4, 1, 1)
+    assert outcome.restarts == {"llm": 2}
+    assert (outcome.proposals_better, outcome.proposals_scored) == (2, 5)
+    assert sorted(round(g, 6) for g in outcome.loss_gaps) == [-0.3, -0.2, 0.2]
+    assert round(outcome.median_gap, 6) == -0.2
+    table = rounds_markdown([outcome])
+    assert "| sst2 | catalyst | 4 | 1 | 1 | 2 llm | 2/5 | -0.200 |" in table
+
+
+def test_runs_without_rounds_give_no_table(tmp_path: Path) -> None:
+    write_run(tmp_path / "plain-s1", events=training_events(6))
+    outcomes = round_outcomes(collect_runs(tmp_path).finished)
+    assert outcomes == []
+    assert rounds_markdown(outcomes) == ""
