@@ -29,8 +29,13 @@ $(VENV)/.installed-test: $(VENV)/.installed
 	CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" $(BIN)/pip install -q "llama-cpp-python[server]==0.3.36"
 	touch $@
 
+# The main job: plain prompt tuning against the catalyst (local SmolLM2 LLM) on SST-2 16-shot,
+# 3 seeds; finished cells are skipped, so a second `make demo` only prints the table again.
+DEMO_DIR := runs/demo
 demo: install
-	$(BIN)/llm-catalyst tune --config configs/demo.yaml
+	$(BIN)/llm-catalyst compare --config configs/grid.yaml --tasks sst2 --methods plain,catalyst \
+		--seeds 1,2,3 --output $(DEMO_DIR)
+	$(BIN)/llm-catalyst report $(DEMO_DIR)
 
 test: install-test
 	$(BIN)/ruff check src tests benchmarks

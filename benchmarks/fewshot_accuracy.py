@@ -4,7 +4,7 @@ Each seed is one full `tune` run (its own k-shot train/dev sample, selection on 
 evaluation); the zero-shot figure is the task's template with no soft prompt, on the same test
 set. Example:
 
-    python benchmarks/fewshot_accuracy.py --config configs/demo.yaml --seeds 1 2 3
+    python benchmarks/fewshot_accuracy.py --config configs/tune_sst2.yaml --seeds 1 2 3
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Public API (imported lazily, so ``import llm_catalyst`` stays cheap and has no s
 
     from llm_catalyst import TuneConfig, load_tune_config, tune, load_prompt
 
-    config = load_tune_config("configs/demo.yaml", {"data.seed": 2})
+    config = load_tune_config("configs/tune_sst2.yaml", {"data.seed": 2})
     result = tune(config)          # writes a run directory, returns metrics
     artifact = load_prompt(result.run_dir / "artifact")
 """
