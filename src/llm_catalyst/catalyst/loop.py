@@ -21,11 +21,16 @@
 A checkpoint is written after every stage, after every round and when Ctrl-C was pressed
 (then ``RunInterrupted`` is raised); ``run`` continues from whatever its state says was done.
 
+Under ``accelerate launch`` every process runs this loop in lockstep: the trainer and the scorer
+share their work, proposals come from the main process only (``MainProcessSource``), and a
+Ctrl-C seen by any process stops all of them at the same step.
+
 Public API:
     RoundInput, Proposals, ProposalSource       what a method's proposal source sees and returns
+    MainProcessSource(source, dist)             a source asked on the main process only
     Choice, choose(selection, margin, current, pool, proposals)
     candidate_pool(trajectory, projections, vocab, size) -> list[Candidate]
-    DevScorer(backbone, examples, batch_size, state)   dev scoring, timed and counted
+    DevScorer(backbone, examples, batch_size, state, dist=None)   dev scoring, timed and counted
     CatalystLoop(...).run()
     RunInterrupted
 """
@@ -34,6 +39,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -43,6 +49,7 @@ from llm_catalyst.backbones.base import Backbone
 from llm_catalyst.catalyst.checkpoint import Candidate, LoopState, StopRequest, TrajectoryPoint
 from llm_catalyst.catalyst.config import LoopConfig, Schedule, Selection
 from llm_catalyst.data.tasks import Example
+from llm_catalyst.distributed import Distributed
 from llm_catalyst.prompts.projection import Metric, Projection, Vocabulary, project, project_many
 from llm_catalyst.rundir import RunDirectory
 from llm_catalyst.training.scoring import EvalResult, evaluate, evaluate_many
@@ -79,6 +86,25 @@ class ProposalSource(Protocol):
     """Where restarts come from: the LLM (catalyst), random tokens, the projected trajectory."""
 
     def propose(self, request: RoundInput) -> Proposals: ...
+
+
+@dataclass
+class MainProcessSource:
+    """A proposal source asked on the main process only; every process gets its proposals.
+
+    Only the main process calls the LLM (and holds its budget and cache); the others pass
+    ``source=None`` and receive what the main process got, so all score and choose alike.
+    """
+
+    source: ProposalSource | None
+    dist: Distributed
+
+    def propose(self, request: RoundInput) -> Proposals:
+        return self.dist.on_main(partial(self._ask, request))
+
+    def _ask(self, request: RoundInput) -> Proposals:
+        assert self.source is not None, "the main process holds the proposal source"
+        return self.source.propose(request)
 
 
 @dataclass(frozen=True)
@@ -170,11 +196,13 @@ class DevScorer:
         examples: Sequence[Example],
         batch_size: int,
         state: LoopState,
+        dist: Distributed | None = None,
     ):
         self.backbone = backbone
         self.examples = examples
         self.batch_size = batch_size
         self.state = state
+        self.dist = dist or Distributed.single()
 
     def _spent(self, prompts: int) -> None:
         self.state.counters.dev_prompts += prompts
@@ -182,7 +210,7 @@ class DevScorer:
 
     def evaluate(self, prompt: torch.Tensor) -> EvalResult:
         with self.state.clock.phase("scoring_s"):
-            result = evaluate(self.backbone, prompt, self.examples, self.batch_size)
+            result = evaluate(self.backbone, prompt, self.examples, self.batch_size, self.dist)
         self._spent(1)
         return result
 
@@ -197,6 +225,7 @@ class DevScorer:
                 [candidates[i].rows for i in todo],
                 self.examples,
                 self.batch_size,
+                self.dist,
             )
         self._spent(len(todo))
         scored = list(candidates)
@@ -210,7 +239,8 @@ class CatalystLoop:
     """Steps 2 and 3 of method.md over a trainer whose prompt is S.
 
     ``source`` None runs the same stages with no rounds: plain prompt tuning. ``save`` writes
-    a checkpoint of the whole run; ``say`` prints one line for the user.
+    a checkpoint of the whole run; ``say`` prints one line for the user; ``dist`` is the
+    processes the run is shared by (they agree on when Ctrl-C stops them).
     """
 
     trainer: PromptTrainer
@@ -226,6 +256,7 @@ class CatalystLoop:
     stop: StopRequest
     eval_every: int
     say: Callable[[str], None]
+    dist: Distributed = field(default_factory=Distributed.single)
 
     def run(self) -> None:
         source = self.source
@@ -268,9 +299,10 @@ class CatalystLoop:
             periodic = record.step % self.eval_every == 0 or record.step == until
             if periodic and not at_round:
                 self._dev_eval()
-            if record.step in round_ends or self.stop.requested:
+            stopping = self.dist.any(self.stop.requested)
+            if record.step in round_ends or stopping:
                 self.save()
-            self._stop_if_requested()
+            self._stop_if(stopping)
 
     def _dev_eval(self) -> None:
         result = self.scorer.evaluate(self.trainer.prompt)
@@ -365,10 +397,10 @@ class CatalystLoop:
             f"round {round_index + 1}/{self.schedule.rounds} at step {self.trainer.step}: {reason}"
         )
         self.save()
-        self._stop_if_requested()
+        self._stop_if(self.dist.any(self.stop.requested))
 
-    def _stop_if_requested(self) -> None:
-        if self.stop.requested:
+    def _stop_if(self, stopping: bool) -> None:
+        if stopping:
             raise RunInterrupted(
                 f"interrupted at step {self.trainer.step}; a checkpoint was written: continue "
                 f"with `llm-catalyst run --resume {self.run_dir.path}`"

@@ -16,8 +16,12 @@ Protocols: ``fewshot`` samples k-shot train and dev splits from the train pool a
 official evaluation split once; ``paper`` trains on the whole train pool and uses the
 evaluation split both to select and to report, as the reference code did (see config.py).
 
+Under ``accelerate launch`` every process runs the method on its share of each batch and of
+each evaluation; the main process alone calls the LLM, writes the run directory and prints
+(see ``llm_catalyst.distributed``).
+
 Public API:
-    RunResult(run_dir, results)
+    RunResult(run_dir, results, is_main=True)
     run(config, console=None, name=None) -> RunResult   a new run directory under output_dir
                                           (``name`` makes it exactly output_dir/name)
     resume(path, console=None) -> RunResult             continue a killed or interrupted run
@@ -49,6 +53,7 @@ from llm_catalyst.catalyst.config import RunConfig, load_run_config
 from llm_catalyst.catalyst.loop import (
     CatalystLoop,
     DevScorer,
+    MainProcessSource,
     Proposals,
     ProposalSource,
     RoundInput,
@@ -57,6 +62,7 @@ from llm_catalyst.catalyst.loop import (
 from llm_catalyst.data.config import load_data, load_splits
 from llm_catalyst.data.sampling import FewShotSplits
 from llm_catalyst.data.tasks import Task
+from llm_catalyst.distributed import Distributed
 from llm_catalyst.errors import ConfigError, TrainingError
 from llm_catalyst.llm.budget import Budget
 from llm_catalyst.llm.gateway import build_gateway
@@ -73,10 +79,15 @@ LLM_METHODS = frozenset({"catalyst", "llm-only"})
 
 @dataclass(frozen=True)
 class RunResult:
-    """Where a run was written and what its results.json says."""
+    """Where a run was written and what its results.json says.
+
+    ``is_main`` is False in the other processes of a data-parallel run: they hold the same
+    results but should not print them again.
+    """
 
     run_dir: Path
     results: dict[str, Any]
+    is_main: bool = True
 
 
 # -- proposal sources ------------------------------------------------------------------------
@@ -199,15 +210,20 @@ def _run_name(config: RunConfig) -> str:
 
 def run(config: RunConfig, console: Console | None = None, name: str | None = None) -> RunResult:
     """Run ``config.method`` in a new run directory and return its results."""
-    run_dir = RunDirectory.create(
-        config.output_dir,
-        name or _run_name(config),
-        config.model_dump(mode="json"),
-        seed=config.data.seed,
-        protocol=config.protocol,
-        timestamp=name is None,
+    dist = Distributed.from_environment(config.backbone.resolved_device())
+    path = dist.on_main(
+        lambda: (
+            RunDirectory.create(
+                config.output_dir,
+                name or _run_name(config),
+                config.model_dump(mode="json"),
+                seed=config.data.seed,
+                protocol=config.protocol,
+                timestamp=name is None,
+            ).path
+        )
     )
-    return _Run(config, run_dir, console).execute(checkpoint=None)
+    return _Run(config, dist.run_directory(path), console, dist).execute(checkpoint=None)
 
 
 def resume(path: Path, console: Console | None = None) -> RunResult:
@@ -220,20 +236,29 @@ def resume(path: Path, console: Console | None = None) -> RunResult:
         results = json.loads((run_dir.path / "results.json").read_text(encoding="utf-8"))
         return RunResult(run_dir.path, results)
     config = load_run_config(run_dir.path / "config.yaml")
+    dist = Distributed.from_environment(config.backbone.resolved_device())
     checkpoint = run_dir.load_checkpoint()
+    run_dir = dist.run_directory(run_dir.path)
     if checkpoint is None:
         run_dir.truncate_events(0)
     run_dir.mark_resumed()
-    return _Run(config, run_dir, console).execute(checkpoint=checkpoint)
+    return _Run(config, run_dir, console, dist).execute(checkpoint=checkpoint)
 
 
 class _Run:
     """One method on one task and seed, in one run directory: prepare, optimise, finish."""
 
-    def __init__(self, config: RunConfig, run_dir: RunDirectory, console: Console | None):
+    def __init__(
+        self,
+        config: RunConfig,
+        run_dir: RunDirectory,
+        console: Console | None,
+        dist: Distributed,
+    ):
         self.config = config
         self.run_dir = run_dir
-        self.console = console or Console(stderr=True)
+        self.dist = dist
+        self.console = dist.console(console or Console(stderr=True))
         self.trainer: PromptTrainer | None = None
         self.proposer: Proposer | None = None
         self.llm_shares_backbone = False
@@ -273,11 +298,11 @@ class _Run:
             else LoopState.from_payload(checkpoint["state"])
         )
         self.scorer = DevScorer(
-            self.backbone, self.splits.dev, config.train.eval_batch_size, self.state
+            self.backbone, self.splits.dev, config.train.eval_batch_size, self.state, self.dist
         )
         epoch = -(-len(self.splits.train) // config.train.batch_size)
         self.schedule = config.loop.schedule(config.train.steps, epoch)
-        if config.method in LLM_METHODS:
+        if config.method in LLM_METHODS and self.dist.is_main:
             self.proposer = self._proposer()
             self.console.print(self.proposer.plan(self.schedule.rounds))
         if config.method != "llm-only":
@@ -288,6 +313,7 @@ class _Run:
                 config.train,
                 seed,
                 self.schedule.total_steps,
+                dist=self.dist,
             )
         if checkpoint is None:
             self._start()
@@ -322,7 +348,9 @@ class _Run:
         self.run_dir.log_event("plan", method=config.method, **self.schedule.as_dict())
         if config.evaluate_zero_shot:
             with state.clock.phase("scoring_s"):
-                zero = evaluate_hard_prompt(backbone, self.test, config.train.eval_batch_size)
+                zero = evaluate_hard_prompt(
+                    backbone, self.test, config.train.eval_batch_size, self.dist
+                )
             state.counters.test_forward_passes += len(self.test)
             state.zero_shot = zero.as_dict()
             self.run_dir.log_event("zero_shot_test", **zero.as_dict())
@@ -339,10 +367,18 @@ class _Run:
         return 0 if self.trainer is None else self.trainer.step
 
     def _save(self) -> None:
+        if not self.dist.is_main:
+            return
         payload = checkpoint_payload(self.run_dir, self.state, self.trainer, self._budget())
         self.run_dir.save_checkpoint(payload)
 
     def _source(self) -> ProposalSource | None:
+        """The method's proposal source, asked on the main process only (None for plain)."""
+        if self.config.method == "plain":
+            return None
+        return MainProcessSource(self._main_source() if self.dist.is_main else None, self.dist)
+
+    def _main_source(self) -> ProposalSource:
         config = self.config
         if self.proposer is not None:
             fit = config.prompt.fit_policy()
@@ -351,16 +387,15 @@ class _Run:
         if config.method == "random-restart":
             count = config.llm.proposer.num_proposals
             return RandomSource(self.vocab, config.prompt.length, count, config.data.seed)
-        if config.method == "projection-restart":
-            return ProjectionSource()
-        return None
+        assert config.method == "projection-restart", config.method
+        return ProjectionSource()
 
     # -- optimisation --------------------------------------------------------------------------
 
     def _optimise(self, stop: StopRequest) -> None:
         source = self._source()
         if self.trainer is None:
-            assert isinstance(source, LLMSource)
+            assert source is not None
             self._search(source, stop)
             return
         CatalystLoop(
@@ -377,6 +412,7 @@ class _Run:
             stop=stop,
             eval_every=self.config.train.eval_every,
             say=self.console.print,
+            dist=self.dist,
         ).run()
 
     def _diverged(self, error: NonFiniteLossError) -> TrainingError:
@@ -389,7 +425,7 @@ class _Run:
             "the cause (usually train.lr) and start a new run"
         )
 
-    def _search(self, source: LLMSource, stop: StopRequest) -> None:
+    def _search(self, source: ProposalSource, stop: StopRequest) -> None:
         """llm-only, OPRO-style: each round the LLM sees every prompt scored so far (worst to
         best) and proposes C new ones, which are scored on dev; the best by dev is kept."""
         state, backbone = self.state, self.backbone
@@ -440,7 +476,7 @@ class _Run:
             state.rounds_done = r + 1
             self.console.print(f"round {r + 1}/{self.schedule.rounds}: {reason}")
             self._save()
-            if stop.requested:
+            if self.dist.any(stop.requested):
                 raise RunInterrupted(
                     f"interrupted after round {r + 1}; a checkpoint was written: continue with "
                     f"`llm-catalyst run --resume {self.run_dir.path}`"
@@ -455,29 +491,32 @@ class _Run:
         assert best.prompt is not None and best.result is not None
         backbone.load_head_state(best.head)
         with state.clock.phase("scoring_s"):
-            result = evaluate(backbone, best.prompt, self.test, config.train.eval_batch_size)
+            result = evaluate(
+                backbone, best.prompt, self.test, config.train.eval_batch_size, self.dist
+            )
         state.counters.test_forward_passes += len(self.test)
         projection = project(best.prompt, self.vocab, config.prompt.metric)
         task = self.splits.task.name
-        save_prompt(
-            self.run_dir.artifact_dir,
-            self.initial.with_embeddings(best.prompt),
-            backbone,
-            metrics={
-                "best_step": best.step,
-                "dev": best.result.as_dict(),
-                "test": result.as_dict(),
-                "zero_shot_test": state.zero_shot,
-                "train_size": len(self.splits.train),
-            },
-            extra={
-                "task": task,
-                "seed": config.data.seed,
-                "method": config.method,
-                "origin": state.best_origin,
-            },
-            metric=config.prompt.metric,
-        )
+        if self.dist.is_main:
+            save_prompt(
+                self.run_dir.artifact_dir,
+                self.initial.with_embeddings(best.prompt),
+                backbone,
+                metrics={
+                    "best_step": best.step,
+                    "dev": best.result.as_dict(),
+                    "test": result.as_dict(),
+                    "zero_shot_test": state.zero_shot,
+                    "train_size": len(self.splits.train),
+                },
+                extra={
+                    "task": task,
+                    "seed": config.data.seed,
+                    "method": config.method,
+                    "origin": state.best_origin,
+                },
+                metric=config.prompt.metric,
+            )
         results = {
             "method": config.method,
             "task": task,
@@ -506,7 +545,7 @@ class _Run:
             "run_dir": str(self.run_dir.path),
         }
         self.run_dir.write_results(results)
-        return RunResult(self.run_dir.path, results)
+        return RunResult(self.run_dir.path, results, self.dist.is_main)
 
     def _llm_usage(self, state: LoopState) -> dict[str, Any]:
         """Calls made by the method, answered fresh or from the cache (a resumed run replays

@@ -3,10 +3,15 @@
 Examples are sorted by length before batching so that dynamic padding wastes little; the
 metrics are order-independent, so sorting changes nothing but speed.
 
+Under several processes (``dist``, see ``llm_catalyst.distributed``) the length-sorted batches
+are dealt round-robin and the sums are all-reduced: each batch holds what it holds in one
+process, so the metrics are the one-process metrics (losses up to the order of summation).
+
 Public API:
-    evaluate(backbone, prompt, examples, batch_size=64) -> EvalResult        one (P, d) prompt
-    evaluate_many(backbone, prompts, examples, batch_size=64) -> list[EvalResult]
+    evaluate(backbone, prompt, examples, batch_size=64, dist=None) -> EvalResult   one (P, d)
+    evaluate_many(backbone, prompts, examples, batch_size=64, dist=None) -> list[EvalResult]
         K candidate prompts (K, P, d) scored together, candidates x examples in shared passes
+    evaluate_hard_prompt(backbone, examples, batch_size=64, dist=None) -> EvalResult
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import torch.nn.functional as F
 
 from llm_catalyst.backbones.base import Backbone, Batch
 from llm_catalyst.data.tasks import Example
+from llm_catalyst.distributed import Distributed
 
 
 @dataclass(frozen=True)
@@ -37,20 +43,29 @@ def _length_sorted(backbone: Backbone, examples: Sequence[Example]) -> list[Exam
 
 @torch.inference_mode()
 def evaluate(
-    backbone: Backbone, prompt: torch.Tensor, examples: Sequence[Example], batch_size: int = 64
+    backbone: Backbone,
+    prompt: torch.Tensor,
+    examples: Sequence[Example],
+    batch_size: int = 64,
+    dist: Distributed | None = None,
 ) -> EvalResult:
     """Mean cross-entropy and accuracy of ``prompt`` (P, d) on ``examples``."""
     if not examples:
         raise ValueError("cannot evaluate on an empty split")
+    dist = dist or Distributed.single()
     backbone.train(False)
     ordered = _length_sorted(backbone, examples)
     total_loss = 0.0
     correct = 0
-    for start in range(0, len(ordered), batch_size):
+    for start in dist.shard(range(0, len(ordered), batch_size)):
         batch = backbone.collate(ordered[start : start + batch_size]).to(backbone.device)
-        scores = backbone.class_scores(prompt, batch).float()
+        with dist.autocast():
+            scores = backbone.class_scores(prompt, batch).float()
         total_loss += F.cross_entropy(scores, batch.labels, reduction="sum").item()
         correct += int((scores.argmax(dim=-1) == batch.labels).sum())
+    if dist.world_size > 1:
+        summed = dist.sum(torch.tensor([total_loss, correct], dtype=torch.float64))
+        total_loss, correct = float(summed[0]), round(float(summed[1]))
     return EvalResult(total_loss / len(ordered), correct / len(ordered), len(ordered))
 
 
@@ -69,6 +84,7 @@ def evaluate_many(
     prompts: torch.Tensor | Sequence[torch.Tensor],
     examples: Sequence[Example],
     batch_size: int = 64,
+    dist: Distributed | None = None,
 ) -> list[EvalResult]:
     """``evaluate`` for K candidate prompts at once: candidates x examples share forward passes.
 
@@ -84,6 +100,7 @@ def evaluate_many(
     k = stack.shape[0]
     if k == 0:
         return []
+    dist = dist or Distributed.single()
     backbone.train(False)
     stack = stack.to(backbone.device)
     per_pass = max(1, batch_size // k)
@@ -91,20 +108,22 @@ def evaluate_many(
     ordered = _length_sorted(backbone, examples)
     losses = torch.zeros(k, dtype=torch.float64)
     correct = torch.zeros(k, dtype=torch.long)
-    for start in range(0, len(ordered), per_pass):
+    for start in dist.shard(range(0, len(ordered), per_pass)):
         batch = backbone.collate(ordered[start : start + per_pass]).to(backbone.device)
         rows = len(batch)
         for first in range(0, k, candidates_per_pass):
             group = stack[first : first + candidates_per_pass]
             copies = group.shape[0]
-            scores = backbone.class_scores(
-                group.repeat_interleave(rows, dim=0), _repeat(batch, copies)
-            ).float()
+            with dist.autocast():
+                scores = backbone.class_scores(
+                    group.repeat_interleave(rows, dim=0), _repeat(batch, copies)
+                ).float()
             labels = batch.labels.repeat(copies)
             loss = F.cross_entropy(scores, labels, reduction="none").view(copies, rows)
             hits = (scores.argmax(dim=-1) == labels).view(copies, rows)
             losses[first : first + copies] += loss.sum(dim=1).double().cpu()
             correct[first : first + copies] += hits.sum(dim=1).cpu()
+    losses, correct = dist.sum(losses), dist.sum(correct)
     n = len(ordered)
     return [
         EvalResult(float(loss) / n, int(hit) / n, n)
@@ -113,8 +132,11 @@ def evaluate_many(
 
 
 def evaluate_hard_prompt(
-    backbone: Backbone, examples: Sequence[Example], batch_size: int = 64
+    backbone: Backbone,
+    examples: Sequence[Example],
+    batch_size: int = 64,
+    dist: Distributed | None = None,
 ) -> EvalResult:
     """The task's template alone, with no soft prompt: the zero-shot baseline."""
     table = backbone.embedding_table
-    return evaluate(backbone, table.new_zeros(0, table.shape[1]), examples, batch_size)
+    return evaluate(backbone, table.new_zeros(0, table.shape[1]), examples, batch_size, dist)

@@ -4,10 +4,15 @@ The trainer is built for stages: ``run(n)`` can be called repeatedly, the prompt
 between stages (``restart``) with the optimiser moments reset or kept, and the LR schedule keeps
 counting global steps. The batch of step ``s`` and its dropout masks are pure functions of
 ``(seed, s)``, so a run resumed at step ``s`` sees exactly what an uninterrupted run would.
+
+Under ``accelerate launch`` (a ``Distributed`` that is active) every process takes its share of
+the same global batch and the gradients are summed over processes before the optimizer step,
+so all processes hold the same prompt; see ``llm_catalyst.distributed``.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -18,6 +23,7 @@ from transformers import get_scheduler
 
 from llm_catalyst.backbones.base import Backbone
 from llm_catalyst.data.tasks import Example
+from llm_catalyst.distributed import Distributed
 from llm_catalyst.errors import TrainingError
 from llm_catalyst.training.config import TrainConfig
 
@@ -91,13 +97,17 @@ class PromptTrainer:
         config: TrainConfig,
         seed: int,
         total_steps: int | None = None,
+        dist: Distributed | None = None,
     ):
         self.backbone = backbone
         self.config = config
+        self.dist = dist or Distributed.single()
         self.prompt = torch.nn.Parameter(
             initial_prompt.detach().clone().to(backbone.device, backbone.embedding_table.dtype)
         )
         self.head_parameters = backbone.head_parameters()
+        for parameter in self._trainable():
+            self.dist.broadcast_(parameter)  # one starting point, whatever each process drew
         self.optimizer = _build_optimizer(config, self.prompt, self.head_parameters)
         self.scheduler = get_scheduler(
             config.schedule,
@@ -113,6 +123,8 @@ class PromptTrainer:
 
     def train_step(self) -> StepRecord:
         """One optimizer step on the stream's next batch."""
+        if self.dist.active:
+            return self._shared_step()
         batch = self.backbone.collate(self.stream.batch(self.step)).to(self.backbone.device)
         self.backbone.train(True)
         self.optimizer.zero_grad(set_to_none=True)
@@ -127,17 +139,80 @@ class PromptTrainer:
                 "rate or initialise the prompt from vocabulary rows instead of zeros"
             )
         loss.backward()
-        if self.config.max_grad_norm is not None:
-            grad_norm = torch.nn.utils.clip_grad_norm_(self._trainable(), self.config.max_grad_norm)
-        else:
-            grad_norm = torch.linalg.vector_norm(
-                torch.stack([p.grad.norm() for p in self._trainable() if p.grad is not None])
-            )
+        grad_norm = self._clip_gradients()
         lr = self.optimizer.param_groups[0]["lr"]
         self.optimizer.step()
         self.scheduler.step()
         self.step += 1
         return StepRecord(self.step, loss.item(), lr, float(grad_norm))
+
+    def _clip_gradients(self) -> torch.Tensor:
+        """Clip to ``max_grad_norm`` if set; the gradient norm before clipping either way."""
+        if self.config.max_grad_norm is not None:
+            return torch.nn.utils.clip_grad_norm_(self._trainable(), self.config.max_grad_norm)
+        return torch.linalg.vector_norm(
+            torch.stack([p.grad.norm() for p in self._trainable() if p.grad is not None])
+        )
+
+    def _shared_step(self) -> StepRecord:
+        """The step as one of several processes (or under mixed precision or accumulation).
+
+        Every process draws the same global batch, takes its share, and backpropagates micro-
+        batch by micro-batch the summed loss divided by the GLOBAL batch size; the gradients
+        summed over processes are then those of the global batch's mean loss, whatever the
+        shares' sizes. Dropout masks are seeded per (seed, step, process, micro-batch).
+        """
+        dist = self.dist
+        examples = self.stream.batch(self.step)
+        share = dist.shard(examples)
+        size = max(1, -(-len(share) // dist.accumulation_steps))
+        self.backbone.train(True)
+        self.optimizer.zero_grad(set_to_none=True)
+        local_loss = torch.zeros((), dtype=torch.float64)
+        for micro, start in enumerate(range(0, len(share), size)):
+            batch = self.backbone.collate(share[start : start + size]).to(self.backbone.device)
+            entropy = [self.stream.seed, self.step, dist.rank, micro]
+            with torch.random.fork_rng(devices=[]), dist.autocast():
+                torch.manual_seed(int(np.random.SeedSequence(entropy).generate_state(1)[0]))
+                scores = self.backbone.class_scores(self.prompt, batch)
+            loss = F.cross_entropy(scores.float(), batch.labels, reduction="sum") / len(examples)
+            dist.backward(loss)
+            local_loss += loss.detach().double().cpu()
+        loss_value = self._sum_gradients(local_loss)
+        if not math.isfinite(loss_value):
+            raise NonFiniteLossError(
+                f"training loss is {loss_value} at step {self.step + 1}; lower the learning "
+                "rate or initialise the prompt from vocabulary rows instead of zeros"
+            )
+        dist.unscale_(self.optimizer)
+        grad_norm = self._clip_gradients()
+        lr = self.optimizer.param_groups[0]["lr"]
+        dist.step(self.optimizer)
+        self.scheduler.step()
+        self.step += 1
+        return StepRecord(self.step, loss_value, lr, float(grad_norm))
+
+    def _sum_gradients(self, local_loss: torch.Tensor) -> float:
+        """Sum the gradients (in float64) and the loss over processes in one all-reduce.
+
+        A process whose share was empty contributes zeros. Returns the global batch's loss.
+        """
+        parameters = self._trainable()
+        flat = torch.cat(
+            [
+                *(
+                    (p.grad if p.grad is not None else torch.zeros_like(p)).reshape(-1).double()
+                    for p in parameters
+                ),
+                local_loss.reshape(1).to(self.prompt.device),
+            ]
+        )
+        total = self.dist.sum(flat)
+        offset = 0
+        for p in parameters:
+            p.grad = total[offset : offset + p.numel()].view_as(p).to(p.dtype)
+            offset += p.numel()
+        return float(total[-1])
 
     def run(self, steps: int, on_step: Callable[[StepRecord], None] | None = None) -> None:
         for _ in range(steps):
@@ -152,6 +227,7 @@ class PromptTrainer:
         """Replace the prompt in place; the LR schedule keeps counting global steps."""
         with torch.no_grad():
             self.prompt.copy_(prompt.to(self.prompt.device, self.prompt.dtype))
+        self.dist.broadcast_(self.prompt)  # every process restarts from the same rows
         if reset_moments:
             self.optimizer.state.pop(self.prompt, None)
 

@@ -2,6 +2,8 @@
 
 The protocol is the few-shot one of method.md: k-shot train, a separate k-shot dev split for
 every selection (best prompt by dev), and the official evaluation split scored once at the end.
+Under ``accelerate launch`` every process trains and evaluates its share; the main process writes
+the run directory (see ``llm_catalyst.distributed``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from llm_catalyst.backbones.config import build_backbone
 from llm_catalyst.config import TuneConfig
 from llm_catalyst.data.config import load_splits
 from llm_catalyst.data.sampling import FewShotSplits
+from llm_catalyst.distributed import Distributed
 from llm_catalyst.prompts.artifact import save_prompt
 from llm_catalyst.prompts.projection import Vocabulary, project
 from llm_catalyst.prompts.soft_prompt import SoftPrompt, init_prompt
@@ -86,20 +89,26 @@ def _test_split(config: TuneConfig, splits: FewShotSplits):
 
 def tune(config: TuneConfig, console: Console | None = None) -> TuneResult:
     """Train a soft prompt as configured; returns the result and writes a run directory."""
-    console = console or Console(stderr=True)
+    dist = Distributed.from_environment(config.backbone.resolved_device())
+    console = dist.console(console or Console(stderr=True))
     seed = config.data.seed
     torch.manual_seed(seed)
     splits = load_splits(config.data)
     backbone = build_backbone(config.backbone, splits.task)
     vocab = Vocabulary.of(backbone)
     initial: SoftPrompt = init_prompt(config.prompt, vocab, seed)
-    run = RunDirectory.create(
-        config.output_dir,
-        f"{splits.task.name}-{config.backbone.model}-plain-s{seed}",
-        config.model_dump(mode="json"),
-        seed=seed,
-        protocol=PROTOCOL,
+    path = dist.on_main(
+        lambda: (
+            RunDirectory.create(
+                config.output_dir,
+                f"{splits.task.name}-{config.backbone.model}-plain-s{seed}",
+                config.model_dump(mode="json"),
+                seed=seed,
+                protocol=PROTOCOL,
+            ).path
+        )
     )
+    run = dist.run_directory(path)
     console.print(f"run directory: {run.path}")
     run.log_event(
         "splits",
@@ -113,15 +122,19 @@ def tune(config: TuneConfig, console: Console | None = None) -> TuneResult:
 
     zero_shot = None
     if config.evaluate_zero_shot:
-        zero_shot = evaluate_hard_prompt(backbone, test_examples, train_config.eval_batch_size)
+        zero_shot = evaluate_hard_prompt(
+            backbone, test_examples, train_config.eval_batch_size, dist
+        )
         run.log_event("zero_shot_test", **zero_shot.as_dict())
         console.print(f"zero-shot hard prompt: test accuracy {zero_shot.accuracy:.4f}")
 
-    trainer = PromptTrainer(backbone, initial.embeddings, splits.train, train_config, seed)
+    trainer = PromptTrainer(
+        backbone, initial.embeddings, splits.train, train_config, seed, dist=dist
+    )
     best = BestTracker(train_config.select_by)
 
     def evaluate_dev() -> None:
-        result = evaluate(backbone, trainer.prompt, splits.dev, train_config.eval_batch_size)
+        result = evaluate(backbone, trainer.prompt, splits.dev, train_config.eval_batch_size, dist)
         improved = best.offer(trainer.step, result, trainer.prompt, backbone)
         run.log_event("dev_eval", step=trainer.step, improved=improved, **result.as_dict())
 
@@ -133,7 +146,7 @@ def tune(config: TuneConfig, console: Console | None = None) -> TuneResult:
         TextColumn("loss {task.fields[loss]:.4f}"),
         TimeRemainingColumn(),
         console=console,
-        disable=not train_config.progress,
+        disable=not (train_config.progress and dist.is_main),
     ) as progress:
         bar = progress.add_task("tune", total=train_config.steps, loss=float("nan"))
 
@@ -153,7 +166,7 @@ def tune(config: TuneConfig, console: Console | None = None) -> TuneResult:
 
     assert best.prompt is not None and best.result is not None
     backbone.load_head_state(best.head)
-    test = evaluate(backbone, best.prompt, test_examples, train_config.eval_batch_size)
+    test = evaluate(backbone, best.prompt, test_examples, train_config.eval_batch_size, dist)
     projection = project(best.prompt, vocab, config.prompt.metric)
     metrics = {
         "best_step": best.step,
@@ -162,14 +175,15 @@ def tune(config: TuneConfig, console: Console | None = None) -> TuneResult:
         "zero_shot_test": None if zero_shot is None else zero_shot.as_dict(),
         "train_size": len(splits.train),
     }
-    save_prompt(
-        run.artifact_dir,
-        initial.with_embeddings(best.prompt),
-        backbone,
-        metrics=metrics,
-        extra={"task": splits.task.name, "seed": seed},
-        metric=config.prompt.metric,
-    )
+    if dist.is_main:
+        save_prompt(
+            run.artifact_dir,
+            initial.with_embeddings(best.prompt),
+            backbone,
+            metrics=metrics,
+            extra={"task": splits.task.name, "seed": seed},
+            metric=config.prompt.metric,
+        )
     result = TuneResult(run.path, best.step, best.result, test, zero_shot, projection.text)
     run.write_results(
         {"method": "plain", "task": splits.task.name, "seed": seed, **result.summary()}

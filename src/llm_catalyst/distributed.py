@@ -1,0 +1,253 @@
+"""Data-parallel training through Hugging Face Accelerate, and the main-process guards around it.
+
+Launch ``run`` or ``tune`` with ``accelerate launch`` and every process trains the same prompt::
+
+    accelerate launch --multi_gpu --num_processes 4 -m llm_catalyst run --method catalyst ...
+    accelerate launch --num_processes 1 --mixed_precision bf16 -m llm_catalyst tune ...
+
+What each process does:
+  - training: the batch of step ``s`` is a pure function of ``(seed, s)``, so every process
+    draws the same global batch of ``train.batch_size`` examples and takes its own share of it
+    (round-robin; shares differ by at most one example). Each share's loss is the SUM of its
+    examples' losses divided by the global batch size, so the summed (all-reduced) gradients
+    are exactly the gradient of the global batch's mean loss, however uneven the shares;
+  - evaluation: the length-sorted batches are dealt round-robin and the loss sums, hit counts
+    and example counts are all-reduced: no example is counted twice and every batch holds the
+    examples it holds in one process, so accuracies are identical to one process and losses
+    agree to float rounding;
+  - only the main process calls the LLM, writes the run directory and prints; what it decides
+    (a round's proposals, the run directory's path) is broadcast, and every process restarts
+    from the same rows.
+
+Accelerate's own options drive precision and accumulation: ``--mixed_precision bf16|fp16`` (or
+``mixed_precision`` in ``accelerate config``) runs forward passes under autocast (fp16 with a
+gradient scaler), and ``ACCELERATE_GRADIENT_ACCUMULATION_STEPS=K`` (the environment variable
+behind ``Accelerator(gradient_accumulation_steps=K)``; ``accelerate launch`` takes the flag only
+with DeepSpeed) splits every process's share into K micro-batches. Unlike Accelerate's usual
+meaning, K does not multiply the batch: ``train.batch_size`` stays the number of examples per
+optimizer step, so results and budgets do not depend on how the work is split; K only lowers
+the activation memory of a step.
+
+A process started without a launcher, or launched as one process with neither mixed precision
+nor accumulation, gets ``Distributed.single()``: nothing is wrapped and training is bit for bit
+what it was before this module existed. Head dropout (encoder backbones) draws its masks per
+process and micro-batch, so with dropout on a data-parallel run is reproducible but not
+identical to a one-process run; with dropout off it agrees to float rounding.
+
+Public API:
+    Distributed.from_environment(device) -> Distributed   what the launcher asked for
+    Distributed.single() / Distributed(accelerator)
+    .active .world_size .rank .is_main .accumulation_steps .device
+    .shard(items) -> list      this process's share (round-robin)
+    .sum(tensor) -> tensor     all-reduce sum
+    .any(flag) -> bool         True when any process says so
+    .on_main(fn) -> value      fn() run on the main process, its result given to every process
+    .broadcast_(tensor)        the main process's values copied into every process's tensor
+    .autocast(), .backward(loss), .unscale_(optimizer), .step(optimizer)
+    .console(console) -> Console                 silent on the other processes
+    .run_directory(path) -> RunDirectory         writes are dropped on the other processes
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import torch
+import torch.distributed as torch_dist
+from rich.console import Console
+
+from llm_catalyst.errors import ConfigError
+from llm_catalyst.rundir import RunDirectory
+
+if TYPE_CHECKING:
+    from accelerate import Accelerator
+
+T = TypeVar("T")
+
+
+def _launched() -> bool:
+    """``accelerate launch`` always sets ACCELERATE_MIXED_PRECISION; torchrun sets WORLD_SIZE."""
+    return "ACCELERATE_MIXED_PRECISION" in os.environ or int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+class Distributed:
+    """The processes of one data-parallel run (one process and nothing wrapped by default)."""
+
+    def __init__(self, accelerator: Accelerator | None = None):
+        self._accelerator = accelerator
+
+    @classmethod
+    def single(cls) -> Distributed:
+        return cls(None)
+
+    @classmethod
+    def from_environment(cls, device: torch.device) -> Distributed:
+        """The launcher's processes, precision and accumulation for a backbone on ``device``.
+
+        ``device`` is the backbone's configured device: CPU processes talk through gloo, GPU
+        processes through NCCL, each on its own GPU (``backbone.device: cuda`` or ``auto``).
+        """
+        if not _launched():
+            return cls.single()
+        from accelerate import Accelerator
+
+        world = int(os.environ.get("WORLD_SIZE", "1"))
+        if world > 1 and device.type == "cuda" and device.index is not None:
+            raise ConfigError(
+                f"backbone.device is {device} but {world} processes were launched: they would "
+                "all use that one GPU\n  fix: set backbone.device to cuda or auto; each process "
+                "then uses its own GPU"
+            )
+        accelerator = Accelerator(cpu=device.type == "cpu")
+        plain = (
+            accelerator.num_processes == 1
+            and accelerator.mixed_precision == "no"
+            and accelerator.gradient_accumulation_steps == 1
+        )
+        return cls.single() if plain else cls(accelerator)
+
+    # -- who am I ----------------------------------------------------------------------------
+
+    @property
+    def active(self) -> bool:
+        """Whether Accelerate drives training (several processes, mixed precision or
+        accumulation); when False, training takes the plain one-process path."""
+        return self._accelerator is not None
+
+    @property
+    def world_size(self) -> int:
+        return 1 if self._accelerator is None else self._accelerator.num_processes
+
+    @property
+    def rank(self) -> int:
+        return 0 if self._accelerator is None else self._accelerator.process_index
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def accumulation_steps(self) -> int:
+        return 1 if self._accelerator is None else self._accelerator.gradient_accumulation_steps
+
+    @property
+    def device(self) -> torch.device:
+        """Where collectives run (this process's GPU under NCCL, the CPU under gloo)."""
+        return torch.device("cpu") if self._accelerator is None else self._accelerator.device
+
+    # -- collectives -------------------------------------------------------------------------
+
+    def shard(self, items: Sequence[T]) -> list[T]:
+        """Items ``rank, rank + W, rank + 2W, ...``: shares differ by at most one item, and a
+        process may get none (then it still joins every collective)."""
+        return list(items[self.rank :: self.world_size])
+
+    def sum(self, tensor: torch.Tensor) -> torch.Tensor:
+        """The element-wise sum of ``tensor`` over all processes (a new tensor, same device)."""
+        if self.world_size == 1:
+            return tensor
+        reduced = tensor.detach().to(self.device, copy=True)
+        torch_dist.all_reduce(reduced, op=torch_dist.ReduceOp.SUM)
+        return reduced.to(tensor.device)
+
+    def any(self, flag: bool) -> bool:
+        """Whether any process has ``flag`` set (e.g. Ctrl-C seen), so all branch alike."""
+        if self.world_size == 1:
+            return flag
+        return bool(self.sum(torch.tensor([int(flag)])).item())
+
+    def on_main(self, fn: Callable[[], T]) -> T:
+        """``fn()`` on the main process only; its result (or its exception) reaches every process.
+
+        Results travel pickled, so they must be picklable (tensors, dataclasses, paths).
+        """
+        if self.world_size == 1:
+            return fn()
+        box: list[Any] = [None]
+        if self.is_main:
+            try:
+                box[0] = (True, fn())
+            except Exception as error:
+                box[0] = (False, error)
+        torch_dist.broadcast_object_list(box, src=0, device=self.device)
+        ok, value = box[0]
+        if not ok:
+            raise value
+        return value
+
+    def broadcast_(self, tensor: torch.Tensor) -> None:
+        """Copy the main process's ``tensor`` into every process's ``tensor``, in place."""
+        if self.world_size == 1:
+            return
+        buffer = tensor.detach().to(self.device, copy=True)
+        torch_dist.broadcast(buffer, src=0)
+        with torch.no_grad():
+            tensor.copy_(buffer.to(tensor.device))
+
+    # -- mixed precision ---------------------------------------------------------------------
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        """Accelerate's autocast for its ``mixed_precision``; nothing when not active."""
+        if self._accelerator is None:
+            return contextlib.nullcontext()
+        return self._accelerator.autocast()
+
+    def backward(self, loss: torch.Tensor) -> None:
+        """``loss.backward()``, through the fp16 gradient scaler when there is one.
+
+        Not ``Accelerator.backward``: that divides by the accumulation steps, and the trainer's
+        micro-batch losses are already weighted by their share of the global batch.
+        """
+        scaler = self._scaler()
+        (loss if scaler is None else scaler.scale(loss)).backward()
+
+    def unscale_(self, optimizer: torch.optim.Optimizer) -> None:
+        """Bring scaled fp16 gradients back to their true size (before clipping or norms)."""
+        scaler = self._scaler()
+        if scaler is not None:
+            scaler.unscale_(optimizer)
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        """The optimizer step (skipped by the fp16 scaler when a gradient overflowed)."""
+        scaler = self._scaler()
+        if scaler is None:
+            optimizer.step()
+            return
+        scaler.step(optimizer)
+        scaler.update()
+
+    def _scaler(self) -> Any:
+        return None if self._accelerator is None else self._accelerator.scaler
+
+    # -- main-process guards -----------------------------------------------------------------
+
+    def console(self, console: Console) -> Console:
+        """``console`` on the main process; a silent one elsewhere (one copy of every line)."""
+        return console if self.is_main else Console(quiet=True)
+
+    def run_directory(self, path: Path) -> RunDirectory:
+        """The run directory at ``path``: readable everywhere, written by the main process."""
+        return RunDirectory(path) if self.is_main else _ReadOnlyRunDirectory(path)
+
+
+class _ReadOnlyRunDirectory(RunDirectory):
+    """What the other processes see of the run directory: reads work, writes are dropped."""
+
+    def log_event(self, kind: str, **fields: Any) -> None:
+        pass
+
+    def truncate_events(self, size: int) -> None:
+        pass
+
+    def save_checkpoint(self, payload: Mapping[str, Any]) -> None:
+        pass
+
+    def mark_resumed(self) -> None:
+        pass
+
+    def write_results(self, results: Mapping[str, Any]) -> None:
+        pass
