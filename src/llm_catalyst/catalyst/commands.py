@@ -146,7 +146,8 @@ def run_command(
     except RunInterrupted as stop:
         err.print(str(stop))
         raise typer.Exit(code=130) from None
-    _summary(out, result.results)
+    if result.is_main:
+        _summary(out, result.results)
 
 
 def _split(values: list[str] | None, default: list[str]) -> list[str]:
