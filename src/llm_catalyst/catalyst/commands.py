@@ -9,7 +9,10 @@ run from its last checkpoint. ``compare --tasks sst2,rte --methods plain,catalys
 1,2,3 --output runs/grid`` runs a grid of cells ``OUTPUT/TASK/METHOD/seedN``, skipping finished
 cells and resuming unfinished ones, so an interrupted grid continues when the same command is
 given again; it then prints the comparison table (mean +- std, paired deltas against ``plain``)
-and writes it as Markdown and CSV. ``report DIR`` writes the plots and the HTML page.
+and writes it as Markdown and CSV. ``compare --workers N`` runs N cells at once on local worker
+processes, ``compare --ray ADDRESS`` on a Ray cluster; every cell runs under a lock, so two
+grids started on one folder never write the same cell (see ``experiments/workers.py``).
+``report DIR`` writes the plots and the HTML page.
 """
 
 from __future__ import annotations
@@ -173,14 +176,24 @@ def compare_command(
     data_dir: DataDirOption = None,
     max_test_examples: MaxTestOption = None,
     set_: SetOption = None,
+    workers: Annotated[
+        int, typer.Option(help="cells run at once, each in its own local worker process")
+    ] = 1,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            help="run the cells on the Ray cluster at this address ('auto': a local one); "
+            "needs pip install 'llm-catalyst[ray]'"
+        ),
+    ] = None,
 ) -> None:
     """Run a task x method x seed grid (finished cells are skipped) and print the table."""
     from llm_catalyst.catalyst.config import METHODS, load_run_config
-    from llm_catalyst.catalyst.loop import RunInterrupted
-    from llm_catalyst.catalyst.methods import LLM_METHODS, resume, run
-    from llm_catalyst.errors import ConfigError, LLMCatalystError
+    from llm_catalyst.catalyst.methods import LLM_METHODS
+    from llm_catalyst.errors import ConfigError
     from llm_catalyst.experiments.results import collect_runs
     from llm_catalyst.experiments.tables import comparison_table, to_markdown, write_tables
+    from llm_catalyst.experiments.workers import Cell, run_cells
     from llm_catalyst.llm.budget import describe_plan
 
     method_names = _split(methods, list(METHODS))
@@ -202,36 +215,25 @@ def compare_command(
     path, overrides = _overrides(config, llm, values, set_)
     out, err = _consoles()
     cells = []
-    for task, method, seed in itertools.product(_split(tasks, []), method_names, seed_values):
+    grid = itertools.product(_split(tasks, []), method_names, seed_values)
+    for task, method, seed in dict.fromkeys(grid):  # each cell once, in order
         cell = {**overrides, "data.task": task, "method": method, "data.seed": seed}
         cell["output_dir"] = str(output)
-        cells.append((f"{task}/{method}/seed{seed}", load_run_config(path, cell)))
-    done = [name for name, _ in cells if (output / name / "results.json").is_file()]
-    err.print(f"grid: {len(cells)} cell(s), {len(done)} finished, {len(cells) - len(done)} to run")
-    llm_cells = [c for _, c in cells if c.method in LLM_METHODS]
+        cells.append(Cell(f"{task}/{method}/seed{seed}", load_run_config(path, cell)))
+    todo = [c for c in cells if not (output / c.name / "results.json").is_file()]
+    err.print(f"grid: {len(cells)} cell(s), {len(cells) - len(todo)} finished, {len(todo)} to run")
+    llm_cells = [c.config for c in cells if c.config.method in LLM_METHODS]
     if llm_cells:
         first = llm_cells[0]
         plan = describe_plan(
             first.loop.rounds, first.llm.proposer.calls_per_round, first.llm.budget.limits()
         )
         err.print(f"{len(llm_cells)} cell(s) call the LLM; per cell: {plan}")
-    failed: list[str] = []
-    for name, cell_config in cells:
-        directory = output / name
-        if (directory / "results.json").is_file():
-            continue
-        err.print(f"[bold]{name}[/]")
-        try:
-            if directory.exists():
-                resume(directory, console=err)
-            else:
-                run(cell_config, console=err, name=name)
-        except RunInterrupted as stop:
-            err.print(f"{stop}\ngive the same compare command again to continue the grid")
-            raise typer.Exit(code=130) from None
-        except LLMCatalystError as error:
-            err.print(f"[red]{name} failed:[/] {error}")
-            failed.append(name)
+    outcomes = run_cells(todo, output, workers=workers, ray_address=ray, console=err)
+    if any(outcome.status == "interrupted" for outcome in outcomes):
+        err.print("give the same compare command again to continue the grid")
+        raise typer.Exit(code=130)
+    failed = [outcome.name for outcome in outcomes if outcome.status == "failed"]
     finished = collect_runs(output).finished
     if finished:
         table = comparison_table(finished)

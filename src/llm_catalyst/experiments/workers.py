@@ -1,0 +1,266 @@
+"""The cells of a grid, run one after another, on local worker processes, or on a Ray cluster.
+
+A cell is one method on one task and seed, in its own run directory ``OUTPUT/TASK/METHOD/seedN``.
+Whatever runs it, a cell is run under its lock (below) and goes: finished already -> nothing to
+do; directory present -> resume from its checkpoint; else a new run. An interrupted grid given
+again therefore skips its finished cells and resumes the others, on any number of workers.
+
+Workers:
+  - ``workers=1`` (default): in this process, in order, printing each run's progress;
+  - ``workers=N``: N local processes (``ProcessPoolExecutor``, spawn context, so no state is
+    inherited); this process's torch threads are divided among them (at least one each), and
+    it prints one line per finished cell. Ctrl-C makes every running cell stop at its next
+    step with a checkpoint; cells not yet started are dropped;
+  - ``ray_address``: one Ray task per cell on the cluster at that address (``ray.init``;
+    ``"auto"`` finds a local one), one CPU and one torch thread each, or one GPU when the
+    backbone's device is ``cuda``. The output folder (and the data and caches the configs
+    name) must be on a filesystem every node sees. Needs ``pip install 'llm-catalyst[ray]'``.
+
+Locks: before touching a cell's directory a worker takes ``OUTPUT/TASK/METHOD/seedN.lock`` (next
+to the directory, which must not exist before the run creates it). The lock is an exclusive
+``flock`` held for the whole run on a file that records the holder (host, pid, start time); a
+second worker is refused at once with a ``CellLocked`` error naming that holder, so no two
+workers ever write one directory. The kernel releases a ``flock`` when its process dies, however
+it dies (even ``kill -9``), so a lock left behind by a dead worker is stale by construction and
+the next worker takes it over - nothing to clean up, nothing that blocks forever. (A lock file
+with a pid inside and an existence check could not tell a dead holder from a live one on
+another host, nor from a new process that reuses the pid.) The file is removed when its holder
+finishes. Locks need a filesystem with working ``flock`` (local disks; NFSv4 on Linux).
+
+Public API:
+    Cell(name, config)                             a grid cell and its run configuration
+    CellOutcome(name, status, message, seconds)    status: finished | failed | interrupted
+    run_cells(cells, output, workers=1, ray_address=None, console=None) -> list[CellOutcome]
+    run_cell(cell, output, console=None) -> CellOutcome     one cell here, under its lock
+    cell_lock(directory) -> context manager; CellLocked
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from rich.console import Console
+
+from llm_catalyst.catalyst.config import RunConfig
+from llm_catalyst.errors import ConfigError, LLMCatalystError
+
+Status = Literal["finished", "failed", "interrupted"]
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One run of a grid: ``name`` is its directory below the grid's output folder."""
+
+    name: str
+    config: RunConfig
+
+
+@dataclass(frozen=True)
+class CellOutcome:
+    name: str
+    status: Status
+    message: str = ""
+    seconds: float = 0.0
+
+
+class CellLocked(ConfigError):
+    """Another live process holds the cell's lock: it is running that cell right now."""
+
+
+@contextmanager
+def cell_lock(directory: Path) -> Iterator[None]:
+    """Hold the lock of the cell whose run directory is ``directory`` (see the module text)."""
+    path = directory.with_name(directory.name + ".lock")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = _read_holder(fd)
+            os.close(fd)
+            raise CellLocked(
+                f"{directory} is being run by {holder} (lock {path}); wait for that process to "
+                "finish, or stop it - its lock goes away with it"
+            ) from None
+        # The holder we waited for may have removed the file between our open and our flock.
+        try:
+            same_file = os.stat(path).st_ino == os.fstat(fd).st_ino
+        except FileNotFoundError:
+            same_file = False
+        if same_file:
+            break
+        os.close(fd)
+    try:
+        record = {"host": socket.gethostname(), "pid": os.getpid()}
+        record["since"] = datetime.now(UTC).isoformat(timespec="seconds")
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, json.dumps(record).encode(), 0)
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+        os.close(fd)
+
+
+def _read_holder(fd: int) -> str:
+    try:
+        record = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        return f"process {record['pid']} on {record['host']} (since {record['since']})"
+    except (ValueError, KeyError, TypeError):
+        return "another process"
+
+
+def run_cell(cell: Cell, output: Path, console: Console | None = None) -> CellOutcome:
+    """Run, resume or skip one cell in this process, under its lock.
+
+    Errors a user can cause (and a held lock) come back as a failed outcome with the message;
+    Ctrl-C comes back as ``interrupted`` after the run wrote its checkpoint.
+    """
+    from llm_catalyst.catalyst.loop import RunInterrupted
+    from llm_catalyst.catalyst.methods import resume, run
+
+    console = console or Console(quiet=True)
+    directory = Path(output) / cell.name
+    start = time.perf_counter()
+    try:
+        with cell_lock(directory):
+            if (directory / "results.json").is_file():
+                return CellOutcome(cell.name, "finished", "finished earlier")
+            if directory.exists():
+                result = resume(directory, console=console)
+            else:
+                result = run(cell.config, console=console, name=cell.name)
+    except RunInterrupted as stop:
+        return CellOutcome(cell.name, "interrupted", str(stop), time.perf_counter() - start)
+    except LLMCatalystError as error:
+        return CellOutcome(cell.name, "failed", str(error), time.perf_counter() - start)
+    test = result.results["test"]
+    message = f"test accuracy {test['accuracy']:.4f} (n={test['n']})"
+    return CellOutcome(cell.name, "finished", message, time.perf_counter() - start)
+
+
+def run_cells(
+    cells: Sequence[Cell],
+    output: Path,
+    workers: int = 1,
+    ray_address: str | None = None,
+    console: Console | None = None,
+) -> list[CellOutcome]:
+    """Run ``cells`` (unique names) below ``output``; outcomes in the order cells finished.
+
+    One worker runs them here, in order, and stops at the first interrupted cell; ``workers``
+    and ``ray_address`` exclude each other.
+    """
+    if workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {workers}")
+    if workers > 1 and ray_address is not None:
+        raise ConfigError("give --workers or --ray, not both: on Ray the cluster's CPUs decide")
+    names = [cell.name for cell in cells]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"a grid names each cell once; repeated: {sorted(_repeated(names))}")
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise ConfigError(
+            "compare was started by a multi-process launcher (accelerate launch / torchrun); a "
+            "grid runs its cells in separate processes itself (--workers, --ray): start it "
+            "plainly, or launch a single `llm-catalyst run` with accelerate"
+        )
+    console = console or Console(stderr=True, quiet=True)
+    if ray_address is not None:
+        return _on_ray(cells, output, ray_address, console)
+    if workers == 1:
+        outcomes = []
+        for cell in cells:
+            console.print(f"[bold]{cell.name}[/]")
+            outcomes.append(run_cell(cell, output, console))
+            _report(console, outcomes[-1], len(outcomes), len(cells))
+            if outcomes[-1].status == "interrupted":
+                break
+        return outcomes
+    return _on_local_workers(cells, output, workers, console)
+
+
+def _repeated(names: Sequence[str]) -> set[str]:
+    return {name for name in names if names.count(name) > 1}
+
+
+def _report(console: Console, outcome: CellOutcome, done: int, total: int) -> None:
+    colour = {"finished": "green", "failed": "red", "interrupted": "yellow"}[outcome.status]
+    console.print(
+        f"[{done}/{total}] {outcome.name}: [{colour}]{outcome.status}[/] after "
+        f"{outcome.seconds:.1f} s" + (f": {outcome.message}" if outcome.message else "")
+    )
+
+
+def _worker_setup(threads: int) -> None:
+    """Each worker: its share of the threads; Ctrl-C ignored while idle (a running cell
+    installs its own handler, which writes a checkpoint and stops the cell)."""
+    torch.set_num_threads(threads)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _on_local_workers(
+    cells: Sequence[Cell], output: Path, workers: int, console: Console
+) -> list[CellOutcome]:
+    threads = max(1, torch.get_num_threads() // workers)
+    console.print(f"{len(cells)} cell(s) on {workers} worker process(es), {threads} thread(s) each")
+    outcomes: list[CellOutcome] = []
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(workers, context, _worker_setup, (threads,)) as pool:
+        pending = {pool.submit(run_cell, cell, output) for cell in cells}
+        while pending:
+            try:
+                for future in as_completed(pending):
+                    pending.discard(future)
+                    outcomes.append(future.result())
+                    _report(console, outcomes[-1], len(outcomes), len(cells))
+            except KeyboardInterrupt:
+                console.print("Ctrl-C: running cells stop at their next step with a checkpoint")
+                pending = {future for future in pending if not future.cancel()}
+    return outcomes
+
+
+def _on_ray(
+    cells: Sequence[Cell], output: Path, address: str, console: Console
+) -> list[CellOutcome]:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(
+            "--ray needs the Ray package, which is not installed\n  fix: pip install "
+            "'llm-catalyst[ray]' (on this machine and on every node of the cluster)"
+        ) from None
+    ray.init(address=address, ignore_reinit_error=True)
+    task = ray.remote(_ray_cell)
+    pending: list[Any] = [
+        task.options(
+            num_cpus=1, num_gpus=int(cell.config.backbone.device.startswith("cuda"))
+        ).remote(cell, str(output))
+        for cell in cells
+    ]
+    console.print(f"{len(cells)} cell(s) sent to the Ray cluster at {address}")
+    outcomes: list[CellOutcome] = []
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        outcomes.append(ray.get(done[0]))
+        _report(console, outcomes[-1], len(outcomes), len(cells))
+    return outcomes
+
+
+def _ray_cell(cell: Cell, output: str) -> CellOutcome:
+    """A cell as a Ray task: one torch thread, matching the one CPU it asked for."""
+    torch.set_num_threads(1)
+    return run_cell(cell, Path(output))

@@ -1,0 +1,140 @@
+"""Grids on worker processes: the same table as one process, and cells that never collide."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from llm_catalyst.catalyst.config import load_run_config
+from llm_catalyst.cli import app
+from llm_catalyst.errors import ConfigError
+from llm_catalyst.experiments.workers import Cell, CellLocked, cell_lock, run_cell, run_cells
+from tests.catalyst.small_runs import ANSWER, run_settings, script
+
+
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """One torch thread here, hence one per worker: both grids compute alike, bit for bit."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def _compare(tmp_path: Path, data_dir: Path, grid: str, *extra: str):
+    settings = run_settings(tmp_path, data_dir, script(tmp_path, [ANSWER] * 8, f"{grid}.json"))
+    settings["llm.cache.directory"] = str(tmp_path / f"{grid}-cache")
+    for key in ("data.task", "output_dir"):
+        settings.pop(key)
+    sets = [arg for k, v in settings.items() for arg in ("--set", f"{k}={json.dumps(v)}")]
+    args = ["compare", "--tasks", "sst2", "--methods", "plain,catalyst", "--seeds", "1,2"]
+    return CliRunner().invoke(app, [*args, "--output", str(tmp_path / grid), *sets, *extra])
+
+
+def _table_without_timings(grid: Path) -> list[dict[str, str]]:
+    rows = list(csv.DictReader(io.StringIO((grid / "comparison.csv").read_text())))
+    for row in rows:
+        del row["mean_wall_clock_s"], row["llm_share"]
+    return rows
+
+
+@pytest.mark.slow
+def test_two_workers_give_the_table_of_one_process(tmp_path, shared_data_dir, one_thread):
+    sequential = _compare(tmp_path, shared_data_dir, "sequential")
+    assert sequential.exit_code == 0, sequential.output
+    parallel = _compare(tmp_path, shared_data_dir, "parallel", "--workers", "2")
+    assert parallel.exit_code == 0, parallel.output
+    assert "4 cell(s) on 2 worker process(es), 1 thread(s) each" in parallel.output
+    assert parallel.output.count(": finished after") == 4
+
+    rows = _table_without_timings(tmp_path / "parallel")
+    assert rows == _table_without_timings(tmp_path / "sequential")
+    assert [(r["method"], r["n_seeds"]) for r in rows] == [("plain", "2"), ("catalyst", "2")]
+    for cell in ("plain/seed1", "plain/seed2", "catalyst/seed1", "catalyst/seed2"):
+        results = [
+            json.loads((tmp_path / grid / "sst2" / cell / "results.json").read_text())
+            for grid in ("sequential", "parallel")
+        ]
+        for key in ("test", "dev", "best_step", "projected_text", "restarts"):
+            assert results[0][key] == results[1][key], (cell, key)
+    assert not list((tmp_path / "parallel").rglob("*.lock"))  # every lock was released
+
+    again = _compare(tmp_path, shared_data_dir, "parallel", "--workers", "2")
+    assert again.exit_code == 0, again.output
+    assert "grid: 4 cell(s), 4 finished, 0 to run" in again.output
+
+
+def _small_cell(tmp_path: Path, data_dir: Path) -> Cell:
+    settings = run_settings(tmp_path, data_dir, script(tmp_path, [ANSWER] * 2), method="plain")
+    return Cell("sst2/plain/seed1", load_run_config(None, settings))
+
+
+def test_a_locked_cell_is_refused_with_the_holder_named(tmp_path, shared_data_dir):
+    cell = _small_cell(tmp_path, shared_data_dir)
+    directory = tmp_path / "grid" / cell.name
+    with cell_lock(directory):
+        with pytest.raises(CellLocked, match=f"process {os.getpid()} on "), cell_lock(directory):
+            pass
+        outcome = run_cell(cell, tmp_path / "grid")
+        assert outcome.status == "failed"
+        assert f"process {os.getpid()}" in outcome.message
+        assert not directory.exists()  # the second worker wrote nothing
+    assert not directory.with_name("seed1.lock").exists()
+
+
+def test_the_lock_of_a_killed_worker_is_taken_over(tmp_path):
+    directory = tmp_path / "grid" / "sst2" / "plain" / "seed1"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path\n"
+            "from llm_catalyst.experiments.workers import cell_lock\n"
+            "with cell_lock(Path(sys.argv[1])):\n"
+            "    print('locked', flush=True); time.sleep(120)",
+            str(directory),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
+        with pytest.raises(CellLocked, match=f"process {holder.pid} on "), cell_lock(directory):
+            pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    lock_file = directory.with_name("seed1.lock")
+    assert str(holder.pid) in lock_file.read_text()  # left behind by the dead worker
+    with cell_lock(directory):
+        assert str(os.getpid()) in lock_file.read_text()
+    assert not lock_file.exists()
+
+
+def test_ray_that_is_not_installed_is_named_with_the_fix(tmp_path, shared_data_dir, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` sees without the package
+    cell = _small_cell(tmp_path, shared_data_dir)
+    with pytest.raises(ConfigError, match=r"pip install 'llm-catalyst\[ray\]'"):
+        run_cells([cell], tmp_path / "grid", ray_address="auto")
+    assert not (tmp_path / "grid").exists()
+
+
+def test_workers_are_checked_before_anything_runs(tmp_path, shared_data_dir):
+    cell = _small_cell(tmp_path, shared_data_dir)
+    with pytest.raises(ConfigError, match="at least 1"):
+        run_cells([cell], tmp_path, workers=0)
+    with pytest.raises(ConfigError, match="not both"):
+        run_cells([cell], tmp_path, workers=2, ray_address="auto")
+    with pytest.raises(ConfigError, match=r"repeated: \['sst2/plain/seed1'\]"):
+        run_cells([cell, cell], tmp_path, workers=2)
