@@ -60,7 +60,7 @@ def test_unknown_task_suggests_close_names():
 
 def test_list_tasks_reports_local_files_when_present(data_root):
     infos = {info.name: info for info in list_tasks(data_root)}
-    assert set(infos) == EXPECTED_TASKS
+    assert set(infos) == EXPECTED_TASKS | {"eurosat"}
     assert infos["rte"].data.startswith("local: ")
     assert str(data_root / "superglue" / "RTE" / "val.jsonl") in infos["rte"].data
     assert infos["cb"].num_classes == 3

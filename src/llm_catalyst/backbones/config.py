@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llm_catalyst.backbones.base import Backbone
 from llm_catalyst.backbones.causal_lm import CausalLMBackbone
+from llm_catalyst.backbones.clip import CLIPBackbone, CLIPOptions
+from llm_catalyst.backbones.clip_presets import load_pretrained_clip
 from llm_catalyst.backbones.encoder_head import EncoderHeadBackbone
 from llm_catalyst.backbones.presets import (
     PRESETS,
@@ -21,6 +23,7 @@ from llm_catalyst.backbones.presets import (
     load_pretrained_causal_lm,
     load_pretrained_encoder,
 )
+from llm_catalyst.data.images import is_image_task
 from llm_catalyst.data.tasks import Task
 from llm_catalyst.errors import ConfigError
 
@@ -34,13 +37,15 @@ class BackboneConfig(BaseModel):
     are random test models), a hub id or a local directory. ``kind`` defaults to the preset's
     kind, else ``causal_lm``. ``mc_reduction`` (multiple-choice tasks) and ``packing`` (the
     faster, padding-free layout; turn it off only to debug) apply to causal LMs; ``pooling``,
-    ``head_dropout`` and ``head_seed`` to encoders. ``device: auto`` picks CUDA when available.
+    ``head_dropout`` and ``head_seed`` to encoders; ``clip`` (CoOp's options, see
+    ``clip.CLIPOptions``) to CLIP models (kind ``clip``: ``clip-vit-base-patch16``,
+    ``tiny-clip``, ...), which image tasks need. ``device: auto`` picks CUDA when available.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     model: str = "smollm2-135m-instruct"
-    kind: Literal["causal_lm", "encoder"] | None = None
+    kind: Literal["causal_lm", "encoder", "clip"] | None = None
     dtype: Literal["float32", "bfloat16", "float16"] = "float32"
     device: str = "cpu"
     max_length: int = Field(256, gt=0)
@@ -49,6 +54,7 @@ class BackboneConfig(BaseModel):
     pooling: Literal["mean", "cls"] = "mean"
     head_dropout: float = Field(0.1, ge=0.0, lt=1.0)
     head_seed: int = 0
+    clip: CLIPOptions = CLIPOptions()
 
     @field_validator("device")
     @classmethod
@@ -61,7 +67,7 @@ class BackboneConfig(BaseModel):
             raise ValueError(f"unknown device {value!r}; use cpu, cuda, cuda:0 or auto") from err
         return value
 
-    def resolved_kind(self) -> Literal["causal_lm", "encoder"]:
+    def resolved_kind(self) -> Literal["causal_lm", "encoder", "clip"]:
         if self.kind is not None:
             return self.kind
         if self.model in PRESETS:
@@ -83,7 +89,24 @@ def build_backbone(config: BackboneConfig, task: Task) -> Backbone:
             "  fix: set backbone.device to cpu or auto"
         )
     dtype = DTYPES[config.dtype]
-    if config.resolved_kind() == "causal_lm":
+    kind = config.resolved_kind()
+    if is_image_task(task) and kind != "clip":
+        raise ConfigError(
+            f"task {task.name!r} is an image task but backbone {config.model!r} is a {kind} "
+            "model\n  fix: set backbone.model to a CLIP model (clip-vit-base-patch16, or "
+            "tiny-clip for tests) and, for a hub id or directory, backbone.kind: clip"
+        )
+    if kind == "clip":
+        loaded = load_pretrained_clip(config.model, dtype)
+        return CLIPBackbone(
+            loaded.model.to(device),
+            loaded.tokenizer,
+            loaded.processor,
+            task,
+            name=config.model,
+            options=config.clip,
+        )
+    if kind == "causal_lm":
         model, tokenizer = load_pretrained_causal_lm(config.model, dtype)
         return CausalLMBackbone(
             model.to(device),

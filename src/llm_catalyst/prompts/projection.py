@@ -7,13 +7,19 @@ added, unused tokens, rows the tokenizer cannot decode, all-zero rows) are never
 slot's distance is reported, and the decoded text is re-encoded to check that it gives the same
 ids back: a mismatch is reported slot by slot, never hidden.
 
+Word-end markers of BPE vocabularies that mark the end of a word instead of its start (CLIP's
+``</w>``) are turned back into spaces in projected text, also where the tokenizer's own decoder
+does not do it (a CLIP tokenizer loaded as a plain fast tokenizer, or pickled and copied).
+
 Text -> soft: the text is tokenised without special tokens (special-token strings inside the
 text are read as plain text) and fitted to the prompt length by an explicit :class:`FitPolicy`;
-the result says how many tokens were truncated or padded.
+the result says how many tokens were truncated or padded. A vocabulary may carry a ``context``
+function that first reduces a text to the part that becomes prompt slots (CLIP backbones keep
+the words around the ``{class}`` placeholder of a template such as "a photo of a {class}.").
 
 Public API:
 
-- ``Vocabulary(tokenizer, table, excluded_ids)`` / ``Vocabulary.of(backbone)``
+- ``Vocabulary(tokenizer, table, excluded_ids, context=None)`` / ``Vocabulary.of(backbone)``
 - ``project(prompt, vocab, metric="cosine") -> Projection``
 - ``project_many(prompts, vocab, metric="cosine") -> list[Projection]`` (batched, chunked)
 - ``Projection`` (token_ids, tokens, text, distances, roundtrip_ids, roundtrip_ok, mismatches)
@@ -25,7 +31,8 @@ from __future__ import annotations
 
 import difflib
 import itertools
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Literal
@@ -48,11 +55,14 @@ class Vocabulary:
 
     ``table`` is (V, d) in the space soft prompts live in. Rows past the tokenizer's length (padded
     vocabularies) and all-zero rows are excluded on top of ``excluded_ids``: neither can be a word.
+    ``context`` maps a text to the part of it that is embedded as prompt slots (None: all of it);
+    a backbone offers one as its ``context_text`` method.
     """
 
     tokenizer: Any
     table: torch.Tensor
     excluded_ids: frozenset[int] = frozenset()
+    context: Callable[[str], str] | None = None
 
     def __post_init__(self) -> None:
         if self.table.ndim != 2:
@@ -65,6 +75,7 @@ class Vocabulary:
             tokenizer=backbone.tokenizer,
             table=backbone.embedding_table.detach(),
             excluded_ids=frozenset(backbone.excluded_token_ids),
+            context=getattr(backbone, "context_text", None),
         )
 
     @property
@@ -175,6 +186,19 @@ class Projection:
         }
 
 
+def _word_end_marker(tokenizer: Any) -> str | None:
+    """The suffix a BPE model appends to a word's last token (CLIP: ``</w>``), if it has one."""
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    return getattr(getattr(backend, "model", None), "end_of_word_suffix", None) or None
+
+
+def _readable(texts: list[str], marker: str | None) -> list[str]:
+    """Decoded texts with word-end markers read as the spaces they stand for."""
+    if marker is None:
+        return texts
+    return [re.sub(r" {2,}", " ", text.replace(marker, " ")).strip() for text in texts]
+
+
 def _check_metric(metric: str) -> None:
     if metric not in METRICS:
         raise ConfigError(f"unknown projection metric {metric!r}; use one of {list(METRICS)}")
@@ -235,7 +259,7 @@ def project_many(
         ids, dists = _nearest(stacked.reshape(n * length, -1), vocab, metric)
     id_rows = ids.view(n, length).tolist()
     dist_rows = dists.view(n, length).tolist()
-    texts = vocab.tokenizer.batch_decode(id_rows)
+    texts = _readable(vocab.tokenizer.batch_decode(id_rows), _word_end_marker(vocab.tokenizer))
     encoded = vocab.tokenizer(texts, add_special_tokens=False, split_special_tokens=True)
     return [
         Projection(
@@ -360,9 +384,12 @@ def embed_text(
     """Embed ``text`` as ``length`` prompt rows under ``policy``; errors say how to fix a misfit.
 
     ``current`` (P, d) is the prompt being replaced; it is needed only by ``pad_current``.
+    The vocabulary's ``context`` function, if any, first picks the words that become slots.
     """
     if length < 1:
         raise ConfigError(f"prompt length must be at least 1, got {length}")
+    if vocab.context is not None:
+        text = vocab.context(text)
     ids = vocab.encode(text)
     if not ids:
         raise ConfigError(

@@ -1,0 +1,162 @@
+"""Loading CLIP models: hub presets, any hub id or directory, and the tiny random test model.
+
+``clip-vit-base-patch16`` and ``clip-vit-base-patch32`` name OpenAI's checkpoints on the hub
+(``openai/clip-vit-base-patch16``, ``.../patch32``); no package ships CLIP weights, so they need
+hub access. Any other string goes to ``from_pretrained`` as usual.
+
+``tiny-clip`` is a random, seeded ``CLIPModel`` (2-layer text and image towers, 32 wide, 32x32
+images in 8x8 patches) built in-process for tests. No CLIP vocabulary ships in any package here,
+so its tokenizer is a real ``CLIPTokenizer`` (CLIP's normaliser, pre-tokeniser, byte alphabet
+and ``</w>`` word ends) over a small BPE vocabulary made in-process: the 512 byte symbols plus
+whole-word merges for the words in ``TINY_CLIP_WORDS``. Other words tokenize into smaller
+pieces, as rare words do in CLIP's own vocabulary.
+
+Images are preprocessed by transformers' PIL/numpy CLIP image processor (never the torchvision
+one): resize the short side, centre crop, rescale, normalise with CLIP's mean and std.
+
+Public API:
+    LoadedCLIP(model, tokenizer, processor)
+    load_pretrained_clip(name_or_path, dtype=torch.float32) -> LoadedCLIP
+    tiny_clip_tokenizer() -> CLIPTokenizer
+    TINY_CLIP_WORDS
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+import transformers
+from transformers import AutoTokenizer, CLIPConfig, CLIPModel, CLIPTokenizer
+from transformers.convert_slow_tokenizer import bytes_to_unicode
+
+from llm_catalyst.backbones.presets import PRESETS, TINY_PRESETS
+from llm_catalyst.errors import BackboneError
+
+TINY_CLIP_WORDS: tuple[str, ...] = tuple(
+    """
+    a an the of in on at from with by and or to for is are this that it its as photo photograph
+    picture image images view satellite aerial centered top overhead seen taken above space
+    remote sensing sentinel land cover use type scene area region landscape earth ground field
+    fields crop crops annual permanent forest trees herbaceous vegetation grass highway road
+    roads industrial buildings building pasture residential houses river sea lake water green
+    blue brown small large close shot low resolution rgb class category kind good bad cat dog
+    bird car
+    """.split()  # noqa: SIM905 (a word list reads best as text)
+)
+
+
+class LoadedCLIP(NamedTuple):
+    model: CLIPModel
+    tokenizer: Any
+    processor: Any
+
+
+def _processor_class() -> type:
+    """transformers' PIL/numpy CLIP image processor.
+
+    From transformers 5 on, ``CLIPImageProcessor`` needs torchvision (which pulls a CUDA build
+    of torch) and the PIL one is ``CLIPImageProcessorPil``; before, ``CLIPImageProcessor`` was
+    the PIL one.
+    """
+    if hasattr(transformers, "CLIPImageProcessorPil"):
+        return transformers.CLIPImageProcessorPil
+    return transformers.CLIPImageProcessor
+
+
+def load_pretrained_clip(name_or_path: str, dtype: torch.dtype = torch.float32) -> LoadedCLIP:
+    """A CLIP model, its tokenizer and image processor, from a preset, hub id or directory."""
+    if name_or_path in TINY_PRESETS:
+        if TINY_PRESETS[name_or_path] != "clip":
+            raise BackboneError(
+                f"preset {name_or_path!r} is a {TINY_PRESETS[name_or_path]} model, not a CLIP "
+                f"model\n  fix: set kind: {TINY_PRESETS[name_or_path]} in the backbone config"
+            )
+        return _tiny_clip(dtype)
+    preset = PRESETS.get(name_or_path)
+    if preset is not None and preset.kind != "clip":
+        raise BackboneError(
+            f"preset {name_or_path!r} is a {preset.kind} model, not a CLIP model\n"
+            f"  fix: set kind: {preset.kind} in the backbone config"
+        )
+    source = preset.hub_id if preset is not None else name_or_path
+    try:
+        model = CLIPModel.from_pretrained(source, dtype=dtype)
+        tokenizer = AutoTokenizer.from_pretrained(source)
+        processor = _processor_class().from_pretrained(source)
+    except (OSError, ValueError) as err:
+        where = "a local directory" if Path(source).exists() else "a hub id"
+        raise BackboneError(
+            f"cannot load the CLIP model {source!r} ({where}): {type(err).__name__}: {err}\n"
+            "  fix: allow hub access (unset HF_HUB_OFFLINE) or pass a directory holding a CLIP "
+            "checkpoint (config.json, weights, tokenizer and preprocessor_config.json); no "
+            "CLIP weights ship in any package, and tiny-clip is the random test model"
+        ) from err
+    return LoadedCLIP(model.eval(), tokenizer, processor)
+
+
+def tiny_clip_tokenizer() -> CLIPTokenizer:
+    """A CLIPTokenizer over CLIP's byte alphabet and whole-word merges of TINY_CLIP_WORDS."""
+    alphabet = list(bytes_to_unicode().values())
+    symbols = [*alphabet, *(symbol + "</w>" for symbol in alphabet)]
+    vocab = {symbol: i for i, symbol in enumerate(symbols)}
+    ranks: dict[tuple[str, str], int] = {}
+    for word in TINY_CLIP_WORDS:
+        # New merges rank after all earlier ones, so they never change how an earlier word
+        # splits; they join what the earlier merges leave of this word into one token.
+        pieces = _bpe([*word[:-1], word[-1] + "</w>"], ranks)
+        merged = pieces[0]
+        for piece in pieces[1:]:
+            ranks.setdefault((merged, piece), len(ranks))
+            merged += piece
+            vocab.setdefault(merged, len(vocab))
+    for special in ("<|startoftext|>", "<|endoftext|>"):
+        vocab[special] = len(vocab)
+    return CLIPTokenizer(vocab=vocab, merges=sorted(ranks, key=ranks.__getitem__))
+
+
+def _bpe(symbols: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:
+    """Byte-pair encoding of one word: merge the lowest-ranked adjacent pair until none is left."""
+    while len(symbols) > 1:
+        pairs = itertools.pairwise(symbols)
+        rank, i = min((ranks.get(pair, len(ranks)), i) for i, pair in enumerate(pairs))
+        if rank == len(ranks):
+            break
+        symbols = [*symbols[:i], symbols[i] + symbols[i + 1], *symbols[i + 2 :]]
+    return symbols
+
+
+def _tiny_clip(dtype: torch.dtype) -> LoadedCLIP:
+    tokenizer = tiny_clip_tokenizer()
+    config = CLIPConfig(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "max_position_embeddings": 77,
+            "bos_token_id": tokenizer.bos_token_id,
+            "eos_token_id": tokenizer.eos_token_id,
+            "pad_token_id": tokenizer.pad_token_id,
+        },
+        vision_config={
+            "hidden_size": 32,
+            "intermediate_size": 64,
+            "num_hidden_layers": 2,
+            "num_attention_heads": 4,
+            "image_size": 32,
+            "patch_size": 8,
+        },
+        projection_dim=16,
+    )
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        model = CLIPModel(config)
+    model.config.name_or_path = "tiny-clip"
+    processor = _processor_class()(
+        size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
+    )
+    return LoadedCLIP(model.to(dtype).eval(), tokenizer, processor)
