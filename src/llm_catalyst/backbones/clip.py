@@ -234,14 +234,16 @@ class CLIPBackbone:
                 f"the text tower of {self.name!r} has {self._max_positions}\n"
                 "  fix: lower prompt.length (class_specific context: per class)"
             )
-        ids = torch.full((len(rows), width), self._pad, dtype=torch.long)
-        for c, row in enumerate(rows):
-            ids[c, : len(row)] = torch.tensor(row)
-        layout = _Layout(
-            ids.to(self.device),
-            torch.tensor(positions, dtype=torch.long).view(len(rows), slots).to(self.device),
-            torch.tensor(ends, dtype=torch.long, device=self.device),
-        )
+        # Layouts outlive the call that builds them: evaluation (inference mode) may come first.
+        with torch.inference_mode(False):
+            ids = torch.full((len(rows), width), self._pad, dtype=torch.long)
+            for c, row in enumerate(rows):
+                ids[c, : len(row)] = torch.tensor(row)
+            layout = _Layout(
+                ids.to(self.device),
+                torch.tensor(positions, dtype=torch.long).view(len(rows), slots).to(self.device),
+                torch.tensor(ends, dtype=torch.long, device=self.device),
+            )
         self._layouts[slots] = layout
         return layout
 
