@@ -18,6 +18,7 @@ Public API:
     LoadedCLIP(model, tokenizer, processor)
     load_pretrained_clip(name_or_path, dtype=torch.float32) -> LoadedCLIP
     tiny_clip_tokenizer() -> CLIPTokenizer
+    image_processor_class() -> type     transformers' PIL/numpy CLIP image processor
     TINY_CLIP_WORDS
 """
 
@@ -54,7 +55,7 @@ class LoadedCLIP(NamedTuple):
     processor: Any
 
 
-def _processor_class() -> type:
+def image_processor_class() -> type:
     """transformers' PIL/numpy CLIP image processor.
 
     From transformers 5 on, ``CLIPImageProcessor`` needs torchvision (which pulls a CUDA build
@@ -85,7 +86,7 @@ def load_pretrained_clip(name_or_path: str, dtype: torch.dtype = torch.float32) 
     try:
         model = CLIPModel.from_pretrained(source, dtype=dtype)
         tokenizer = AutoTokenizer.from_pretrained(source)
-        processor = _processor_class().from_pretrained(source)
+        processor = image_processor_class().from_pretrained(source)
     except (OSError, ValueError) as err:
         where = "a local directory" if Path(source).exists() else "a hub id"
         raise BackboneError(
@@ -156,7 +157,7 @@ def _tiny_clip(dtype: torch.dtype) -> LoadedCLIP:
         torch.manual_seed(0)
         model = CLIPModel(config)
     model.config.name_or_path = "tiny-clip"
-    processor = _processor_class()(
+    processor = image_processor_class()(
         size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
     )
     return LoadedCLIP(model.to(dtype).eval(), tokenizer, processor)
