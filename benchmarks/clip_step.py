@@ -121,7 +121,8 @@ def main() -> None:
                 start = time.perf_counter()
                 record = trainers[name].train_step()
                 times[name].append(time.perf_counter() - start)
-                print(f"{name}: step {record.step} {times[name][-1]:.3f} s (loss {record.loss:.4f})")
+                seconds = times[name][-1]
+                print(f"{name}: step {record.step} {seconds:.3f} s (loss {record.loss:.4f})")
         calls = {name: backbone.image_tower_calls for name, backbone in ways.items()}
 
     cached, coop = min(times["cached"]), min(times["coop"])
