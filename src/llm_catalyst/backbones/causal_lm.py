@@ -28,6 +28,12 @@ a probe batch; architectures or attention kernels that do not honour it fall bac
 layout, as do batches longer than a sliding attention window). A stack of prompts (B, P, d) runs
 in the padded layout.
 
+Memory: a model with gradient checkpointing enabled (``BackboneConfig.gradient_checkpointing``)
+recomputes each decoder layer's activations in the backward pass. transformers checkpoints only
+layers in training mode, so ``train(True)`` sets the training flag of those layers alone (their
+dropout modules stay off), and training steps run in the padded layout: checkpointed layers drop
+the shared prompt cache the packed layout relies on. Evaluation is unchanged.
+
 Public API:
     CausalLMBackbone(model, tokenizer, task, *, name="", max_length=256, mc_reduction="mean",
                      packing=True)
@@ -43,6 +49,7 @@ from typing import Literal
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 from llm_catalyst.backbones.base import Batch, excluded_token_ids, freeze, vocab_fingerprint
 from llm_catalyst.data.tasks import Example, Task
@@ -74,6 +81,12 @@ class CausalLMBackbone:
         self._decoder = model.get_decoder()
         self._embed = model.get_input_embeddings()
         self._unembed = model.get_output_embeddings()
+        self._checkpointed = [
+            m
+            for m in model.modules()
+            if isinstance(m, GradientCheckpointingLayer) and m.gradient_checkpointing
+        ]
+        self._training = False
         if self._unembed is None:
             raise BackboneError(
                 f"{self.name!r} has no output embedding (LM head): it cannot score label words\n"
@@ -207,7 +220,13 @@ class CausalLMBackbone:
                 "  fix: pass one prompt (P, d) or one per example (B, P, d)"
             )
         prompt = prompt.to(self._embed.weight.dtype)
-        if prompt.dim() == 2 and self.packing and self._fits_window(prompt, input_ids):
+        recomputing = self._training and bool(self._checkpointed)
+        if (
+            prompt.dim() == 2
+            and self.packing
+            and not recomputing
+            and self._fits_window(prompt, input_ids)
+        ):
             return self._encode_packed(prompt, input_ids, attention_mask)
         return self._encode_padded(prompt, input_ids, attention_mask)
 
@@ -220,7 +239,9 @@ class CausalLMBackbone:
             prompt = prompt.unsqueeze(0).expand(n, -1, -1)
         embeds = torch.cat([prompt, self._embed(input_ids)], dim=1)
         mask = torch.cat([attention_mask.new_ones(n, slots), attention_mask], dim=1)
-        hidden = self._decoder(inputs_embeds=embeds, attention_mask=mask).last_hidden_state
+        hidden = self._decoder(
+            inputs_embeds=embeds, attention_mask=mask, use_cache=False
+        ).last_hidden_state
         rows = torch.arange(n, device=hidden.device)
         return _Encoded(hidden, rows, torch.full_like(rows, slots))
 
@@ -386,7 +407,11 @@ class CausalLMBackbone:
             )
 
     def train(self, mode: bool = True) -> None:
-        """Nothing to switch: the model stays in eval mode and there is no head."""
+        """The model stays in eval mode and there is no head; only checkpointed layers (if
+        gradient checkpointing is on) follow ``mode``, so that transformers recomputes them."""
+        self._training = mode
+        for layer in self._checkpointed:
+            layer.training = mode
 
 
 @dataclass(frozen=True)

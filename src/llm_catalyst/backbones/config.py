@@ -7,10 +7,12 @@ Public API:
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+from transformers import PreTrainedModel
 
 from llm_catalyst.backbones.base import Backbone
 from llm_catalyst.backbones.causal_lm import CausalLMBackbone
@@ -40,13 +42,24 @@ class BackboneConfig(BaseModel):
     ``head_dropout`` and ``head_seed`` to encoders; ``clip`` (CoOp's options, see
     ``clip.CLIPOptions``) to CLIP models (kind ``clip``: ``clip-vit-base-patch16``,
     ``tiny-clip``, ...), which image tasks need. ``device: auto`` picks CUDA when available.
+
+    Memory (causal LMs and encoders; README "Memory" has the measured savings): ``dtype: auto``
+    loads bfloat16 weights on a GPU that supports them and float32 elsewhere (CPUs without
+    bf16 units are slower in bf16; the prompt itself is always trained in float32).
+    ``gradient_checkpointing`` recomputes each frozen layer's activations during the backward
+    pass instead of keeping them (transformers' checkpointing, non-reentrant). ``device_map``
+    (``auto`` or ``{module: device}``, devices being GPU indices, ``cpu`` or ``disk``) spreads
+    the layers over devices with Accelerate's ``dispatch_model`` after loading - what
+    ``from_pretrained(device_map=...)`` does - bounded by ``max_memory`` (``{"0": "10GiB",
+    "cpu": "30GiB"}``); ``disk`` needs ``offload_folder``. The embedding tables stay on a real
+    device (the backbone reads them directly); ``device`` is ignored under a device map.
     """
 
     model_config = ConfigDict(extra="forbid")
 
     model: str = "smollm2-135m-instruct"
     kind: Literal["causal_lm", "encoder", "clip"] | None = None
-    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "float32"
     device: str = "cpu"
     max_length: int = Field(256, gt=0)
     mc_reduction: Literal["mean", "sum"] = "mean"
@@ -55,6 +68,10 @@ class BackboneConfig(BaseModel):
     head_dropout: float = Field(0.1, ge=0.0, lt=1.0)
     head_seed: int = 0
     clip: CLIPOptions = CLIPOptions()
+    gradient_checkpointing: bool = False
+    device_map: Literal["auto"] | dict[str, int | str] | None = None
+    max_memory: dict[str, int | str] | None = None
+    offload_folder: Path | None = None
 
     @field_validator("device")
     @classmethod
@@ -79,6 +96,16 @@ class BackboneConfig(BaseModel):
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.device)
 
+    def resolved_dtype(self) -> torch.dtype:
+        """``auto``: bfloat16 on a GPU with bf16 support, else float32."""
+        if self.dtype != "auto":
+            return DTYPES[self.dtype]
+        device = self.resolved_device()
+        bf16 = (
+            device.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        )
+        return torch.bfloat16 if bf16 else torch.float32
+
 
 def build_backbone(config: BackboneConfig, task: Task) -> Backbone:
     """Load the configured model (frozen, eval mode) on its device and bind it to ``task``."""
@@ -88,7 +115,7 @@ def build_backbone(config: BackboneConfig, task: Task) -> Backbone:
             f"backbone.device is {config.device!r} but CUDA is not available here\n"
             "  fix: set backbone.device to cpu or auto"
         )
-    dtype = DTYPES[config.dtype]
+    dtype = config.resolved_dtype()
     kind = config.resolved_kind()
     if is_image_task(task) and kind != "clip":
         raise ConfigError(
@@ -109,7 +136,7 @@ def build_backbone(config: BackboneConfig, task: Task) -> Backbone:
     if kind == "causal_lm":
         model, tokenizer = load_pretrained_causal_lm(config.model, dtype)
         return CausalLMBackbone(
-            model.to(device),
+            _prepare(model, config, device),
             tokenizer,
             task,
             name=config.model,
@@ -119,7 +146,7 @@ def build_backbone(config: BackboneConfig, task: Task) -> Backbone:
         )
     model, tokenizer = load_pretrained_encoder(config.model, dtype)
     return EncoderHeadBackbone(
-        model.to(device),
+        _prepare(model, config, device),
         tokenizer,
         task,
         name=config.model,
@@ -128,3 +155,62 @@ def build_backbone(config: BackboneConfig, task: Task) -> Backbone:
         dropout=config.head_dropout,
         head_seed=config.head_seed,
     )
+
+
+def _prepare(model: PreTrainedModel, config: BackboneConfig, device: torch.device):
+    """The loaded model with gradient checkpointing (if asked), on its device or device map."""
+    if config.gradient_checkpointing:
+        if not model.supports_gradient_checkpointing:
+            raise ConfigError(
+                f"backbone.gradient_checkpointing: {type(model).__name__} ({config.model!r}) does "
+                "not support gradient checkpointing\n  fix: set it to false"
+            )
+        # The prompt is a leaf that requires grad, so no input hook is needed (non-reentrant).
+        # transformers 5 renamed the method; 4.x has only the old name.
+        enable = getattr(model, "activation_checkpointing_enable", None)
+        if enable is None:
+            model.gradient_checkpointing_enable(
+                gradient_checkpointing_kwargs={"use_reentrant": False}
+            )
+        else:
+            enable(activation_checkpointing_kwargs={"use_reentrant": False})
+    if config.device_map is None:
+        return model.to(device)
+    return _dispatch(model, config)
+
+
+def _dispatch(model: PreTrainedModel, config: BackboneConfig) -> PreTrainedModel:
+    """Spread the model over ``config.device_map`` with Accelerate, embeddings kept resident."""
+    from accelerate import dispatch_model, infer_auto_device_map
+
+    device_map = config.device_map
+    if device_map == "auto":
+        max_memory = config.max_memory and {
+            int(k) if k.isdigit() else k: v for k, v in config.max_memory.items()
+        }
+        device_map = infer_auto_device_map(
+            model, max_memory=max_memory, no_split_module_classes=model._no_split_modules
+        )
+    assert isinstance(device_map, dict)
+    if "disk" in device_map.values() and config.offload_folder is None:
+        raise ConfigError(
+            "backbone.device_map puts modules on disk but backbone.offload_folder is not set\n"
+            "  fix: set backbone.offload_folder to a directory with room for those weights"
+        )
+    try:
+        model = dispatch_model(model, device_map, offload_dir=config.offload_folder)
+    except (ValueError, KeyError, RuntimeError) as error:
+        raise ConfigError(
+            f"backbone.device_map {device_map} does not fit {type(model).__name__}: {error}\n"
+            "  fix: map every module (names as in model.named_modules()) to a GPU index, cpu or "
+            "disk, or use device_map: auto"
+        ) from error
+    embeddings = {"input": model.get_input_embeddings(), "output": model.get_output_embeddings()}
+    for which, module in embeddings.items():
+        if module is not None and module.weight.device.type == "meta":
+            raise ConfigError(
+                f"backbone.device_map offloads the {which} embedding of {config.model!r}, which "
+                "the backbone reads directly\n  fix: map that module to a GPU (or to cpu when "
+                "no GPU is used), or give the first device more max_memory"
+            )
+    return model

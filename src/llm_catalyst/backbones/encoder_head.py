@@ -14,6 +14,10 @@ pair with a one-output head; the option scores of an example are its class score
 ``max_length`` bounds the tokenizer's output; the prompt comes on top and the total must fit the
 model's position embeddings.
 
+A model with gradient checkpointing enabled recomputes each encoder layer's activations in the
+backward pass: ``train(True)`` sets the training flag of those layers alone (transformers
+checkpoints only layers in training mode; the encoder's dropout modules stay off).
+
 Public API:
     EncoderHeadBackbone(model, tokenizer, task, *, name="", max_length=256, pooling="mean",
                         dropout=0.1, head_seed=0)
@@ -27,6 +31,7 @@ from typing import Literal
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
+from transformers.modeling_layers import GradientCheckpointingLayer
 
 from llm_catalyst.backbones.base import Batch, excluded_token_ids, freeze, vocab_fingerprint
 from llm_catalyst.data.tasks import Example, Task
@@ -57,6 +62,11 @@ class EncoderHeadBackbone:
         self.max_length = max_length
         self.pooling = pooling
         self._embed = model.get_input_embeddings()
+        self._checkpointed = [
+            m
+            for m in model.modules()
+            if isinstance(m, GradientCheckpointingLayer) and m.gradient_checkpointing
+        ]
         outputs = 1 if task.kind == "multiple_choice" else task.num_classes
         generator = torch.Generator().manual_seed(head_seed)
         linear = torch.nn.Linear(model.config.hidden_size, outputs)
@@ -180,5 +190,8 @@ class EncoderHeadBackbone:
             ) from err
 
     def train(self, mode: bool = True) -> None:
-        """Dropout of the head on (training) or off; the encoder always stays in eval mode."""
+        """Dropout of the head on (training) or off; the encoder stays in eval mode, and only
+        its checkpointed layers (with gradient checkpointing) follow ``mode``."""
         self.head.train(mode)
+        for layer in self._checkpointed:
+            layer.training = mode

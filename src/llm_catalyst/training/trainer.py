@@ -102,9 +102,10 @@ class PromptTrainer:
         self.backbone = backbone
         self.config = config
         self.dist = dist or Distributed.single()
-        self.prompt = torch.nn.Parameter(
-            initial_prompt.detach().clone().to(backbone.device, backbone.embedding_table.dtype)
-        )
+        # Trained in float32 at least: a half-precision backbone gets the prompt cast in its
+        # forward pass, while Adam's small updates accumulate at full precision.
+        dtype = torch.promote_types(backbone.embedding_table.dtype, torch.float32)
+        self.prompt = torch.nn.Parameter(initial_prompt.detach().clone().to(backbone.device, dtype))
         self.head_parameters = backbone.head_parameters()
         for parameter in self._trainable():
             self.dist.broadcast_(parameter)  # one starting point, whatever each process drew
