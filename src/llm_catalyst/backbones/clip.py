@@ -313,7 +313,9 @@ class CLIPBackbone:
             own = F.normalize(self.clip.text_projection(own), dim=-1)
             eos = torch.tensor([ids.shape[1] - 1], device=self.device)
             ours = self._encode_text(self._embed(ids), eos)
-        if not torch.allclose(own.float(), ours.float(), rtol=1e-3, atol=1e-4):
+        # Half precision rounds differently in the model's fused attention and in ours.
+        atol = 1e-4 if self.clip.dtype == torch.float32 else 3e-2
+        if not torch.allclose(own.float(), ours.float(), rtol=1e-3, atol=atol):
             raise BackboneError(
                 f"{self.name!r}: CoOp text features differ from CLIPTextModel's own (max diff "
                 f"{(own - ours).abs().max().item():.3g}); this transformers version computes "
