@@ -18,7 +18,8 @@ loaded for one configuration inflates the next. Per configuration:
 Options measured: float32 and bfloat16 weights; gradient checkpointing on the step; and, for the
 causal LMs, a device map that offloads the second half of the decoder layers to disk (Accelerate
 ``dispatch_model``; the weights are read back when the layer runs). Step seconds are printed for
-orientation only: they depend on the machine's load (this CPU has no bf16 units: bf16 is slow).
+orientation only: they depend on the machine's load. A checkpointed step also runs in the padded
+layout (see backbones/causal_lm.py), which is slower than the packed one.
 
 Backbones whose offline weights are not installed are skipped and listed.
 
