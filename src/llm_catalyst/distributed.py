@@ -5,6 +5,12 @@ Launch ``run`` or ``tune`` with ``accelerate launch`` and every process trains t
     accelerate launch --multi_gpu --num_processes 4 -m llm_catalyst run --method catalyst ...
     accelerate launch --num_processes 1 --mixed_precision bf16 -m llm_catalyst tune ...
 
+``--multi_gpu`` (torchrun's launcher) is what starts several processes, with or without GPUs:
+on a machine without CUDA, or with ``backbone.device: cpu``, they talk through gloo
+(``accelerate launch --cpu`` starts a single process). With GPUs, set ``backbone.device`` to
+``cuda`` or ``auto``: each process then uses its own GPU. The run directory must be visible to
+every process (always so on one machine) for ``run --resume`` under the launcher.
+
 What each process does:
   - training: the batch of step ``s`` is a pure function of ``(seed, s)``, so every process
     draws the same global batch of ``train.batch_size`` examples and takes its own share of it
