@@ -138,3 +138,22 @@ def test_workers_are_checked_before_anything_runs(tmp_path, shared_data_dir):
         run_cells([cell], tmp_path, workers=2, ray_address="auto")
     with pytest.raises(ConfigError, match=r"repeated: \['sst2/plain/seed1'\]"):
         run_cells([cell, cell], tmp_path, workers=2)
+
+
+def test_a_cell_run_with_other_settings_is_neither_skipped_nor_resumed(tmp_path, shared_data_dir):
+    cell = _small_cell(tmp_path, shared_data_dir)
+    grid = Path(cell.config.output_dir)  # where compare puts its cells
+    assert run_cell(cell, grid).status == "finished"
+    assert run_cell(cell, grid).message == "finished earlier"
+
+    more_steps = cell.config.model_copy(
+        update={
+            "train": cell.config.train.model_copy(update={"steps": cell.config.train.steps + 1})
+        }
+    )
+    outcome = run_cell(Cell(cell.name, more_steps), grid)
+
+    assert outcome.status == "failed"
+    steps = cell.config.train.steps
+    assert f"train.steps: {steps} there, {steps + 1} now" in outcome.message
+    assert "delete that directory" in outcome.message

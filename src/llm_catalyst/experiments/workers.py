@@ -4,6 +4,9 @@ A cell is one method on one task and seed, in its own run directory ``OUTPUT/TAS
 Whatever runs it, a cell is run under its lock (below) and goes: finished already -> nothing to
 do; directory present -> resume from its checkpoint; else a new run. An interrupted grid given
 again therefore skips its finished cells and resumes the others, on any number of workers.
+A directory whose recorded config differs from the cell's (the grid was given again with other
+options) is neither skipped nor resumed: the cell fails naming the keys that differ, because
+either would silently report the old settings under the new command.
 
 Workers:
   - ``workers=1`` (default): in this process, in order, printing each run's progress;
@@ -57,6 +60,7 @@ from rich.console import Console
 
 from llm_catalyst.catalyst.config import RunConfig
 from llm_catalyst.errors import ConfigError, LLMCatalystError
+from llm_catalyst.experiments.results import CONFIG_FILE
 
 Status = Literal["finished", "failed", "interrupted"]
 
@@ -138,6 +142,8 @@ def run_cell(cell: Cell, output: Path, console: Console | None = None) -> CellOu
     start = time.perf_counter()
     try:
         with cell_lock(directory):
+            if directory.exists():
+                _check_same_config(directory, cell.config)
             if (directory / "results.json").is_file():
                 return CellOutcome(cell.name, "finished", "finished earlier")
             if directory.exists():
@@ -151,6 +157,33 @@ def run_cell(cell: Cell, output: Path, console: Console | None = None) -> CellOu
     test = result.results["test"]
     message = f"test accuracy {test['accuracy']:.4f} (n={test['n']})"
     return CellOutcome(cell.name, "finished", message, time.perf_counter() - start)
+
+
+def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        flat: dict[str, Any] = {}
+        for key, item in value.items():
+            flat.update(_flat(item, f"{prefix}{key}."))
+        return flat
+    return {prefix.rstrip("."): value}
+
+
+def _check_same_config(directory: Path, wanted: RunConfig) -> None:
+    """Refuse a cell directory written with other settings than the cell's."""
+    from llm_catalyst.catalyst.config import load_run_config
+
+    recorded = _flat(load_run_config(directory / CONFIG_FILE).model_dump(mode="json"))
+    requested = _flat(wanted.model_dump(mode="json"))
+    differences = [
+        f"{key}: {recorded.get(key)!r} there, {requested.get(key)!r} now"
+        for key in sorted(recorded.keys() | requested.keys())
+        if recorded.get(key) != requested.get(key)
+    ]
+    if differences:
+        raise ConfigError(
+            f"{directory} was run with other settings ({'; '.join(differences)}); delete that "
+            "directory to run the cell with the new settings, or give the grid its old options"
+        )
 
 
 def run_cells(
