@@ -112,6 +112,8 @@ def tune(
         overrides |= {"prompt.init": "text", "prompt.init_text": init_text}
     overrides |= dict(parse_override(item) for item in set_ or [])
     result = run_tune(load_tune_config(config, overrides), console=error_console)
+    if not result.is_main:  # another process of a data-parallel run: the main one reports
+        return
     console.print(f"run directory: {result.run_dir}")
     if result.zero_shot_test is not None:
         console.print(f"zero-shot test accuracy: {result.zero_shot_test.accuracy:.4f}")

@@ -132,7 +132,8 @@ def test_two_processes_tune_an_encoder_head_like_one(tmp_path, shared_data_dir):
         "train.progress": False,
         **UNEVEN,
     }
-    _launch("tune", {**settings, "output_dir": str(tmp_path / "two")}, tmp_path)
+    stdout = _launch("tune", {**settings, "output_dir": str(tmp_path / "two")}, tmp_path)
+    assert stdout.count("best dev accuracy") == 1, stdout  # the summary is printed once
     tune(load_tune_config(None, {**settings, "output_dir": str(tmp_path / "one")}))
     _assert_same_run(_only_run_dir(tmp_path / "two"), _only_run_dir(tmp_path / "one"))
 

@@ -33,12 +33,16 @@ PROTOCOL = "fewshot"
 
 @dataclass(frozen=True)
 class TuneResult:
+    """What a tuning run found. ``is_main`` is False in the other processes of a data-parallel
+    run: they hold the same numbers but must not print or write them again."""
+
     run_dir: Path
     best_step: int
     best_dev: EvalResult
     test: EvalResult
     zero_shot_test: EvalResult | None
     projected_text: str
+    is_main: bool = True
 
     def summary(self) -> dict[str, object]:
         return {
@@ -184,7 +188,9 @@ def tune(config: TuneConfig, console: Console | None = None) -> TuneResult:
             extra={"task": splits.task.name, "seed": seed},
             metric=config.prompt.metric,
         )
-    result = TuneResult(run.path, best.step, best.result, test, zero_shot, projection.text)
+    result = TuneResult(
+        run.path, best.step, best.result, test, zero_shot, projection.text, dist.is_main
+    )
     run.write_results(
         {"method": "plain", "task": splits.task.name, "seed": seed, **result.summary()}
     )
