@@ -109,6 +109,35 @@ def test_restart_replaces_prompt_and_can_reset_moments(tiny_causal_backbone, sen
     assert trainer.scheduler.get_last_lr() != lr_before
 
 
+def test_sgd_momentum_carries_the_previous_step(tiny_causal_backbone, sentiment_examples):
+    """Both runs take the same first step u1 = lr * g1 and reach the same point, so with
+    momentum m the second update is lr * (g2 + m * g1) = (plain second update) + m * u1."""
+
+    def updates(momentum: float) -> tuple[torch.Tensor, torch.Tensor]:
+        config = TrainConfig(
+            steps=2,
+            batch_size=4,
+            lr=0.1,
+            optimizer="sgd",
+            momentum=momentum,
+            schedule="constant",
+            max_grad_norm=None,
+            progress=False,
+        )
+        start = _initial_prompt(tiny_causal_backbone)
+        trainer = PromptTrainer(tiny_causal_backbone, start, sentiment_examples, config, 0)
+        trainer.run(1)
+        after_one = trainer.current_prompt()
+        trainer.run(1)
+        return start - after_one, after_one - trainer.current_prompt()
+
+    first, plain_second = updates(0.0)
+    first_again, momentum_second = updates(0.9)
+    assert torch.equal(first, first_again)
+    assert first.abs().max() > 0
+    torch.testing.assert_close(momentum_second, plain_second + 0.9 * first)
+
+
 def test_non_finite_loss_stops_with_a_clear_error(tiny_causal_backbone, sentiment_examples):
     prompt = _initial_prompt(tiny_causal_backbone)
     prompt[0, 0] = float("nan")

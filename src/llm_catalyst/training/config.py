@@ -24,6 +24,7 @@ class TrainConfig(BaseModel):
     head_lr: float | None = Field(None, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     betas: tuple[float, float] = (0.9, 0.999)
+    momentum: float = Field(0.0, ge=0, lt=1, description="SGD momentum (CoOp uses 0.9)")
     schedule: Literal["constant", "linear", "cosine"] = "linear"
     warmup_steps: int = Field(0, ge=0)
     max_grad_norm: float | None = Field(1.0, gt=0)

@@ -81,7 +81,7 @@ def _build_optimizer(
             }
         )
     if config.optimizer == "sgd":
-        return torch.optim.SGD(groups, lr=config.lr)
+        return torch.optim.SGD(groups, lr=config.lr, momentum=config.momentum)
     optimizer_class = torch.optim.AdamW if config.optimizer == "adamw" else torch.optim.Adam
     return optimizer_class(groups, lr=config.lr, betas=config.betas)
 
