@@ -45,7 +45,7 @@ def test_counts_restarts_kept_and_skipped_rounds_and_loss_gaps(tmp_path: Path) -
         root / "catalyst-s2",
         method="catalyst",
         seed=2,
-        events=[round_event(1, 0.6, [0.3], candidate("p0", 0.3, "llm"), skipped=False)],
+        events=[round_event(1, 0.6, [0.3], candidate("p0", 0.3, "llm (step 4)"), skipped=False)],
     )
     write_run(root / "plain-s1", events=training_events(12))
 

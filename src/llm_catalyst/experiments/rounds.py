@@ -53,6 +53,11 @@ class RoundOutcome:
         return statistics.median(self.loss_gaps) if self.loss_gaps else None
 
 
+def _kind(source: str | None) -> str:
+    """The kind of a restart's source: "projection (step 8, lowest train loss)" -> "projection"."""
+    return (source or "unknown").split(" (", 1)[0]
+
+
 def _current_loss(item: Round) -> float | None:
     current = next((c for c in item.pool if c.source == CURRENT_SOURCE), None)
     return None if current is None else current.dev_loss
@@ -61,7 +66,7 @@ def _current_loss(item: Round) -> float | None:
 def _outcome(task: str, method: str, runs: Sequence[RunRecord]) -> RoundOutcome:
     rounds = [item for run in runs for item in read_events(run.path).rounds]
     restarts: Counter[str] = Counter(
-        item.chosen.source or "unknown"
+        _kind(item.chosen.source)
         for item in rounds
         if not item.skipped and item.chosen is not None
     )
