@@ -66,9 +66,7 @@ def _current_loss(item: Round) -> float | None:
 def _outcome(task: str, method: str, runs: Sequence[RunRecord]) -> RoundOutcome:
     rounds = [item for run in runs for item in read_events(run.path).rounds]
     restarts: Counter[str] = Counter(
-        _kind(item.chosen.source)
-        for item in rounds
-        if not item.skipped and item.chosen is not None
+        _kind(item.chosen.source) for item in rounds if not item.skipped and item.chosen is not None
     )
     gaps: list[float] = []
     better = scored = 0
