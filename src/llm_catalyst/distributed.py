@@ -52,6 +52,7 @@ Public API:
     .autocast(), .backward(loss), .unscale_(optimizer), .step(optimizer)
     .console(console) -> Console                 silent on the other processes
     .run_directory(path) -> RunDirectory         writes are dropped on the other processes
+    .finish()                  barrier + close the process group, after the last collective
 """
 
 from __future__ import annotations
@@ -228,6 +229,20 @@ class Distributed:
 
     def _scaler(self) -> Any:
         return None if self._accelerator is None else self._accelerator.scaler
+
+    def finish(self) -> None:
+        """Wait for every process, then close the process group.
+
+        Without this a process that finishes first exits while gloo's threads still serve the
+        group, and the C++ runtime aborts it ("terminate called without an active exception"),
+        failing the launch after a successful run. Call it once, after the last collective."""
+        if self._accelerator is None or self.world_size == 1:
+            return
+        import torch.distributed
+
+        self._accelerator.wait_for_everyone()
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
 
     # -- main-process guards -----------------------------------------------------------------
 

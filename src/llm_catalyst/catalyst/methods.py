@@ -545,6 +545,7 @@ class _Run:
             "run_dir": str(self.run_dir.path),
         }
         self.run_dir.write_results(results)
+        self.dist.finish()
         return RunResult(self.run_dir.path, results, self.dist.is_main)
 
     def _llm_usage(self, state: LoopState) -> dict[str, Any]:

@@ -194,4 +194,5 @@ def tune(config: TuneConfig, console: Console | None = None) -> TuneResult:
     run.write_results(
         {"method": "plain", "task": splits.task.name, "seed": seed, **result.summary()}
     )
+    dist.finish()
     return result
