@@ -13,11 +13,13 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from functools import cached_property
+from typing import Any, Protocol, runtime_checkable
 
 import torch
 
 from llm_catalyst.data.tasks import Example, Task
+from llm_catalyst.errors import BackboneError
 
 
 @dataclass
@@ -118,3 +120,52 @@ def vocab_fingerprint(tokenizer) -> str:
         "special": sorted(tokenizer.all_special_tokens),
     }
     return hashlib.sha256(json.dumps(payload, ensure_ascii=False).encode("utf-8")).hexdigest()
+
+
+class FrozenEmbeddingsMixin:
+    """The protocol properties every backbone derives the same way from its tokenizer and its
+    input-embedding module (``_tokenizer``, ``_embed``); a backbone whose embedding output is
+    not the plain weight (Gemma's scale) overrides ``embedding_table``."""
+
+    _tokenizer: Any
+    _embed: torch.nn.Embedding
+
+    @property
+    def tokenizer(self) -> Any:
+        return self._tokenizer
+
+    @property
+    def device(self) -> torch.device:
+        return self._embed.weight.device
+
+    @property
+    def embedding_table(self) -> torch.Tensor:
+        return self._embed.weight.detach()
+
+    @cached_property
+    def excluded_token_ids(self) -> frozenset[int]:
+        """Computed once: the tokenizer must not change after the backbone is built."""
+        return excluded_token_ids(self._tokenizer, self._embed.weight.shape[0])
+
+    @cached_property
+    def vocab_fingerprint(self) -> str:
+        return vocab_fingerprint(self._tokenizer)
+
+
+class NoHeadMixin:
+    """The head half of the protocol for backbones that train the prompt alone.
+
+    ``_head_refusal`` completes the error for an artifact that carries a head: what this
+    backbone is and how to load the artifact instead."""
+
+    _head_refusal: str
+
+    def head_parameters(self) -> list[torch.nn.Parameter]:
+        return []
+
+    def head_state(self) -> dict[str, torch.Tensor]:
+        return {}
+
+    def load_head_state(self, state: dict[str, torch.Tensor]) -> None:
+        if state:
+            raise BackboneError(f"a head state with keys {sorted(state)} {self._head_refusal}")

@@ -44,22 +44,26 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from typing import Literal
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.modeling_layers import GradientCheckpointingLayer
 
-from llm_catalyst.backbones.base import Batch, excluded_token_ids, freeze, vocab_fingerprint
+from llm_catalyst.backbones.base import Batch, FrozenEmbeddingsMixin, NoHeadMixin, freeze
 from llm_catalyst.data.tasks import Example, Task
 from llm_catalyst.errors import BackboneError
 
 McReduction = Literal["mean", "sum"]
 
 
-class CausalLMBackbone:
+class CausalLMBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
     """The Backbone protocol for causal LMs (Llama, SmolLM2, Gemma 3, ...)."""
+
+    _head_refusal = (
+        "cannot load into a causal-LM backbone, which has no head\n  fix: load the artifact "
+        "with the encoder backbone it was trained with"
+    )
 
     def __init__(
         self,
@@ -107,14 +111,6 @@ class CausalLMBackbone:
     # -- protocol properties ------------------------------------------------------------------
 
     @property
-    def tokenizer(self) -> PreTrainedTokenizerBase:
-        return self._tokenizer
-
-    @property
-    def device(self) -> torch.device:
-        return self._embed.weight.device
-
-    @property
     def embedding_table(self) -> torch.Tensor:
         """What the input-embedding module outputs per token id (Gemma's sqrt(d) scale included)."""
         weight = self._embed.weight
@@ -124,15 +120,6 @@ class CausalLMBackbone:
         if self._table is None or self._table.device != weight.device:
             self._table = (weight * scale.to(weight.dtype)).detach()
         return self._table
-
-    @cached_property
-    def excluded_token_ids(self) -> frozenset[int]:
-        """Computed once: the tokenizer must not change after the backbone is built."""
-        return excluded_token_ids(self._tokenizer, self._embed.weight.shape[0])
-
-    @cached_property
-    def vocab_fingerprint(self) -> str:
-        return vocab_fingerprint(self._tokenizer)
 
     @property
     def label_token_ids(self) -> list[int]:
@@ -390,21 +377,7 @@ class CausalLMBackbone:
             padded = self._encode_padded(prompt, ids, mask).at(sequences, last)
         return bool(torch.allclose(packed.float(), padded.float(), rtol=1e-3, atol=1e-3))
 
-    # -- no trainable head --------------------------------------------------------------------
-
-    def head_parameters(self) -> list[torch.nn.Parameter]:
-        return []
-
-    def head_state(self) -> dict[str, torch.Tensor]:
-        return {}
-
-    def load_head_state(self, state: dict[str, torch.Tensor]) -> None:
-        if state:
-            raise BackboneError(
-                f"a head state with keys {sorted(state)} cannot load into a causal-LM backbone, "
-                "which has no head\n  fix: load the artifact with the encoder backbone it was "
-                "trained with"
-            )
+    # -- mode -----------------------------------------------------------------------------------
 
     def train(self, mode: bool = True) -> None:
         """The model stays in eval mode and there is no head; only checkpointed layers (if

@@ -56,7 +56,6 @@ import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -65,7 +64,7 @@ import torch.nn.functional as F
 from pydantic import BaseModel, ConfigDict, Field
 from transformers import CLIPModel
 
-from llm_catalyst.backbones.base import Batch, excluded_token_ids, freeze, vocab_fingerprint
+from llm_catalyst.backbones.base import Batch, FrozenEmbeddingsMixin, NoHeadMixin, freeze
 from llm_catalyst.backbones.features_cache import (
     FeatureStore,
     default_feature_dir,
@@ -117,8 +116,13 @@ class _Layout:
     eos: torch.Tensor
 
 
-class CLIPBackbone:
+class CLIPBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
     """The Backbone protocol for CLIP with CoOp context vectors."""
+
+    _head_refusal = (
+        "cannot load into a CLIP backbone, which trains the context only\n  fix: load the "
+        "artifact with the backbone it was trained with"
+    )
 
     def __init__(
         self,
@@ -161,28 +165,6 @@ class CLIPBackbone:
         self.images_encoded = 0
         self.feature_store = self._make_store()
         self._check_text_tower_matches_model()
-
-    # -- protocol properties ------------------------------------------------------------------
-
-    @property
-    def tokenizer(self) -> Any:
-        return self._tokenizer
-
-    @property
-    def device(self) -> torch.device:
-        return self._embed.weight.device
-
-    @property
-    def embedding_table(self) -> torch.Tensor:
-        return self._embed.weight.detach()
-
-    @cached_property
-    def excluded_token_ids(self) -> frozenset[int]:
-        return excluded_token_ids(self._tokenizer, self._embed.weight.shape[0])
-
-    @cached_property
-    def vocab_fingerprint(self) -> str:
-        return vocab_fingerprint(self._tokenizer)
 
     def context_text(self, text: str) -> str:
         """See the module function ``context_text``; projection calls it before embedding."""
@@ -411,21 +393,7 @@ class CLIPBackbone:
         text = self.text_features(prompt[first])[inverse].to(images.dtype)
         return scale * torch.einsum("bd,bcd->bc", images, text)
 
-    # -- no trainable head ------------------------------------------------------------------------
-
-    def head_parameters(self) -> list[torch.nn.Parameter]:
-        return []
-
-    def head_state(self) -> dict[str, torch.Tensor]:
-        return {}
-
-    def load_head_state(self, state: dict[str, torch.Tensor]) -> None:
-        if state:
-            raise BackboneError(
-                f"a head state with keys {sorted(state)} cannot load into a CLIP backbone, which "
-                "trains the context only\n  fix: load the artifact with the backbone it was "
-                "trained with"
-            )
+    # -- mode -----------------------------------------------------------------------------------
 
     def train(self, mode: bool = True) -> None:
         """Training mode matters only for ``features="augment"``; CLIP stays in eval mode."""

@@ -26,21 +26,20 @@ Public API:
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import cached_property
 from typing import Literal
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.modeling_layers import GradientCheckpointingLayer
 
-from llm_catalyst.backbones.base import Batch, excluded_token_ids, freeze, vocab_fingerprint
+from llm_catalyst.backbones.base import Batch, FrozenEmbeddingsMixin, freeze
 from llm_catalyst.data.tasks import Example, Task
 from llm_catalyst.errors import BackboneError
 
 Pooling = Literal["mean", "cls"]
 
 
-class EncoderHeadBackbone:
+class EncoderHeadBackbone(FrozenEmbeddingsMixin):
     """The Backbone protocol for encoders with a trainable linear head."""
 
     def __init__(
@@ -77,29 +76,6 @@ class EncoderHeadBackbone:
         self.head = torch.nn.Sequential(torch.nn.Dropout(dropout), linear)
         self.head.to(device=self.device, dtype=self._embed.weight.dtype).eval()
         self._max_positions: int | None = getattr(model.config, "max_position_embeddings", None)
-
-    # -- protocol properties ------------------------------------------------------------------
-
-    @property
-    def tokenizer(self) -> PreTrainedTokenizerBase:
-        return self._tokenizer
-
-    @property
-    def device(self) -> torch.device:
-        return self._embed.weight.device
-
-    @property
-    def embedding_table(self) -> torch.Tensor:
-        return self._embed.weight.detach()
-
-    @cached_property
-    def excluded_token_ids(self) -> frozenset[int]:
-        """Computed once: the tokenizer must not change after the backbone is built."""
-        return excluded_token_ids(self._tokenizer, self._embed.weight.shape[0])
-
-    @cached_property
-    def vocab_fingerprint(self) -> str:
-        return vocab_fingerprint(self._tokenizer)
 
     # -- tokenisation -------------------------------------------------------------------------
 
