@@ -68,6 +68,7 @@ import torch.distributed as torch_dist
 from rich.console import Console
 
 from llm_catalyst.errors import ConfigError
+from llm_catalyst.records import Event, RunResults
 from llm_catalyst.rundir import RunDirectory
 
 if TYPE_CHECKING:
@@ -258,7 +259,7 @@ class Distributed:
 class _ReadOnlyRunDirectory(RunDirectory):
     """What the other processes see of the run directory: reads work, writes are dropped."""
 
-    def log_event(self, kind: str, **fields: Any) -> None:
+    def log(self, event: Event) -> None:
         pass
 
     def truncate_events(self, size: int) -> None:
@@ -270,5 +271,5 @@ class _ReadOnlyRunDirectory(RunDirectory):
     def mark_resumed(self) -> None:
         pass
 
-    def write_results(self, results: Mapping[str, Any]) -> None:
+    def write_results(self, results: RunResults) -> None:
         pass

@@ -1,21 +1,9 @@
 """Run directories: everything needed to understand, reproduce and resume a run.
 
-Layout::
-
-    RUN/
-      config.yaml      the full resolved configuration
-      run.json         seed, protocol, package versions, command line, start/end times
-      events.jsonl     one JSON object per event (train steps, evaluations, rounds)
-      results.json     final metrics
-      artifact/        the learned prompt (PEFT adapter files + our metadata)
-      checkpoint.pt    the latest resumable state (catalyst runs), replaced atomically
-      llm_calls.jsonl  every LLM request and its outcome (runs that call an LLM)
-
-Resume: ``RunDirectory.open(path)`` checks that a folder is a run directory;
-``save_checkpoint(payload)`` / ``load_checkpoint()`` write and read the checkpoint (a dict of
-tensors and plain values) so that a process killed at any moment leaves either the previous or
-the new checkpoint, never half of one; ``events_size()`` / ``truncate_events(size)`` let a
-resumed run drop the events logged after its checkpoint, so the log reads as one run.
+config.yaml (resolved configuration), run.json (seed, protocol, versions, command, times),
+events.jsonl (one ``records.Event`` per line), results.json (``records.RunResults``), artifact/,
+checkpoint.pt (replaced atomically) and llm_calls.jsonl. Writes are atomic or append-only so a
+killed process leaves a readable directory that ``resume`` can continue.
 """
 
 from __future__ import annotations
@@ -35,6 +23,7 @@ import torch
 import yaml
 
 from llm_catalyst.errors import ArtifactError, ConfigError
+from llm_catalyst.records import Event, RunResults
 
 TRACKED_PACKAGES = (
     "llm-catalyst",
@@ -157,21 +146,9 @@ class RunDirectory:
     def is_finished(self) -> bool:
         return (self.path / "results.json").is_file()
 
-    def config_tree(self) -> dict[str, Any]:
-        """The configuration recorded in config.yaml, as the nested dict it was written from."""
-        path = self.path / "config.yaml"
-        try:
-            tree = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError as error:
-            raise ConfigError(f"{path}: not valid YAML ({error}); restore the file") from None
-        if not isinstance(tree, dict):
-            raise ConfigError(f"{path}: expected a mapping of sections; restore the file")
-        return tree
-
-    def log_event(self, kind: str, **fields: Any) -> None:
-        record = {"event": kind, "time": time.time(), **fields}
+    def log(self, event: Event) -> None:
         with (self.path / EVENTS_FILE).open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(record, default=_json_default) + "\n")
+            handle.write(json.dumps(event.line(time.time()), default=_json_default) + "\n")
 
     def events_size(self) -> int:
         """Bytes of events.jsonl written so far (stored in a checkpoint, see truncate_events)."""
@@ -214,8 +191,12 @@ class RunDirectory:
         )
         write_json_atomic(self.path / "run.json", info)
 
-    def write_results(self, results: Mapping[str, Any]) -> None:
-        write_json_atomic(self.path / "results.json", dict(results))
+    def read_results(self) -> RunResults:
+        text = (self.path / "results.json").read_text(encoding="utf-8")
+        return RunResults.model_validate_json(text)
+
+    def write_results(self, results: RunResults) -> None:
+        write_json_atomic(self.path / "results.json", results.model_dump(mode="json"))
         info = json.loads((self.path / "run.json").read_text(encoding="utf-8"))
         info["finished_at"] = datetime.now(UTC).isoformat()
         write_json_atomic(self.path / "run.json", info)

@@ -10,7 +10,7 @@ import torch
 
 from llm_catalyst.backbones import BackboneConfig, build_backbone
 from llm_catalyst.catalyst.config import METHODS, load_run_config
-from llm_catalyst.catalyst.methods import resume, run
+from llm_catalyst.catalyst.run import resume, run
 from llm_catalyst.data.registry import get_task
 from llm_catalyst.errors import TrainingError
 from llm_catalyst.experiments.results import load_run, read_events
@@ -141,7 +141,7 @@ def test_first_selection_restarts_from_the_first_proposal(tmp_path, shared_data_
         (6, 2, PROMPTS[2]),
     ]
     assert all(r["moments"] == "keep" for r in restarts)
-    assert result.results["restarts"] == 2
+    assert result.results.restarts == 2
     # The next stage really starts from the restart text, fitted to the 10 slots.
     fitted = embed_text(PROMPTS[0], sst2_vocab, 10, FitPolicy.parse("truncate+pad_repeat"))
     second_stage = _events(result.run_dir, "trajectory")[1]["points"]
@@ -168,8 +168,8 @@ def test_unavailable_llm_skips_the_round_and_training_goes_on(tmp_path, shared_d
     assert first.proposals == () and first.chosen is None
     assert not second.skipped and [c.text for c in second.proposals] == PROMPTS[0:2]
     assert len(_events(result.run_dir, "train_step")) == 8
-    assert result.results["llm"]["skipped_rounds"] == 1
-    assert result.results["llm"]["calls"] == 1
+    assert result.results.llm.skipped_rounds == 1
+    assert result.results.llm.calls == 1
 
 
 def test_llm_budget_exhausted_mid_run_skips_later_rounds(tmp_path, shared_data_dir):
@@ -183,7 +183,7 @@ def test_llm_budget_exhausted_mid_run_skips_later_rounds(tmp_path, shared_data_d
     assert [r.skipped for r in rounds] == [False, True, True]
     assert all("budget" in (r.skip_reason or "") for r in rounds[1:])
     assert len(_events(result.run_dir, "train_step")) == 8
-    assert (result.results["llm"]["calls"], result.results["llm"]["skipped_rounds"]) == (1, 2)
+    assert (result.results.llm.calls, result.results.llm.skipped_rounds) == (1, 2)
 
 
 def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(
@@ -236,7 +236,7 @@ def test_paper_protocol_reproduces_the_reference_choices(tmp_path, shared_data_d
     result = run(load_run_config(None, settings))
     (splits,) = _events(result.run_dir, "splits")
     assert (splits["train"], splits["dev"], splits["test"]) == (12, 6, 6)
-    assert splits["selection_split"] == "test" and result.results["selection_split"] == "test"
+    assert splits["selection_split"] == "test" and result.results.selection_split == "test"
     rounds = read_events(result.run_dir).rounds
     assert [r.step for r in rounds] == [3, 6, 9], "rounds at the ends of epochs 1-3"
     assert [len(r.proposals) for r in rounds] == [3, 3, 2]
@@ -247,7 +247,7 @@ def test_paper_protocol_reproduces_the_reference_choices(tmp_path, shared_data_d
     assert call["request"]["messages"][0]["content"].startswith("Hi GPT")
     # The recorded configuration reads back: the run resumes (here from its final checkpoint).
     (result.run_dir / "results.json").unlink()
-    assert resume(result.run_dir).results["test"] == result.results["test"]
+    assert resume(result.run_dir).results.test == result.results.test
 
 
 def test_a_local_llm_that_is_the_backbone_shares_its_model(tmp_path, shared_data_dir):
@@ -263,8 +263,8 @@ def test_a_local_llm_that_is_the_backbone_shares_its_model(tmp_path, shared_data
             "llm.sampling.max_tokens": 12,
         },
     )
-    llm = result.results["llm"]
-    assert llm["shares_backbone_model"] is True and llm["calls"] == 2
+    llm = result.results.llm
+    assert llm is not None and llm.shares_backbone_model is True and llm.calls == 2
     lines = (result.run_dir / "llm_calls.jsonl").read_text().splitlines()
     identities = [json.loads(line)["identity"] for line in lines]
     assert identities == [{"backend": "local_hf", "model": "tiny-causal-lm"}] * 2

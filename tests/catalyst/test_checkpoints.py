@@ -12,8 +12,9 @@ import torch
 
 from llm_catalyst.catalyst.checkpoint import Clock, LoopState, StopRequest, TrajectoryPoint
 from llm_catalyst.catalyst.config import load_run_config
-from llm_catalyst.catalyst.methods import resume, run
+from llm_catalyst.catalyst.run import resume, run
 from llm_catalyst.errors import ArtifactError, ConfigError
+from llm_catalyst.records import TrainStepEvent
 from llm_catalyst.rundir import RunDirectory
 from llm_catalyst.training.scoring import EvalResult
 from tests.catalyst.small_runs import ANSWER, run_settings, script
@@ -64,7 +65,9 @@ def test_resume_without_a_checkpoint_starts_over_in_place(finished_run, unfinish
 def test_a_finished_run_is_not_run_again(finished_run):
     events = (finished_run / "events.jsonl").read_text()
     result = resume(finished_run)
-    assert result.results == json.loads((finished_run / "results.json").read_text())
+    assert result.results.model_dump(mode="json") == json.loads(
+        (finished_run / "results.json").read_text()
+    )
     assert (finished_run / "events.jsonl").read_text() == events
 
 
@@ -108,9 +111,9 @@ def test_checkpoint_write_is_atomic(tmp_path):
 
 def test_events_are_cut_back_to_the_checkpoint(tmp_path):
     run_dir = RunDirectory.create(tmp_path, "cell", {}, seed=1, protocol="fewshot")
-    run_dir.log_event("train_step", step=1)
+    run_dir.log(TrainStepEvent(step=1, loss=0.5))
     size = run_dir.events_size()
-    run_dir.log_event("train_step", step=2)
+    run_dir.log(TrainStepEvent(step=2, loss=0.4))
     run_dir.truncate_events(size)
     assert [e["step"] for e in run_dir.events()] == [1]
 

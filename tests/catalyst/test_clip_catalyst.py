@@ -10,7 +10,7 @@ from pathlib import Path
 
 from llm_catalyst.backbones import BackboneConfig, build_backbone
 from llm_catalyst.catalyst.config import load_run_config
-from llm_catalyst.catalyst.methods import run
+from llm_catalyst.catalyst.run import run
 from llm_catalyst.config import TuneConfig
 from llm_catalyst.data.registry import get_task
 from llm_catalyst.experiments.results import read_events
@@ -50,7 +50,7 @@ def _settings(tmp_path: Path, data_dir: Path, **extra) -> dict:
 
 def test_catalyst_runs_on_eurosat_and_restarts_from_the_llms_template(tmp_path, shared_data_dir):
     result = run(load_run_config(None, _settings(tmp_path, shared_data_dir)))
-    results = result.results
+    results = result.results.model_dump()
     assert results["budget"]["gradient_steps"] == 8
     assert results["test"]["n"] == 40 and results["dev"]["n"] == 10
     rounds = read_events(result.run_dir).rounds

@@ -8,6 +8,7 @@ import pytest
 from llm_catalyst import experiments
 from llm_catalyst.errors import DataError
 from llm_catalyst.experiments.results import collect_runs, load_run, read_events
+from llm_catalyst.records import DevEvalEvent, Metrics, RunResults, TrainStepEvent
 from llm_catalyst.rundir import RunDirectory
 from tests.experiments.synthetic_runs import training_events, write_run
 
@@ -171,20 +172,19 @@ def test_reads_what_the_run_directory_writes(tmp_path: Path) -> None:
     run = RunDirectory.create(
         tmp_path, "sst2-plain-s5", {"backbone": {"model": "tiny-encoder"}}, seed=5, protocol="paper"
     )
-    run.log_event("train_step", step=1, loss=0.7, lr=0.01, grad_norm=0.1)
-    run.log_event("dev_eval", step=1, improved=True, loss=0.6, accuracy=0.5, n=8)
+    run.log(TrainStepEvent(step=1, loss=0.7, lr=0.01, grad_norm=0.1))
+    run.log(DevEvalEvent(step=1, improved=True, loss=0.6, accuracy=0.5, n=8))
     assert collect_runs(tmp_path).unfinished[0].path == run.path
     run.write_results(
-        {
-            "method": "plain",
-            "task": "sst2",
-            "seed": 5,
-            "test": {"loss": 0.5, "accuracy": 0.8, "n": 10},
-            "dev": {"loss": 0.6, "accuracy": 0.5, "n": 8},
-            "best_step": 1,
-            "zero_shot_test": None,
-            "projected_text": "x",
-        }
+        RunResults(
+            method="plain",
+            task="sst2",
+            seed=5,
+            test=Metrics(loss=0.5, accuracy=0.8, n=10),
+            dev=Metrics(loss=0.6, accuracy=0.5, n=8),
+            best_step=1,
+            projected_text="x",
+        )
     )
 
     (record,) = collect_runs(tmp_path).finished

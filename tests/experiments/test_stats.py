@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from llm_catalyst.errors import ConfigError, DataError
-from llm_catalyst.experiments.results import Metrics, RunRecord, WallClock
+from llm_catalyst.experiments.results import RunRecord
 from llm_catalyst.experiments.stats import (
     bootstrap_ci,
     mean_std,
@@ -13,6 +13,7 @@ from llm_catalyst.experiments.stats import (
     summarize,
     wall_clock_summary,
 )
+from llm_catalyst.records import Metrics, WallClock
 
 
 def run(

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from llm_catalyst.experiments.results import Metrics, RunRecord, WallClock
+from llm_catalyst.experiments.results import RunRecord
 from llm_catalyst.experiments.tables import comparison_table, to_csv, to_markdown, write_tables
+from llm_catalyst.records import Metrics, WallClock
 
 
 def run(method: str, seed: int, accuracy: float, task: str = "sst2", **fields) -> RunRecord:

@@ -43,8 +43,8 @@ def test_identical_request_replays_from_cache(tmp_path) -> None:
     assert (b.completion.texts, b.cache_hit) == (("first answer",), True)
     assert len(client.requests) == 1
     assert [r["outcome"] for r in log_lines(tmp_path)] == ["ok", "cache_hit"]
-    assert gw.budget.totals()["calls"] == 1
-    assert gw.budget.totals()["cache_hits"] == 1
+    assert gw.budget.usage_record().fresh_calls == 1
+    assert gw.budget.usage_record().cache_hits == 1
 
 
 def test_cache_survives_a_new_process_like_reopen(tmp_path) -> None:
@@ -179,7 +179,7 @@ def test_cost_is_accounted_and_capped(tmp_path) -> None:
     gw = gateway(client, tmp_path, budget=budget)
     result = gw.call(REQUEST)
     assert result.cost_usd == pytest.approx(2 * 1.0 + 2 * 2.0)  # 2 prompt words, 2 answer words
-    assert budget.totals()["cost_usd"] == pytest.approx(6.0)
+    assert budget.usage_record().cost == pytest.approx(6.0)
     with pytest.raises(BudgetExhausted, match="max_cost_usd=55"):
         gw.call(replace(REQUEST, sample_index=1))  # $6 spent + $53 could cross $55
 

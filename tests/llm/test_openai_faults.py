@@ -221,6 +221,6 @@ def test_budget_cap_stops_http_calls_and_rounds_go_on(fake_openai, tmp_path, sen
     assert "max_calls=2" in rounds[2].reason
     assert len(fake_openai.received) == 2
     assert isinstance(p.gateway.budget, Budget)
-    assert p.gateway.budget.totals()["calls"] == 2
+    assert p.gateway.budget.usage_record().fresh_calls == 2
     assert isinstance(p.gateway.cache, ResponseCache)
     assert isinstance(p.gateway.log, CallLog)

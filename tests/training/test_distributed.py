@@ -22,7 +22,7 @@ from accelerate.state import AcceleratorState
 
 from llm_catalyst.backbones import BackboneConfig, build_backbone
 from llm_catalyst.catalyst.config import load_run_config
-from llm_catalyst.catalyst.methods import run
+from llm_catalyst.catalyst.run import run
 from llm_catalyst.config import load_tune_config
 from llm_catalyst.distributed import Distributed
 from llm_catalyst.training.config import TrainConfig

@@ -1,22 +1,7 @@
 """The state a run carries between steps, and the checkpoints that let it survive a kill.
 
-A checkpoint is written at every stage boundary (after each gradient stage, after each round,
-when training ends) and when the user presses Ctrl-C. It holds the trainer (prompt, head,
-optimizer, scheduler, step), the loop's own state (rounds done, the current stage's trajectory,
-the texts already tried, the best prompt so far, counters, wall-clock), the LLM usage, the RNG
-states, a hash of config.yaml, and the size of events.jsonl at that moment. Training batches and
-dropout are pure functions of (seed, step) and LLM answers come from the response cache, so a
-run resumed from a checkpoint ends exactly where the uninterrupted run would have.
-
-Public API:
-    Candidate(text, rows, source, result)  a prompt the loop may restart from
-    TrajectoryPoint(step, loss, prompt)   a prompt of the current stage and its train loss
-    Counters                              dev and test forward passes spent
-    Clock(spent=None)                     wall-clock per phase, carried across resumes
-    LoopState                             what the loop mutates besides the trainer
-    StopRequest                           Ctrl-C: stop at the next step boundary, after a checkpoint
-    checkpoint_payload(...) / restore_checkpoint(...)
-    config_digest(run)                    the hash a checkpoint is tied to
+Batches and dropout are pure functions of (seed, step) and LLM answers replay from the response
+cache, so a run resumed from its last checkpoint ends exactly where the uninterrupted run would.
 """
 
 from __future__ import annotations
@@ -37,7 +22,7 @@ import torch
 
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.llm.budget import Budget
-from llm_catalyst.llm.client import Usage
+from llm_catalyst.records import CandidateRecord
 from llm_catalyst.rundir import RunDirectory
 from llm_catalyst.training.scoring import EvalResult
 from llm_catalyst.training.trainer import PromptTrainer
@@ -69,14 +54,13 @@ class Candidate:
     def scored(self, result: EvalResult) -> Candidate:
         return replace(self, result=result)
 
-    def record(self) -> dict[str, Any]:
-        """The candidate as the events of a round list it."""
-        return {
-            "text": self.text,
-            "source": self.source,
-            "dev_loss": None if self.result is None else self.result.loss,
-            "dev_accuracy": None if self.result is None else self.result.accuracy,
-        }
+    def record(self) -> CandidateRecord:
+        return CandidateRecord(
+            text=self.text,
+            source=self.source,
+            dev_loss=None if self.result is None else self.result.loss,
+            dev_accuracy=None if self.result is None else self.result.accuracy,
+        )
 
 
 @dataclass
@@ -129,7 +113,6 @@ class LoopState:
     restarts: int = 0
     best_origin: str = "initial prompt"
     zero_shot: dict[str, float] | None = None
-    training_done: bool = False
 
     @classmethod
     def fresh(cls, select_by: str) -> LoopState:
@@ -160,7 +143,6 @@ class LoopState:
             "skipped_rounds": self.skipped_rounds,
             "restarts": self.restarts,
             "zero_shot": self.zero_shot,
-            "training_done": self.training_done,
         }
 
     @classmethod
@@ -184,7 +166,6 @@ class LoopState:
             restarts=payload["restarts"],
             best_origin=saved["origin"],
             zero_shot=payload["zero_shot"],
-            training_done=payload["training_done"],
         )
 
 
@@ -201,24 +182,6 @@ def _result(values: Mapping[str, Any] | None) -> EvalResult | None:
 def config_digest(run: RunDirectory) -> str:
     """sha256 of config.yaml: a checkpoint only resumes the configuration it was made with."""
     return hashlib.sha256((run.path / "config.yaml").read_bytes()).hexdigest()
-
-
-def _budget_state(budget: Budget) -> dict[str, Any]:
-    return {
-        "calls": budget.calls,
-        "cache_hits": budget.cache_hits,
-        "usage": [budget.usage.prompt_tokens, budget.usage.completion_tokens],
-        "cached_usage": [budget.cached_usage.prompt_tokens, budget.cached_usage.completion_tokens],
-        "cost_usd": budget.cost_usd,
-    }
-
-
-def _restore_budget(budget: Budget, state: Mapping[str, Any]) -> None:
-    budget.calls = state["calls"]
-    budget.cache_hits = state["cache_hits"]
-    budget.usage = Usage(*state["usage"])
-    budget.cached_usage = Usage(*state["cached_usage"])
-    budget.cost_usd = state["cost_usd"]
 
 
 def _rng_state() -> dict[str, Any]:
@@ -248,13 +211,14 @@ def checkpoint_payload(
     trainer: PromptTrainer | None,
     budget: Budget | None,
 ) -> dict[str, Any]:
-    """The dict a checkpoint stores (see the module docstring)."""
+    """Trainer, loop state, LLM usage, RNG states, the config's hash and the size of
+    events.jsonl at this moment (a resumed run drops the events logged after it)."""
     return {
         "version": FORMAT_VERSION,
         "config_sha256": config_digest(run),
         "state": state.to_payload(),
         "trainer": None if trainer is None else trainer.state_dict(),
-        "budget": None if budget is None else _budget_state(budget),
+        "budget": None if budget is None else budget.state_dict(),
         "events_size": run.events_size(),
         "rng": _rng_state(),
     }
@@ -286,7 +250,7 @@ def restore_checkpoint(
     if trainer is not None:
         trainer.load_state_dict(payload["trainer"])
     if budget is not None and payload["budget"] is not None:
-        _restore_budget(budget, payload["budget"])
+        budget.load_state_dict(payload["budget"])
     _restore_rng(payload["rng"])
     run.truncate_events(payload["events_size"])
 

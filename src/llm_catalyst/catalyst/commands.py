@@ -117,8 +117,8 @@ def run_command(
     """Run one method on one task and seed (or resume a run); prints the result."""
     from llm_catalyst.catalyst.config import load_run_config
     from llm_catalyst.catalyst.loop import RunInterrupted
-    from llm_catalyst.catalyst.methods import resume as resume_run
-    from llm_catalyst.catalyst.methods import run as start_run
+    from llm_catalyst.catalyst.run import resume as resume_run
+    from llm_catalyst.catalyst.run import run as start_run
     from llm_catalyst.errors import ConfigError
 
     values = {
@@ -150,7 +150,7 @@ def run_command(
         err.print(str(stop))
         raise typer.Exit(code=130) from None
     if result.is_main:
-        _summary(out, result.results)
+        _summary(out, result.results.model_dump(mode="json"))
 
 
 def _split(values: list[str] | None, default: list[str]) -> list[str]:
@@ -188,8 +188,8 @@ def compare_command(
     ] = None,
 ) -> None:
     """Run a task x method x seed grid (finished cells are skipped) and print the table."""
-    from llm_catalyst.catalyst.config import METHODS, load_run_config
-    from llm_catalyst.catalyst.methods import LLM_METHODS
+    from llm_catalyst.catalyst.config import load_run_config
+    from llm_catalyst.catalyst.methods import METHODS, get_method
     from llm_catalyst.errors import ConfigError
     from llm_catalyst.experiments.results import collect_runs
     from llm_catalyst.experiments.tables import comparison_table, to_markdown, write_tables
@@ -222,7 +222,7 @@ def compare_command(
         cells.append(Cell(f"{task}/{method}/seed{seed}", load_run_config(path, cell)))
     todo = [c for c in cells if not (output / c.name / "results.json").is_file()]
     err.print(f"grid: {len(cells)} cell(s), {len(cells) - len(todo)} finished, {len(todo)} to run")
-    llm_cells = [c.config for c in cells if c.config.method in LLM_METHODS]
+    llm_cells = [c.config for c in cells if get_method(c.config.method).needs_llm]
     if llm_cells:
         first = llm_cells[0]
         plan = describe_plan(

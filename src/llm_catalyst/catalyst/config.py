@@ -1,37 +1,28 @@
-"""The configuration of one catalyst run: which method, which protocol, and the loop's knobs.
+"""The configuration of one run: which method, which protocol, and the loop's knobs.
 
-Public API:
-    METHODS                          the five method names, baseline first
-    LoopConfig                       rounds N, stage length m, pool size K, selection, moments
-    Schedule                         N, m and the final steps M resolved for one run
-    RunConfig                        every section of a run (data, backbone, prompt, train,
-                                     loop, llm) plus method and protocol
-    load_run_config(path, overrides) YAML + dotted overrides -> RunConfig, errors name the key
-
-One place for each decision: the gradient budget is ``train.steps`` (the same for every
-method), the number of proposals C is ``llm.proposer.num_proposals``, and the fit policy of a
-restart is ``prompt.fit`` (the policy a text init uses too). The final stage gets whatever
-``train.steps`` leaves after the N stages: M = train.steps - N * m.
-
-Protocols: ``fewshot`` (default) selects on a k-shot dev split held out from train and reports
-the official evaluation split once. ``paper`` reproduces the reference code's choices so the
-difference can be measured: the full train split, the evaluation split used for selection AND
-reported (selection leaks into the number, on purpose), three rounds at the ends of epochs 1-3,
-the first proposal taken unconditionally, optimizer moments kept, the reference meta-prompt and
-three proposals per call. Keys a user sets explicitly win over the protocol's choices;
-``data.shots`` and ``data.dev_shots`` are not used by ``paper`` (the splits event of a run
-records the sizes it used).
+One place for each decision: the gradient budget is ``train.steps`` for every method (the final
+stage gets M = train.steps - N * m), C is ``llm.proposer.num_proposals`` and a restart's fit
+policy is ``prompt.fit``. ``protocol: paper`` reproduces the reference code's choices
+(``PAPER_CHOICES``) unless the user set the key, so the difference can be measured.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from llm_catalyst.backbones.config import BackboneConfig
+from llm_catalyst.catalyst.methods import METHODS
 from llm_catalyst.config import format_validation_error, read_yaml, set_dotted
 from llm_catalyst.data.config import DataConfig
 from llm_catalyst.errors import ConfigError
@@ -39,8 +30,6 @@ from llm_catalyst.llm.config import LLMConfig
 from llm_catalyst.prompts.config import PromptConfig
 from llm_catalyst.training.config import TrainConfig
 
-Method = Literal["plain", "random-restart", "projection-restart", "llm-only", "catalyst"]
-METHODS: tuple[str, ...] = get_args(Method)
 Protocol = Literal["fewshot", "paper"]
 Selection = Literal["margin", "best", "first"]
 
@@ -136,7 +125,7 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    method: Method = "catalyst"
+    method: str = "catalyst"
     protocol: Protocol = "fewshot"
     data: DataConfig
     backbone: BackboneConfig = BackboneConfig()
@@ -147,6 +136,13 @@ class RunConfig(BaseModel):
     output_dir: Path = Path("runs")
     evaluate_zero_shot: bool = True
     max_test_examples: int | None = Field(None, ge=1)
+
+    @field_validator("method")
+    @classmethod
+    def _known_method(cls, name: str) -> str:
+        if name not in METHODS:
+            raise ValueError(f"unknown method {name!r}; choose from {', '.join(METHODS)}")
+        return name
 
     @model_validator(mode="before")
     @classmethod

@@ -1,46 +1,12 @@
-"""The catalyst loop of ``method.md``, readable top to bottom in ``CatalystLoop.run``.
-
-    S is initialised by the caller (random vocabulary rows, a text, or a tensor)
-    for each round r = 1..N:
-      a. gradient stage: m optimizer steps on the train split; after every step the loop
-         records (step, train loss, the prompt that loss was measured on)
-      b. candidate pool: the distinct projected texts of the stage, at most K (the one with
-         the lowest train loss, the rest spread over the stage), each re-embedded as the hard
-         prompt it stands for, scored on dev together with the current S in batched passes
-      c-d. proposals from the method's source; for the catalyst the LLM reads the task and
-         the scored pool, worst to best, and writes C new texts fitted to P slots by the fit
-         policy (``methods.LLMSource``); a source with nothing to offer (LLM unavailable,
-         budget spent, no usable text) skips the round, which is recorded, and training goes on
-      e. proposals scored on dev (batched); the selection policy picks the restart or keeps S
-      f. restart: S <- the chosen rows; optimizer moments reset or kept; the LR schedule
-         continues
-    final stage: M more steps.
-    The best S by dev score over the whole run is kept: the periodic dev evaluations, the
-    current S of every round and every restart point are offered to it.
-
-A checkpoint is written after every stage, after every round and when Ctrl-C was pressed
-(then ``RunInterrupted`` is raised); ``run`` continues from whatever its state says was done.
-
-Under ``accelerate launch`` every process runs this loop in lockstep: the trainer and the scorer
-share their work, proposals come from the main process only (``MainProcessSource``), and a
-Ctrl-C seen by any process stops all of them at the same step.
-
-Public API:
-    RoundInput, Proposals, ProposalSource       what a method's proposal source sees and returns
-    MainProcessSource(source, dist)             a source asked on the main process only
-    Choice, choose(selection, margin, current, pool, proposals)
-    candidate_pool(trajectory, projections, vocab, size) -> list[Candidate]
-    DevScorer(backbone, examples, batch_size, state, dist=None)   dev scoring, timed and counted
-    CatalystLoop(...).run()
-    RunInterrupted
+"""The algorithm of method.md, readable top to bottom: ``CatalystLoop.run`` (the gradient
+methods) and ``HardPromptSearch.run`` (llm-only), which share the round record and the Ctrl-C
+stop. Every step calls down into sources, the scorer and the trainer; nothing calls back up.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from functools import partial
-from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -48,9 +14,18 @@ import torch
 from llm_catalyst.backbones.base import Backbone
 from llm_catalyst.catalyst.checkpoint import Candidate, LoopState, StopRequest, TrajectoryPoint
 from llm_catalyst.catalyst.config import LoopConfig, Schedule, Selection
+from llm_catalyst.catalyst.sources import Proposals, ProposalSource, RoundInput
 from llm_catalyst.data.tasks import Example
 from llm_catalyst.distributed import Distributed
 from llm_catalyst.prompts.projection import Metric, Projection, Vocabulary, project, project_many
+from llm_catalyst.records import (
+    DevEvalEvent,
+    ProjectedPoint,
+    RestartEvent,
+    RoundEvent,
+    TrainStepEvent,
+    TrajectoryEvent,
+)
 from llm_catalyst.rundir import RunDirectory
 from llm_catalyst.training.scoring import EvalResult, evaluate, evaluate_many
 from llm_catalyst.training.trainer import PromptTrainer
@@ -58,53 +33,6 @@ from llm_catalyst.training.trainer import PromptTrainer
 
 class RunInterrupted(KeyboardInterrupt):
     """Ctrl-C stopped the run after writing a checkpoint; ``run --resume DIR`` continues it."""
-
-
-@dataclass(frozen=True)
-class RoundInput:
-    """What a proposal source sees: the round (0-based), the scored current S and pool, and
-    every text tried in earlier rounds."""
-
-    round_index: int
-    current: Candidate
-    pool: tuple[Candidate, ...]
-    tried: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Proposals:
-    """Restart candidates of one round; none means the round is skipped for ``skip_reason``.
-
-    ``details`` is recorded with the round (LLM status, rejected texts and why, calls)."""
-
-    candidates: tuple[Candidate, ...] = ()
-    skip_reason: str = ""
-    details: Mapping[str, Any] = field(default_factory=dict)
-
-
-class ProposalSource(Protocol):
-    """Where restarts come from: the LLM (catalyst), random tokens, the projected trajectory."""
-
-    def propose(self, request: RoundInput) -> Proposals: ...
-
-
-@dataclass
-class MainProcessSource:
-    """A proposal source asked on the main process only; every process gets its proposals.
-
-    Only the main process calls the LLM (and holds its budget and cache); the others pass
-    ``source=None`` and receive what the main process got, so all score and choose alike.
-    """
-
-    source: ProposalSource | None
-    dist: Distributed
-
-    def propose(self, request: RoundInput) -> Proposals:
-        return self.dist.on_main(partial(self._ask, request))
-
-    def _ask(self, request: RoundInput) -> Proposals:
-        assert self.source is not None, "the main process holds the proposal source"
-        return self.source.propose(request)
 
 
 @dataclass(frozen=True)
@@ -235,173 +163,233 @@ class DevScorer:
 
 
 @dataclass
-class CatalystLoop:
-    """Steps 2 and 3 of method.md over a trainer whose prompt is S.
+class RoundBook:
+    """What both loops share: the run's state and records, and how a round ends (recorded,
+    checkpointed, reported, and the stop honoured when Ctrl-C was pressed)."""
 
-    ``source`` None runs the same stages with no rounds: plain prompt tuning. ``save`` writes
-    a checkpoint of the whole run; ``say`` prints one line for the user; ``dist`` is the
-    processes the run is shared by (they agree on when Ctrl-C stops them).
-    """
+    state: LoopState
+    scorer: DevScorer
+    run_dir: RunDirectory
+    rounds: int
+    save: Callable[[], None]
+    stop: StopRequest
+    say: Callable[[str], None]
+    dist: Distributed = field(default_factory=Distributed.single)
+
+    def offer(self, step: int, result: EvalResult, prompt: torch.Tensor, origin: str) -> bool:
+        """Offer a scored prompt to the best-so-far; True when it became the best."""
+        improved = self.state.best.offer(step, result, prompt, self.scorer.backbone)
+        if improved:
+            self.state.best_origin = origin
+        return improved
+
+    def end_round(
+        self,
+        round_index: int,
+        step: int,
+        pool: Sequence[Candidate],
+        proposals: Proposals,
+        scored: Sequence[Candidate],
+        chosen: Candidate | None,
+        reason: str,
+        selection: str,
+    ) -> None:
+        """``reason`` is why ``chosen`` (or nothing) was taken; a round with nothing scored is
+        recorded as skipped for the source's own reason. ``step`` 0: a search without steps.
+        The caller has already added the round's texts to ``state.tried`` as its method wants."""
+        skip_reason = (proposals.skip_reason or "no proposals") if not scored else None
+        if skip_reason is not None:
+            reason = f"round skipped: {skip_reason}"
+            self.state.skipped_rounds += 1
+        self.run_dir.log(
+            RoundEvent(
+                round=round_index + 1,
+                step=step,
+                pool=tuple(c.record() for c in pool),
+                proposals=tuple(c.record() for c in scored),
+                chosen=None if chosen is None else chosen.record(),
+                reason=reason,
+                skipped=not scored,
+                skip_reason=skip_reason,
+                selection=selection,
+                details=dict(proposals.details),
+            )
+        )
+        self.state.rounds_done = round_index + 1
+        where = f"at step {step}" if step else f"after round {round_index + 1}"
+        self.say(f"round {round_index + 1}/{self.rounds}{' ' + where if step else ''}: {reason}")
+        self.save()
+        self.stop_if(self.dist.any(self.stop.requested), where)
+
+    def stop_if(self, stopping: bool, where: str) -> None:
+        if stopping:
+            raise RunInterrupted(
+                f"interrupted {where}; a checkpoint was written: continue with "
+                f"`llm-catalyst run --resume {self.run_dir.path}`"
+            )
+
+
+@dataclass
+class CatalystLoop:
+    """Steps 2 and 3 of method.md over a trainer whose prompt is S. ``source`` None runs the
+    same stages with no rounds: plain prompt tuning."""
 
     trainer: PromptTrainer
     schedule: Schedule
     config: LoopConfig
     source: ProposalSource | None
-    scorer: DevScorer
+    book: RoundBook
     vocab: Vocabulary
     metric: Metric
-    state: LoopState
-    run_dir: RunDirectory
-    save: Callable[[], None]
-    stop: StopRequest
     eval_every: int
-    say: Callable[[str], None]
-    dist: Distributed = field(default_factory=Distributed.single)
 
     def run(self) -> None:
-        source = self.source
+        source, state = self.source, self.book.state
         rounds = self.schedule.rounds if source is not None else 0
-        for r in range(self.state.rounds_done, rounds):
+        for r in range(state.rounds_done, rounds):
             assert source is not None
             self._gradient_stage(until=self.schedule.round_end(r))  # a
             current, pool = self._score_pool()  # b
-            request = RoundInput(r, current, tuple(pool), tuple(self.state.tried))
-            proposals = source.propose(request)  # c, d
-            scored = self.scorer.score(proposals.candidates)  # e
-            choice = None
+            proposals = source.propose(RoundInput(r, current, tuple(pool), tuple(state.tried)))
+            scored = self.book.scorer.score(proposals.candidates)  # c, d, e
+            choice = Choice(None, "")
             if scored:
                 choice = choose(self.config.selection, self.config.margin, current, pool, scored)
                 if choice.candidate is not None:
                     self._restart(choice.candidate, r)  # f
-            self._end_round(r, current, pool, proposals, scored, choice)
+            state.tried.extend(c.text for c in [*pool, *scored])
+            state.trajectory.clear()
+            self.book.end_round(
+                r,
+                self.trainer.step,
+                [current, *pool],
+                proposals,
+                scored,
+                choice.candidate,
+                choice.reason,
+                self.config.selection,
+            )
         self._gradient_stage(until=self.schedule.total_steps)  # 3
-        self.save()
+        self.book.save()
 
     # -- a: gradient stage ------------------------------------------------------------------
 
     def _gradient_stage(self, until: int) -> None:
+        book = self.book
         round_ends = {self.schedule.round_end(r) for r in range(self.schedule.rounds)}
         while self.trainer.step < until:
             before = self.trainer.current_prompt()
-            with self.state.clock.phase("gradient_s"):
+            with book.state.clock.phase("gradient_s"):
                 record = self.trainer.train_step()
-            self.run_dir.log_event(
-                "train_step",
-                step=record.step,
-                loss=record.loss,
-                lr=record.lr,
-                grad_norm=record.grad_norm,
+            book.run_dir.log(
+                TrainStepEvent(
+                    step=record.step, loss=record.loss, lr=record.lr, grad_norm=record.grad_norm
+                )
             )
             if self.source is not None:
-                self.state.trajectory.append(TrajectoryPoint(record.step - 1, record.loss, before))
+                book.state.trajectory.append(TrajectoryPoint(record.step - 1, record.loss, before))
             # A round scores S at its own boundary; there the periodic evaluation would repeat it.
             at_round = self.source is not None and record.step in round_ends
             periodic = record.step % self.eval_every == 0 or record.step == until
             if periodic and not at_round:
-                self._dev_eval()
-            stopping = self.dist.any(self.stop.requested)
+                self._dev_eval(self.trainer.prompt)
+            stopping = book.dist.any(book.stop.requested)
             if record.step in round_ends or stopping:
-                self.save()
-            self._stop_if(stopping)
+                book.save()
+            book.stop_if(stopping, f"at step {self.trainer.step}")
 
-    def _dev_eval(self) -> None:
-        result = self.scorer.evaluate(self.trainer.prompt)
-        improved = self._offer(result, self.trainer.prompt, f"step {self.trainer.step}")
-        self.run_dir.log_event(
-            "dev_eval", step=self.trainer.step, improved=improved, **result.as_dict()
-        )
-
-    def _offer(self, result: EvalResult, prompt: torch.Tensor, origin: str) -> bool:
-        """Offer a scored prompt to the best-so-far; True when it became the best."""
-        improved = self.state.best.offer(self.trainer.step, result, prompt, self.scorer.backbone)
-        if improved:
-            self.state.best_origin = origin
-        return improved
+    def _dev_eval(self, prompt: torch.Tensor, result: EvalResult | None = None) -> None:
+        """Score S on dev (unless already scored) and offer it to the best-so-far."""
+        if result is None:
+            result = self.book.scorer.evaluate(prompt)
+        step = self.trainer.step
+        improved = self.book.offer(step, result, prompt, f"step {step}")
+        self.book.run_dir.log(DevEvalEvent(step=step, improved=improved, **result.as_dict()))
 
     # -- b: candidate pool ------------------------------------------------------------------
 
     def _score_pool(self) -> tuple[Candidate, list[Candidate]]:
-        trajectory = self.state.trajectory
+        trajectory = self.book.state.trajectory
         projections = project_many([p.prompt for p in trajectory], self.vocab, self.metric)
-        self.run_dir.log_event(
-            "trajectory",
-            round=self.state.rounds_done + 1,
-            points=[
-                {"step": p.step, "loss": p.loss, "text": pr.text, "roundtrip_ok": pr.roundtrip_ok}
-                for p, pr in zip(trajectory, projections, strict=True)
-            ],
+        self.book.run_dir.log(
+            TrajectoryEvent(
+                round=self.book.state.rounds_done + 1,
+                points=tuple(
+                    ProjectedPoint(
+                        step=p.step, loss=p.loss, text=pr.text, roundtrip_ok=pr.roundtrip_ok
+                    )
+                    for p, pr in zip(trajectory, projections, strict=True)
+                ),
+            )
         )
         prompt = self.trainer.current_prompt()
         current = Candidate(project(prompt, self.vocab, self.metric).text, prompt, "current")
         pool = candidate_pool(trajectory, projections, self.vocab, self.config.pool_size)
-        current, *pool = self.scorer.score([current, *pool])
+        current, *pool = self.book.scorer.score([current, *pool])
         assert current.result is not None
-        improved = self._offer(current.result, prompt, f"step {self.trainer.step}")
-        self.run_dir.log_event(
-            "dev_eval", step=self.trainer.step, improved=improved, **current.result.as_dict()
-        )
+        self._dev_eval(prompt, current.result)
         return current, pool
 
     # -- f: restart -------------------------------------------------------------------------
 
     def _restart(self, chosen: Candidate, round_index: int) -> None:
         self.trainer.restart(chosen.rows, reset_moments=self.config.moments == "reset")
-        self.state.restarts += 1
+        self.book.state.restarts += 1
         assert chosen.result is not None
-        improved = self._offer(chosen.result, chosen.rows, f"restart of round {round_index + 1}")
-        self.run_dir.log_event(
-            "restart",
-            step=self.trainer.step,
-            round=round_index + 1,
-            text=chosen.text,
-            source=chosen.source,
-            dev_loss=chosen.result.loss,
-            dev_accuracy=chosen.result.accuracy,
-            moments=self.config.moments,
-            improved=improved,
+        step = self.trainer.step
+        improved = self.book.offer(
+            step, chosen.result, chosen.rows, f"restart of round {round_index + 1}"
         )
-
-    # -- the round's record -----------------------------------------------------------------
-
-    def _end_round(
-        self,
-        round_index: int,
-        current: Candidate,
-        pool: Sequence[Candidate],
-        proposals: Proposals,
-        scored: Sequence[Candidate],
-        choice: Choice | None,
-    ) -> None:
-        skip_reason = (proposals.skip_reason or "no proposals") if not scored else None
-        chosen = None if choice is None else choice.candidate
-        reason = f"round skipped: {skip_reason}" if choice is None else choice.reason
-        self.run_dir.log_event(
-            "round",
-            round=round_index + 1,
-            step=self.trainer.step,
-            pool=[c.record() for c in [current, *pool]],
-            proposals=[c.record() for c in scored],
-            chosen=None if chosen is None else chosen.record(),
-            reason=reason,
-            skipped=not scored,
-            skip_reason=skip_reason,
-            selection=self.config.selection,
-            details=dict(proposals.details),
-        )
-        if not scored:
-            self.state.skipped_rounds += 1
-        self.state.tried.extend(c.text for c in [*pool, *scored])
-        self.state.rounds_done = round_index + 1
-        self.state.trajectory.clear()
-        self.say(
-            f"round {round_index + 1}/{self.schedule.rounds} at step {self.trainer.step}: {reason}"
-        )
-        self.save()
-        self._stop_if(self.dist.any(self.stop.requested))
-
-    def _stop_if(self, stopping: bool) -> None:
-        if stopping:
-            raise RunInterrupted(
-                f"interrupted at step {self.trainer.step}; a checkpoint was written: continue "
-                f"with `llm-catalyst run --resume {self.run_dir.path}`"
+        self.book.run_dir.log(
+            RestartEvent(
+                step=step,
+                round=round_index + 1,
+                text=chosen.text,
+                source=chosen.source,
+                dev_loss=chosen.result.loss,
+                dev_accuracy=chosen.result.accuracy,
+                moments=self.config.moments,
+                improved=improved,
             )
+        )
+
+
+@dataclass
+class HardPromptSearch:
+    """llm-only, OPRO-style: each round the LLM sees every prompt scored so far (worst to best)
+    and proposes C new ones, scored on dev; the best by dev is kept. No gradient step."""
+
+    source: ProposalSource
+    book: RoundBook
+    start: Candidate
+
+    def run(self) -> None:
+        state = self.book.state
+        if not state.history:
+            (start,) = self.book.scorer.score([self.start])
+            assert start.result is not None
+            state.best.offer(0, start.result, start.rows, self.book.scorer.backbone)
+            state.history.append(start)
+            self.book.run_dir.log(DevEvalEvent(step=0, improved=True, **start.result.as_dict()))
+            self.book.save()
+        for r in range(state.rounds_done, self.book.rounds):
+            current = min(state.history, key=_loss)
+            proposals = self.source.propose(
+                RoundInput(r, current, tuple(state.history), tuple(state.tried))
+            )
+            scored = self.book.scorer.score(proposals.candidates)
+            chosen = None
+            for candidate in scored:
+                assert candidate.result is not None
+                if state.best.offer(0, candidate.result, candidate.rows, self.book.scorer.backbone):
+                    chosen = candidate
+                    state.best_origin = f"round {r + 1}: {candidate.text}"
+            reason = (
+                "no proposal beats the best prompt so far"
+                if chosen is None
+                else "the best prompt so far by dev score"
+            )
+            pool = list(state.history)
+            state.history.extend(scored)
+            state.tried.extend(c.text for c in scored)
+            self.book.end_round(r, 0, pool, proposals, scored, chosen, reason, "best by dev")

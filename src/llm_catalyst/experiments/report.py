@@ -30,14 +30,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from llm_catalyst.errors import DataError
-from llm_catalyst.experiments.results import (
-    Candidate,
-    Round,
-    RunEvents,
-    RunRecord,
-    collect_runs,
-    read_events,
-)
+from llm_catalyst.experiments.results import RunEvents, RunRecord, collect_runs, read_events
 from llm_catalyst.experiments.rounds import (
     ROUND_HEADERS,
     ROUNDS_LEGEND,
@@ -51,6 +44,7 @@ from llm_catalyst.experiments.tables import (
     comparison_table,
     format_duration,
 )
+from llm_catalyst.records import CandidateRecord, RoundEvent
 
 REPORT_FILE = "report.html"
 REPORT_DIR = "report"
@@ -121,20 +115,20 @@ def _plot_curves(events: RunEvents, best_step: int | None, path: Path) -> Path:
     return _save(figure, path)
 
 
-def _scored(candidates: Iterable[Candidate]) -> list[Candidate]:
+def _scored(candidates: Iterable[CandidateRecord]) -> list[CandidateRecord]:
     return [c for c in candidates if c.dev_loss is not None]
 
 
-def _is_chosen(candidate: Candidate, item: Round) -> bool:
+def _is_chosen(candidate: CandidateRecord, item: RoundEvent) -> bool:
     """The chosen record may carry its own source, so it is matched by its text."""
     return item.chosen is not None and candidate.text == item.chosen.text
 
 
-def _chosen_is_proposal(item: Round) -> bool:
+def _chosen_is_proposal(item: RoundEvent) -> bool:
     return any(_is_chosen(c, item) for c in item.proposals)
 
 
-def _plot_rounds(rounds: Sequence[Round], path: Path) -> Path:
+def _plot_rounds(rounds: Sequence[RoundEvent], path: Path) -> Path:
     """Dev loss of each pool candidate (left of the round) and proposal (right), chosen starred."""
     figure = Figure(figsize=(10, 3.6), layout="constrained")
     axes = figure.subplots()
@@ -271,7 +265,7 @@ def _summary_html(record: RunRecord) -> str:
     return table + projected
 
 
-def _rounds_html(rounds: Sequence[Round]) -> str:
+def _rounds_html(rounds: Sequence[RoundEvent]) -> str:
     parts = []
     for item in rounds:
         status = (

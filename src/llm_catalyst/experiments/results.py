@@ -1,20 +1,8 @@
-"""Finished and unfinished runs under a folder, read into typed records.
+"""Finished and unfinished runs under a folder, read through the schemas of ``records``.
 
-A run directory is any folder holding ``run.json`` or ``results.json`` (see ``rundir.py``); it is
-finished when ``results.json`` exists. Statistics and reports read only these records, never the
-raw files, so a malformed file is reported once, here, with its path and the field at fault.
-
-Public API::
-
-    collect_runs(root) -> RunCollection        # finished records + unfinished directories
-    load_run(path) -> RunRecord                # one finished run directory
-    read_events(path) -> RunEvents             # train steps, dev evals, rounds, restarts
-    RunRecord, Metrics, WallClock, LLMUsage, UnfinishedRun, RunCollection,
-    RunEvents, TrainStep, DevEval, Round, Candidate, Restart
-
-``RunRecord.wall_clock`` comes from ``results.json`` ("wall_clock") when the run recorded it;
-otherwise its total is ``finished_at - started_at`` of ``run.json`` (which, for a resumed run,
-includes the time it was stopped) and the phase times are unknown (None).
+Statistics and reports read only these records, never the raw files, so a malformed file is
+reported once, here, with its path and the field at fault. Run directories written before the
+current format are read too (their missing fields are None).
 """
 
 from __future__ import annotations
@@ -28,9 +16,19 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ValidationError
 
 from llm_catalyst.errors import DataError
+from llm_catalyst.records import (
+    DevEvalEvent,
+    Event,
+    Record,
+    RestartEvent,
+    RoundEvent,
+    RunResults,
+    TrainStepEvent,
+    WallClock,
+)
 
 RESULTS_FILE = "results.json"
 RUN_FILE = "run.json"
@@ -38,59 +36,16 @@ EVENTS_FILE = "events.jsonl"
 CONFIG_FILE = "config.yaml"
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-
-class Metrics(_Record):
-    accuracy: float
-    loss: float
-    n: int = Field(ge=0)
-
-
-class WallClock(_Record):
-    """Seconds spent by a run; phases a run did not record are None."""
-
-    total_s: float = Field(ge=0)
-    gradient_s: float | None = Field(default=None, ge=0)
-    scoring_s: float | None = Field(default=None, ge=0)
-    llm_s: float | None = Field(default=None, ge=0)
-
-
-class LLMUsage(_Record):
-    calls: int = Field(default=0, ge=0)
-    prompt_tokens: int = Field(default=0, ge=0)
-    completion_tokens: int = Field(default=0, ge=0)
-    cost: float | None = None
-    skipped_rounds: int = Field(default=0, ge=0)
-
-
-class _ResultsFile(_Record):
-    """The fields of ``results.json`` this package reads; other keys are ignored."""
-
-    method: str
-    task: str
-    seed: int
-    test: Metrics
-    dev: Metrics | None = None
-    best_step: int | None = None
-    zero_shot_test: Metrics | None = None
-    projected_text: str | None = None
-    wall_clock: WallClock | None = None
-    llm: LLMUsage | None = None
-
-
-class _RunFile(_Record):
+class _RunFile(Record):
     protocol: str | None = None
     started_at: datetime | None = None
     finished_at: datetime | None = None
 
 
-class RunRecord(_ResultsFile):
-    """One finished run: what was run, what it scored, what it cost."""
+class RunRecord(RunResults):
+    """One finished run: what was run, what it scored, what it cost, and where it lies."""
 
     path: Path
-    protocol: str | None = None
     backbone: str | None = None
 
 
@@ -190,14 +145,14 @@ def load_run(path: Path) -> RunRecord:
             path=run_dir,
             fix="resume the run (llm-catalyst run --resume DIR) or leave it out of the comparison",
         )
-    results = _validated(_ResultsFile, _read_json(results_path), results_path)
+    results = _validated(RunResults, _read_json(results_path), results_path)
     info = _run_file(run_dir)
     return RunRecord(
         path=run_dir,
-        protocol=info.protocol,
         backbone=_backbone(run_dir),
+        **results.model_dump(exclude={"wall_clock", "protocol"}),
+        protocol=results.protocol or info.protocol,
         wall_clock=results.wall_clock or _fallback_wall_clock(info),
-        **results.model_dump(exclude={"wall_clock"}),
     )
 
 
@@ -235,44 +190,6 @@ def collect_runs(root: Path) -> RunCollection:
     return RunCollection(tuple(finished), tuple(unfinished))
 
 
-class TrainStep(_Record):
-    step: int
-    loss: float
-
-
-class DevEval(_Record):
-    step: int
-    loss: float
-    accuracy: float
-    improved: bool = False
-
-
-class Candidate(_Record):
-    """A prompt text scored on dev during a round (unscored fields are None)."""
-
-    text: str
-    dev_loss: float | None = None
-    dev_accuracy: float | None = None
-    source: str | None = None
-
-
-class Round(_Record):
-    round: int
-    step: int
-    pool: tuple[Candidate, ...] = ()
-    proposals: tuple[Candidate, ...] = ()
-    chosen: Candidate | None = None
-    reason: str | None = None
-    skipped: bool = False
-    skip_reason: str | None = None
-
-
-class Restart(_Record):
-    step: int
-    round: int | None = None
-    text: str | None = None
-
-
 @dataclass(frozen=True)
 class RunEvents:
     """The events a report shows, each kind sorted by step (or round); other kinds are ignored.
@@ -281,18 +198,18 @@ class RunEvents:
     (or round) wins, so the curves are those of the run that finished.
     """
 
-    train_steps: tuple[TrainStep, ...] = ()
-    dev_evals: tuple[DevEval, ...] = ()
-    rounds: tuple[Round, ...] = ()
-    restarts: tuple[Restart, ...] = ()
+    train_steps: tuple[TrainStepEvent, ...] = ()
+    dev_evals: tuple[DevEvalEvent, ...] = ()
+    rounds: tuple[RoundEvent, ...] = ()
+    restarts: tuple[RestartEvent, ...] = ()
 
 
 # Each event kind read, and the field that identifies a record of it when a run repeats it.
-_EVENT_MODELS: dict[str, tuple[type[_Record], str]] = {
-    "train_step": (TrainStep, "step"),
-    "dev_eval": (DevEval, "step"),
-    "round": (Round, "round"),
-    "restart": (Restart, "step"),
+_EVENT_MODELS: dict[str, tuple[type[Event], str]] = {
+    TrainStepEvent.kind: (TrainStepEvent, "step"),
+    DevEvalEvent.kind: (DevEvalEvent, "step"),
+    RoundEvent.kind: (RoundEvent, "round"),
+    RestartEvent.kind: (RestartEvent, "step"),
 }
 
 

@@ -21,9 +21,10 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from llm_catalyst.experiments.results import Round, RunRecord, read_events
+from llm_catalyst.experiments.results import RunRecord, read_events
 from llm_catalyst.experiments.stats import method_sort_key
 from llm_catalyst.experiments.tables import markdown_table
+from llm_catalyst.records import RoundEvent
 
 CURRENT_SOURCE = "current"
 
@@ -58,7 +59,7 @@ def _kind(source: str | None) -> str:
     return (source or "unknown").split(" (", 1)[0]
 
 
-def _current_loss(item: Round) -> float | None:
+def _current_loss(item: RoundEvent) -> float | None:
     current = next((c for c in item.pool if c.source == CURRENT_SOURCE), None)
     return None if current is None else current.dev_loss
 

@@ -24,10 +24,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from llm_catalyst.catalyst.methods import METHODS
 from llm_catalyst.errors import ConfigError, DataError
 from llm_catalyst.experiments.results import RunRecord, WallClock
 
-METHOD_ORDER = ("plain", "random-restart", "projection-restart", "llm-only", "catalyst")
 DEFAULT_RESAMPLES = 10_000
 DEFAULT_LEVEL = 0.95
 
@@ -88,9 +88,9 @@ class WallClockSummary:
 
 def method_sort_key(method: str) -> tuple[int, str]:
     """Baseline first, then the controls, then the catalyst; unknown methods last by name."""
-    if method in METHOD_ORDER:
-        return METHOD_ORDER.index(method), ""
-    return len(METHOD_ORDER), method
+    if method in METHODS:
+        return METHODS.index(method), ""
+    return len(METHODS), method
 
 
 def mean_std(values: Sequence[float]) -> tuple[float, float | None]:

@@ -135,7 +135,7 @@ def run_cell(cell: Cell, output: Path, console: Console | None = None) -> CellOu
     Ctrl-C comes back as ``interrupted`` after the run wrote its checkpoint.
     """
     from llm_catalyst.catalyst.loop import RunInterrupted
-    from llm_catalyst.catalyst.methods import resume, run
+    from llm_catalyst.catalyst.run import resume, run
 
     console = console or Console(quiet=True)
     directory = Path(output) / cell.name
@@ -154,8 +154,8 @@ def run_cell(cell: Cell, output: Path, console: Console | None = None) -> CellOu
         return CellOutcome(cell.name, "interrupted", str(stop), time.perf_counter() - start)
     except LLMCatalystError as error:
         return CellOutcome(cell.name, "failed", str(error), time.perf_counter() - start)
-    test = result.results["test"]
-    message = f"test accuracy {test['accuracy']:.4f} (n={test['n']})"
+    test = result.results.test
+    message = f"test accuracy {test.accuracy:.4f} (n={test.n})"
     return CellOutcome(cell.name, "finished", message, time.perf_counter() - start)
 
 

@@ -1,18 +1,7 @@
 """The LLM instructor: back-ends, meta-prompts, parsing, cache, retries, budget and call log.
 
-The catalyst loop needs three things from here::
-
-    config = load_llm_config("llm.yaml")          # or LLMConfig() for the local default
-    proposer = Proposer(build_gateway(config, loaded=(model, tokenizer)), config)
-    print(proposer.plan(rounds))                  # projected LLM calls, before the run
-    result = proposer.propose(task, scored_history, round_index, tried=texts)
-    if result.skipped: ...                        # LLM unavailable or budget spent: keep training
-    proposer.gateway.budget.totals()              # calls, tokens, cost for the run record
-
-Modules: ``client`` (protocol and values), ``openai_compat`` / ``local_hf`` / ``llama_cpp`` /
-``scripted`` (back-ends, imported only when built), ``gateway`` (cache -> budget -> retries ->
-call log), ``cache``, ``budget``, ``calllog``, ``parsing``, ``proposer`` (+ ``templates/``),
-``config``, ``commands`` (the ``propose`` CLI command).
+``Proposer(build_gateway(config), config).propose(task, history, round_index)`` is all the
+catalyst needs; a failed or over-budget call comes back as a skipped round, never an exception.
 """
 
 from llm_catalyst.llm.budget import Budget, BudgetExhausted, BudgetLimits, Price

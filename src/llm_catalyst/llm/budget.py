@@ -1,11 +1,4 @@
-"""Hard caps on LLM calls, tokens and money, and the running totals a run record reports.
-
-Public API:
-    Price(input_per_mtok, output_per_mtok)     US dollars per million tokens; Price() is free
-    BudgetLimits(max_calls, max_tokens, max_cost_usd)   None means no cap
-    Budget(limits, price)   .check(request) / .record(usage) / .record_cache_hit(usage) / .totals()
-    BudgetExhausted         raised by ``check`` before a call that could cross a cap
-    describe_plan(rounds, calls_per_round, limits) -> str   the projection printed before a run
+"""Hard caps on LLM calls, tokens and money, and the usage a run records.
 
 A cap is checked BEFORE each call against the worst case of that call (its prompt, estimated
 from its length, plus ``n * max_tokens``), so a run never spends more than the user allowed.
@@ -15,10 +8,13 @@ Cache hits cost nothing and are never refused.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from llm_catalyst.errors import LLMCatalystError
 from llm_catalyst.llm.client import LLMRequest, Usage
+from llm_catalyst.records import LLMUsage
 
 # Conservative: English text runs about 4 characters per token, so 3 over-estimates the prompt.
 _CHARS_PER_TOKEN_LOW = 3
@@ -106,19 +102,33 @@ class Budget:
         self.cache_hits += 1
         self.cached_usage = self.cached_usage + usage
 
-    def totals(self) -> dict[str, float | int | None]:
-        """The figures a run record stores (tokens of cache hits are reported apart: free)."""
+    def usage_record(self) -> LLMUsage:
+        """What a run record reports: every answered call, fresh or from the cache."""
+        return LLMUsage(
+            calls=self.calls + self.cache_hits,
+            fresh_calls=self.calls,
+            cache_hits=self.cache_hits,
+            prompt_tokens=self.usage.prompt_tokens + self.cached_usage.prompt_tokens,
+            completion_tokens=self.usage.completion_tokens + self.cached_usage.completion_tokens,
+            cost=round(self.cost_usd, 6),
+        )
+
+    def state_dict(self) -> dict[str, Any]:
+        """The running totals a checkpoint stores, so a resumed run keeps counting."""
         return {
             "calls": self.calls,
             "cache_hits": self.cache_hits,
-            "prompt_tokens": self.usage.prompt_tokens,
-            "completion_tokens": self.usage.completion_tokens,
-            "cached_tokens": self.cached_usage.total_tokens,
-            "cost_usd": round(self.cost_usd, 6),
-            "max_calls": self.limits.max_calls,
-            "max_tokens": self.limits.max_tokens,
-            "max_cost_usd": self.limits.max_cost_usd,
+            "usage": [self.usage.prompt_tokens, self.usage.completion_tokens],
+            "cached_usage": [self.cached_usage.prompt_tokens, self.cached_usage.completion_tokens],
+            "cost_usd": self.cost_usd,
         }
+
+    def load_state_dict(self, state: Mapping[str, Any]) -> None:
+        self.calls = state["calls"]
+        self.cache_hits = state["cache_hits"]
+        self.usage = Usage(*state["usage"])
+        self.cached_usage = Usage(*state["cached_usage"])
+        self.cost_usd = state["cost_usd"]
 
 
 def describe_plan(rounds: int, calls_per_round: int, limits: BudgetLimits) -> str:

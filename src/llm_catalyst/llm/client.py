@@ -17,7 +17,6 @@ in ``gateway.py`` so that every back-end gets them the same way.
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass, field
 from typing import Literal, Protocol, TypedDict, runtime_checkable
 
@@ -76,10 +75,6 @@ class LLMRequest:
             "params": asdict(self.params),
             "sample_index": self.sample_index,
         }
-
-    def canonical(self) -> str:
-        """A stable serialisation of every field (the input of the cache key)."""
-        return json.dumps(self.to_json(), sort_keys=True, ensure_ascii=False)
 
 
 @dataclass(frozen=True)

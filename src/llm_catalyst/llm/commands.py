@@ -79,10 +79,10 @@ def propose(
         for message in proposer.render(the_task, scored):
             out.print(f"[bold]--- {message['role']} ---[/]\n{message['content']}", markup=True)
     result = proposer.propose(the_task, scored, round_index)
-    totals = proposer.gateway.budget.totals()
+    usage = proposer.gateway.budget.usage_record()
     if as_json:
         payload = asdict(result)
-        payload["budget"] = totals
+        payload["budget"] = usage.model_dump()
         typer.echo(json.dumps(payload, ensure_ascii=False, indent=2))
     else:
         out.print(f"status: {result.status}" + (f" ({result.reason})" if result.reason else ""))
@@ -91,9 +91,9 @@ def propose(
         for rejection in result.rejected:
             out.print(f"   rejected ({rejection.reason}): {rejection.text[:120]}", markup=False)
         out.print(
-            f"calls: {totals['calls']} (cache hits {totals['cache_hits']}), tokens: "
-            f"{totals['prompt_tokens']} in / {totals['completion_tokens']} out, "
-            f"cost: ${totals['cost_usd']:.4f}, time: {result.latency_s:.1f} s"
+            f"calls: {usage.fresh_calls} (cache hits {usage.cache_hits}), tokens: "
+            f"{usage.prompt_tokens} in / {usage.completion_tokens} out, "
+            f"cost: ${usage.cost or 0.0:.4f}, time: {result.latency_s:.1f} s"
         )
     if result.skipped:
         raise typer.Exit(code=1)

@@ -24,6 +24,13 @@ from llm_catalyst.distributed import Distributed
 from llm_catalyst.prompts.artifact import save_prompt
 from llm_catalyst.prompts.projection import Vocabulary, project
 from llm_catalyst.prompts.soft_prompt import SoftPrompt, init_prompt
+from llm_catalyst.records import (
+    DevEvalEvent,
+    RunResults,
+    SplitsEvent,
+    TrainStepEvent,
+    ZeroShotEvent,
+)
 from llm_catalyst.rundir import RunDirectory
 from llm_catalyst.training.scoring import EvalResult, evaluate, evaluate_hard_prompt
 from llm_catalyst.training.trainer import PromptTrainer, StepRecord
@@ -114,12 +121,14 @@ def tune(config: TuneConfig, console: Console | None = None) -> TuneResult:
     )
     run = dist.run_directory(path)
     console.print(f"run directory: {run.path}")
-    run.log_event(
-        "splits",
-        train=len(splits.train),
-        dev=len(splits.dev),
-        test=len(splits.test),
-        source=splits.source,
+    run.log(
+        SplitsEvent(
+            train=len(splits.train),
+            dev=len(splits.dev),
+            test=len(splits.test),
+            source=splits.source,
+            selection_split="dev",
+        )
     )
     test_examples = _test_split(config, splits)
     train_config = config.train
@@ -129,7 +138,7 @@ def tune(config: TuneConfig, console: Console | None = None) -> TuneResult:
         zero_shot = evaluate_hard_prompt(
             backbone, test_examples, train_config.eval_batch_size, dist
         )
-        run.log_event("zero_shot_test", **zero_shot.as_dict())
+        run.log(ZeroShotEvent(**zero_shot.as_dict()))
         console.print(f"zero-shot hard prompt: test accuracy {zero_shot.accuracy:.4f}")
 
     trainer = PromptTrainer(
@@ -140,7 +149,7 @@ def tune(config: TuneConfig, console: Console | None = None) -> TuneResult:
     def evaluate_dev() -> None:
         result = evaluate(backbone, trainer.prompt, splits.dev, train_config.eval_batch_size, dist)
         improved = best.offer(trainer.step, result, trainer.prompt, backbone)
-        run.log_event("dev_eval", step=trainer.step, improved=improved, **result.as_dict())
+        run.log(DevEvalEvent(step=trainer.step, improved=improved, **result.as_dict()))
 
     evaluate_dev()
     with Progress(
@@ -155,12 +164,10 @@ def tune(config: TuneConfig, console: Console | None = None) -> TuneResult:
         bar = progress.add_task("tune", total=train_config.steps, loss=float("nan"))
 
         def on_step(record: StepRecord) -> None:
-            run.log_event(
-                "train_step",
-                step=record.step,
-                loss=record.loss,
-                lr=record.lr,
-                grad_norm=record.grad_norm,
+            run.log(
+                TrainStepEvent(
+                    step=record.step, loss=record.loss, lr=record.lr, grad_norm=record.grad_norm
+                )
             )
             progress.update(bar, advance=1, loss=record.loss)
             if record.step % train_config.eval_every == 0 or record.step == train_config.steps:
@@ -192,7 +199,9 @@ def tune(config: TuneConfig, console: Console | None = None) -> TuneResult:
         run.path, best.step, best.result, test, zero_shot, projection.text, dist.is_main
     )
     run.write_results(
-        {"method": "plain", "task": splits.task.name, "seed": seed, **result.summary()}
+        RunResults.model_validate(
+            {"method": "plain", "task": splits.task.name, "seed": seed, **result.summary()}
+        )
     )
     dist.finish()
     return result

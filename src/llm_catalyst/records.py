@@ -1,0 +1,207 @@
+"""One schema per record a run directory holds, shared by the code that writes it and the code
+that reads it back, so a field cannot be renamed on one side only.
+
+Every field that older run directories lack has a default: ``report`` still reads them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+# results.json without a ``format_version`` field was written before this module existed.
+RESULTS_FORMAT_VERSION = 2
+
+
+class Record(BaseModel):
+    """Immutable; unknown keys are ignored, so a newer writer's extra fields break no reader."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Metrics(Record):
+    loss: float
+    accuracy: float
+    n: int = Field(ge=0)
+
+
+class WallClock(Record):
+    """Seconds spent by a run; phases a run did not record are None."""
+
+    total_s: float = Field(ge=0)
+    gradient_s: float | None = Field(default=None, ge=0)
+    scoring_s: float | None = Field(default=None, ge=0)
+    llm_s: float | None = Field(default=None, ge=0)
+
+
+class LLMUsage(Record):
+    """LLM use of a run. ``calls`` counts every answered request, fresh or replayed from the
+    response cache (a resumed run replays); ``cost`` is what the fresh calls cost."""
+
+    calls: int = Field(default=0, ge=0)
+    fresh_calls: int = Field(default=0, ge=0)
+    cache_hits: int = Field(default=0, ge=0)
+    prompt_tokens: int = Field(default=0, ge=0)
+    completion_tokens: int = Field(default=0, ge=0)
+    cost: float | None = None
+    skipped_rounds: int = Field(default=0, ge=0)
+    model: str | None = None
+    backend: str | None = None
+    shares_backbone_model: bool = False
+
+
+class ComputeSpent(Record):
+    """Work besides the LLM: the gradient budget every method shares, and evaluation passes."""
+
+    gradient_steps: int = Field(ge=0)
+    train_examples_seen: int = Field(ge=0)
+    dev_prompts_scored: int = Field(ge=0)
+    dev_forward_passes: int = Field(ge=0)
+    test_forward_passes: int = Field(ge=0)
+
+
+class ScheduleRecord(Record):
+    rounds: int
+    stage_steps: int
+    final_steps: int
+    total_steps: int
+
+
+class RunResults(Record):
+    """results.json. Fields other than method, task, seed and test may be missing from run
+    directories written before version 2 (the old ``tune`` command wrote only a few)."""
+
+    format_version: int = 1
+    method: str
+    task: str
+    seed: int
+    protocol: str | None = None
+    test: Metrics
+    dev: Metrics | None = None
+    best_step: int | None = None
+    best_origin: str | None = None
+    zero_shot_test: Metrics | None = None
+    projected_text: str | None = None
+    projection_roundtrip_ok: bool | None = None
+    selection_split: str | None = None
+    schedule: ScheduleRecord | None = None
+    rounds_done: int = 0
+    restarts: int = 0
+    wall_clock: WallClock | None = None
+    llm: LLMUsage | None = None
+    budget: ComputeSpent | None = None
+    run_dir: str | None = None
+
+
+class Event(Record):
+    """A line of events.jsonl; ``kind`` is written as its ``event`` field."""
+
+    kind: ClassVar[str]
+
+    def line(self, time: float) -> dict[str, Any]:
+        return {"event": self.kind, "time": time, **self.model_dump(mode="json")}
+
+
+class SplitsEvent(Event):
+    kind: ClassVar[str] = "splits"
+    train: int
+    dev: int
+    test: int
+    source: str
+    selection_split: str
+
+
+class PlanEvent(Event):
+    kind: ClassVar[str] = "plan"
+    method: str
+    rounds: int
+    stage_steps: int
+    final_steps: int
+    total_steps: int
+
+
+class ZeroShotEvent(Event):
+    kind: ClassVar[str] = "zero_shot_test"
+    loss: float
+    accuracy: float
+    n: int
+
+
+class TrainStepEvent(Event):
+    kind: ClassVar[str] = "train_step"
+    step: int
+    loss: float
+    lr: float | None = None
+    grad_norm: float | None = None
+
+
+class DevEvalEvent(Event):
+    kind: ClassVar[str] = "dev_eval"
+    step: int
+    loss: float
+    accuracy: float
+    n: int | None = None
+    improved: bool = False
+
+
+class ProjectedPoint(Record):
+    step: int
+    loss: float
+    text: str
+    roundtrip_ok: bool
+
+
+class TrajectoryEvent(Event):
+    kind: ClassVar[str] = "trajectory"
+    round: int
+    points: tuple[ProjectedPoint, ...]
+
+
+class CandidateRecord(Record):
+    """A prompt text scored on dev during a round (unscored fields are None)."""
+
+    text: str
+    source: str | None = None
+    dev_loss: float | None = None
+    dev_accuracy: float | None = None
+
+
+class RoundEvent(Event):
+    """What one round saw and decided. ``step`` is 0 for a search without gradients."""
+
+    kind: ClassVar[str] = "round"
+    round: int
+    step: int
+    pool: tuple[CandidateRecord, ...] = ()
+    proposals: tuple[CandidateRecord, ...] = ()
+    chosen: CandidateRecord | None = None
+    reason: str | None = None
+    skipped: bool = False
+    skip_reason: str | None = None
+    selection: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class RestartEvent(Event):
+    kind: ClassVar[str] = "restart"
+    step: int
+    round: int | None = None
+    text: str | None = None
+    source: str | None = None
+    dev_loss: float | None = None
+    dev_accuracy: float | None = None
+    moments: str | None = None
+    improved: bool = False
+
+
+class ResumeEvent(Event):
+    kind: ClassVar[str] = "resume"
+    step: int
+    round: int
+
+
+class ErrorEvent(Event):
+    kind: ClassVar[str] = "error"
+    step: int
+    message: str
