@@ -65,34 +65,28 @@ def test_custom_task_from_a_plain_mapping(tmp_path):
     assert (len(splits.train), len(splits.dev), len(splits.test)) == (4, 2, 10)
 
 
+_TEXT_SPEC = {
+    "description": "d",
+    "train": "a.csv",
+    "test": "b.csv",
+    "columns": {"s": "s"},
+    "label_names": ["x", "y"],
+    "label_words": [" x", " y"],
+    "template": "{s}",
+    "text_fields": ["s"],
+}
+
+
 def test_custom_task_cannot_come_from_the_hub(tmp_path):
-    spec = {
-        "description": "d",
-        "train": "a.csv",
-        "test": "b.csv",
-        "columns": {"s": "s"},
-        "label_names": ["x", "y"],
-        "label_words": [" x", " y"],
-        "template": "{s}",
-        "text_fields": ["s"],
-    }
     with pytest.raises(ValidationError, match="source 'hub' cannot apply"):
-        DataConfig(task=spec, source="hub")
+        DataConfig(task=_TEXT_SPEC, source="hub")
 
 
 @pytest.mark.parametrize(
     ("task", "where", "message"),
     [
         (
-            {
-                "description": "d",
-                "train": "a.csv",
-                "test": "b.csv",
-                "columns": {"s": "s"},
-                "label_names": ["x", "y"],
-                "label_words": [" x", " y"],
-                "template": "{s}",
-            },
+            {key: value for key, value in _TEXT_SPEC.items() if key != "text_fields"},
             ("task", "text", "text_fields"),
             "Field required",
         ),

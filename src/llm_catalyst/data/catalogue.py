@@ -87,9 +87,16 @@ def _classification(
     return BuiltinTextTask(spec, hub)
 
 
-_SENTENCE = {"sentence": "text"}
+def _sentence(
+    name: str, summary: str, labels: Labels, files: _Files, hub: HubSource
+) -> BuiltinTextTask:
+    """A sentiment task over one review sentence; the label word follows "It was"."""
+    return _classification(
+        name, summary, {"sentence": "text"}, labels, "{sentence} It was", ("sentence",), files, hub
+    )
+
+
 _OFFICIAL_DEV_UNUSED = "the official dev file is not read: dev sets are sampled from the train pool"
-_SENTIMENT_TEMPLATE = "{sentence} It was"
 _NEG_POS = (
     ("negative", " terrible", "the text expresses a negative opinion"),
     ("positive", " great", "the text expresses a positive opinion"),
@@ -113,14 +120,11 @@ def _superglue(task: str, train: str | None = None, note: str = "") -> tuple[_Fi
 
 
 _TEXT_TASKS: tuple[BuiltinTextTask, ...] = (
-    _classification(
+    _sentence(
         "sst2",
         "Movie review sentiment (SST-2). The input is one sentence from a movie review, "
         "tokenized and lower-cased.",
-        _SENTENCE,
         _NEG_POS,
-        _SENTIMENT_TEMPLATE,
-        ("sentence",),
         _Files(
             "label_sentence",
             "sst2/stsa.binary.train",
@@ -129,11 +133,10 @@ _TEXT_TASKS: tuple[BuiltinTextTask, ...] = (
         ),
         HubSource("SetFit/sst2"),
     ),
-    _classification(
+    _sentence(
         "sst5",
         "Fine-grained movie review sentiment (SST-5). The input is one sentence from a movie "
         "review, tokenized and lower-cased.",
-        _SENTENCE,
         (
             ("very negative", " terrible", "the reviewer strongly dislikes the movie"),
             ("negative", " bad", "the reviewer mildly dislikes the movie"),
@@ -141,8 +144,6 @@ _TEXT_TASKS: tuple[BuiltinTextTask, ...] = (
             ("positive", " good", "the reviewer mildly likes the movie"),
             ("very positive", " great", "the reviewer strongly likes the movie"),
         ),
-        _SENTIMENT_TEMPLATE,
-        ("sentence",),
         _Files(
             "label_sentence",
             "sst5/stsa.fine.train",
@@ -151,14 +152,11 @@ _TEXT_TASKS: tuple[BuiltinTextTask, ...] = (
         ),
         HubSource("SetFit/sst5"),
     ),
-    _classification(
+    _sentence(
         "mr",
         "Movie review polarity (MR, Rotten Tomatoes snippets). The input is one sentence from a "
         "movie review, tokenized and lower-cased.",
-        _SENTENCE,
         _NEG_POS,
-        _SENTIMENT_TEMPLATE,
-        ("sentence",),
         _Files(
             "label_sentence",
             "mr/rt-polarity.all",
@@ -168,14 +166,11 @@ _TEXT_TASKS: tuple[BuiltinTextTask, ...] = (
         ),
         HubSource("cornell-movie-review-data/rotten_tomatoes"),
     ),
-    _classification(
+    _sentence(
         "cr",
         "Customer review polarity (CR). The input is one sentence from an online review of an "
         "electronics product, tokenized and lower-cased.",
-        _SENTENCE,
         _NEG_POS,
-        _SENTIMENT_TEMPLATE,
-        ("sentence",),
         _Files("label_sentence", "cr/custrev.all", holdout=2000, note="no official split"),
         HubSource("SetFit/CR"),
     ),
