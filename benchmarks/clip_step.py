@@ -42,7 +42,7 @@ from transformers import CLIPConfig, CLIPModel
 from llm_catalyst.backbones.clip import CLIPBackbone, CLIPOptions
 from llm_catalyst.backbones.clip_presets import image_processor_class, tiny_clip_tokenizer
 from llm_catalyst.data.config import DataConfig, load_splits
-from llm_catalyst.data.images import IMAGE_FIELD
+from llm_catalyst.data.tasks import IMAGE_FIELD
 from llm_catalyst.training.config import TrainConfig
 from llm_catalyst.training.trainer import PromptTrainer
 

@@ -5,12 +5,13 @@ from pathlib import Path
 
 import pytest
 
-from llm_catalyst.data.config import CustomTaskSpec
-from llm_catalyst.data.readers import load_custom_task, load_task, read_label_sentence_file
+from llm_catalyst.data.formats import read_label_sentence_file
+from llm_catalyst.data.readers import load_task, load_text_task
+from llm_catalyst.data.specs import TextTaskSpec
 from llm_catalyst.errors import DataError
 
 
-def _spec(train: Path, test: Path, **overrides) -> CustomTaskSpec:
+def _spec(train: Path, test: Path, **overrides) -> TextTaskSpec:
     fields = {
         "description": "Reviews.",
         "train": train,
@@ -21,12 +22,12 @@ def _spec(train: Path, test: Path, **overrides) -> CustomTaskSpec:
         "template": "{sentence} It was",
         "text_fields": ["sentence"],
     }
-    return CustomTaskSpec(**{**fields, **overrides})
+    return TextTaskSpec(**{**fields, **overrides})
 
 
-def _error(spec: CustomTaskSpec) -> DataError:
+def _error(spec: TextTaskSpec) -> DataError:
     with pytest.raises(DataError) as info:
-        load_custom_task(spec)
+        load_text_task(spec)
     return info.value
 
 
@@ -87,7 +88,7 @@ def test_non_utf8_bytes(tmp_path, good_test):
 def test_declared_encoding_reads_the_same_bytes(tmp_path, good_test):
     train = tmp_path / "train.csv"
     train.write_bytes(b"text,label\ncaf\xe9 ok,1\n")
-    data = load_custom_task(_spec(train, good_test, encoding="latin-1"))
+    data = load_text_task(_spec(train, good_test, encoding="latin-1"))
     assert data.train[0].fields["sentence"] == "café ok"
 
 

@@ -4,8 +4,7 @@ from collections import Counter
 
 import pytest
 
-from llm_catalyst.data.readers import load_task
-from llm_catalyst.data.registry import HOLDOUT_SEED
+from llm_catalyst.data.readers import HOLDOUT_SEED, load_task
 from llm_catalyst.errors import DataError
 
 # (train pool label counts, test label counts) by label id, from each folder's SOURCE.md.

@@ -5,7 +5,8 @@ from collections import Counter
 import pytest
 from pydantic import ValidationError
 
-from llm_catalyst.data.config import CustomTaskSpec, DataConfig, load_data, load_splits
+from llm_catalyst.data.config import DataConfig, load_data, load_splits
+from llm_catalyst.data.specs import TextTaskSpec
 
 
 def test_defaults_and_dev_shots_following_shots(data_root):
@@ -58,22 +59,60 @@ def test_custom_task_from_a_plain_mapping(tmp_path):
         "dev_shots": 1,
     }
     config = DataConfig.model_validate(raw)
-    assert isinstance(config.task, CustomTaskSpec)
+    assert isinstance(config.task, TextTaskSpec)
     assert load_data(config).source.startswith("custom: ")
     splits = load_splits(config)
     assert (len(splits.train), len(splits.dev), len(splits.test)) == (4, 2, 10)
 
 
+_TEXT_SPEC = {
+    "description": "d",
+    "train": "a.csv",
+    "test": "b.csv",
+    "columns": {"s": "s"},
+    "label_names": ["x", "y"],
+    "label_words": [" x", " y"],
+    "template": "{s}",
+    "text_fields": ["s"],
+}
+
+
 def test_custom_task_cannot_come_from_the_hub(tmp_path):
-    spec = {
-        "description": "d",
-        "train": "a.csv",
-        "test": "b.csv",
-        "columns": {"s": "s"},
-        "label_names": ["x", "y"],
-        "label_words": [" x", " y"],
-        "template": "{s}",
-        "text_fields": ["s"],
-    }
     with pytest.raises(ValidationError, match="source 'hub' cannot apply"):
-        DataConfig(task=spec, source="hub")
+        DataConfig(task=_TEXT_SPEC, source="hub")
+
+
+@pytest.mark.parametrize(
+    ("task", "where", "message"),
+    [
+        (
+            {key: value for key, value in _TEXT_SPEC.items() if key != "text_fields"},
+            ("task", "text", "text_fields"),
+            "Field required",
+        ),
+        (
+            {"description": "d", "format": "folders", "train_dir": "a"},
+            ("task", "image"),
+            "format folders needs train_dir and test_dir",
+        ),
+        (
+            {"description": "d", "split_file": "s.json", "image_dir": "i", "format": "coop"},
+            ("task", "image", "format"),
+            "'coop_split' or 'folders'",
+        ),
+    ],
+)
+def test_a_spec_with_one_mistake_reports_one_line_for_the_kind_meant(task, where, message):
+    with pytest.raises(ValidationError) as info:
+        DataConfig(task=task)
+    errors = info.value.errors()
+    assert len(errors) == 1, errors
+    assert errors[0]["loc"] == where and message in errors[0]["msg"]
+    text = str(info.value)
+    assert "function-after" not in text and "valid string" not in text
+
+
+def test_a_task_that_is_neither_a_name_nor_a_mapping_says_what_is_expected():
+    with pytest.raises(ValidationError, match="built-in task name or a mapping") as info:
+        DataConfig(task=3)
+    assert len(info.value.errors()) == 1

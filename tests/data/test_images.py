@@ -8,18 +8,12 @@ from pathlib import Path
 
 import pydantic
 import pytest
-import torch
-from PIL import Image
 
 from llm_catalyst.data.config import DataConfig, load_data, load_splits
-from llm_catalyst.data.images import (
-    IMAGE_FIELD,
-    ImageTaskSpec,
-    is_image_task,
-    load_image_data,
-    random_resized_crop_flip,
-)
+from llm_catalyst.data.images import load_image_data
 from llm_catalyst.data.registry import get_task, list_tasks
+from llm_catalyst.data.specs import ImageTaskSpec
+from llm_catalyst.data.tasks import IMAGE_FIELD, is_image_task
 from llm_catalyst.errors import ConfigError, DataError
 
 EUROSAT_CLASSES = (
@@ -155,15 +149,10 @@ def test_an_image_task_spec_works_as_the_data_config_task(small_split):
         ImageTaskSpec(description="x", format="folders", train_dir=small_split)
 
 
-def test_random_resized_crop_flip_is_seeded(data_root):
-    image = Image.open(next((data_root / "eurosat/2750/Forest").iterdir())).convert("RGB")
-    torch.manual_seed(0)
-    first = random_resized_crop_flip(image, (48, 40))
-    torch.manual_seed(0)
-    again = random_resized_crop_flip(image, (48, 40))
-    crops = set()
-    for seed in range(6):
-        torch.manual_seed(seed)
-        crops.add(random_resized_crop_flip(image, (48, 40)).tobytes())
-    assert first.size == (40, 48) and first.tobytes() == again.tobytes()
-    assert len(crops) == 6
+def test_declared_class_names_are_checked_against_the_files(small_split):
+    spec = _spec(small_split).model_copy(update={"class_names": ["Forest", "Lake"]})
+    with pytest.raises(DataError, match="not the class_names of task 'mini'") as error:
+        load_image_data(spec)
+    assert error.value.path == small_split / "split.json"
+    named = _spec(small_split).model_copy(update={"class_names": ["Forest", "River"]})
+    assert load_image_data(named).task.label_names == ("Forest", "River")

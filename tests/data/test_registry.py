@@ -19,15 +19,18 @@ def test_all_requested_tasks_are_registered():
 
 @pytest.mark.parametrize("name", TASK_NAMES)
 def test_definition_is_self_consistent(name):
-    definition = get_builtin(name)
-    task = definition.task
+    spec = get_builtin(name).spec
+    task = get_task(name)
+    assert task == spec.to_task()
     assert task.name == name
     assert _template_fields(task.template) <= set(task.field_names)
     assert set(task.text_fields) <= set(task.field_names)
     assert 1 <= len(task.text_fields) <= 2
-    assert set(definition.columns) <= set(task.field_names)
-    assert len(definition.raw_labels) == task.num_classes
-    assert len(set(definition.raw_labels)) == task.num_classes
+    assert set(spec.columns) <= set(task.field_names)
+    # label_values only add spellings: they never shadow a label name or id.
+    ids = {str(i) for i in range(task.num_classes)}
+    assert not set(spec.label_values) & (set(task.label_names) | ids)
+    assert len(spec.label_ids()) == task.num_classes * 2 + len(spec.label_values)
     assert len(task.label_meanings) == task.num_classes
     for label_name, meaning in zip(task.label_names, task.label_meanings, strict=True):
         assert f"{label_name}: {meaning}" in task.description

@@ -1,58 +1,16 @@
 """CLIP with CoOp-style learnable context (Zhou et al., "Learning to Prompt for Vision-Language
 Models", IJCV 2022), on transformers' ``CLIPModel``.
 
-Class scores: ``logit_scale.exp() * cos(image feature, text feature of class c)``, where the text
-of class c is CoOp's sequence with M learnable context vectors in the text tower's
-token-embedding space (the soft prompt) and the class name's tokens:
-
-    end     [SOS] ctx_1 .. ctx_M  <class name> . [EOS]
-    middle  [SOS] ctx_1 .. ctx_M/2  <class name>  ctx_M/2+1 .. ctx_M . [EOS]
-    front   [SOS] <class name>  ctx_1 .. ctx_M . [EOS]
-
-The text feature is the final-layer-norm state at [EOS], projected. The text tower attends
-causally, so each sequence stops at its [EOS]: padding only to the longest class, not to CLIP's
-77 positions, changes nothing but the cost.
-
-Context (``CLIPOptions.context``):
-- ``shared``: the soft prompt (P, d) is the context of every class (M = P).
-- ``class_specific``: the soft prompt is (C * M, d), class-major: rows ``c*M:(c+1)*M`` are the
-  context of class c, so P must be a multiple of the number of classes C. Projection reads all
-  P rows as one text (class 0's words first); a text init or an LLM proposal fills the rows in
-  order under the fit policy, so a text of exactly M tokens with ``pad_repeat`` gives every
-  class the same context.
-A prompt with no rows (``evaluate_hard_prompt``) is zero-shot CLIP: the task's template tokens
-stand in the context slots ("a centered satellite photo of a <class>." for EuroSAT).
-
-Proposals such as "a satellite photo of a {class}." are templates: ``context_text`` keeps the
-words around the placeholder (``{class}``, ``{classname}``, ``{label}`` or ``{}``) without the
-final full stop the layout adds anyway, and ``prompts.projection`` embeds only that.
-
-Images: the image tower is frozen, so with ``features="cached"`` (default) ``collate`` encodes
-each image once, in batches of ``image_batch_size``, and keeps the normalised features in
-memory and in an on-disk cache keyed by the image tower's weights, the preprocessing and the
-image's bytes (``features_cache``); training steps run the text tower only. ``features=
-"augment"`` is CoOp's own behaviour, kept for comparison: in training mode every batch is
-augmented (random resized crop and horizontal flip, PIL) and encoded again at every step;
-evaluation uses the cached features of the deterministic preprocessing either way.
-
-The trainable tensor is the soft prompt alone (CoOp has no other trainable part). The
-backbone does not expose a ``model`` attribute: PEFT's prompt tuning cannot load a CoOp
-context, so saved artifacts carry no PEFT config.
-
-Public API:
-    CLIPOptions (pydantic): class_position, context, features, disk_cache, cache_dir,
-        image_batch_size
-    CLIPBackbone(model, tokenizer, processor, task, *, name="", options=CLIPOptions())
-        .image_features(paths) -> Tensor (N, D), normalised, cached
-        .context_text(text) -> str
-        .image_tower_calls, .images_encoded (work done by the image tower), .feature_store
-    context_text(text) -> str
+Class scores are ``logit_scale.exp() * cos(image feature, text feature of class c)``; the text
+of class c is [SOS], the context vectors (the soft prompt) around the class name's tokens, a
+full stop and [EOS]. The image tower is frozen: its features are computed once and cached
+(``features_cache``) unless ``features="augment"`` re-encodes augmented images every step, as
+CoOp does. Image decoding and augmentation live in ``clip_images``.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -65,14 +23,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from transformers import CLIPModel
 
 from llm_catalyst.backbones.base import Batch, FrozenEmbeddingsMixin, NoHeadMixin, freeze
+from llm_catalyst.backbones.clip_images import (
+    augmented_pixel_values,
+    pixel_values,
+    preprocessing_key,
+)
 from llm_catalyst.backbones.features_cache import (
     FeatureStore,
     default_feature_dir,
     module_fingerprint,
 )
-from llm_catalyst.data.images import is_image_task, load_rgb, random_resized_crop_flip
-from llm_catalyst.data.registry import IMAGE_FIELD
-from llm_catalyst.data.tasks import Example, Task
+from llm_catalyst.data.tasks import IMAGE_FIELD, Example, Task, is_image_task
 from llm_catalyst.errors import BackboneError
 
 ClassPosition = Literal["end", "middle", "front"]
@@ -307,16 +268,10 @@ class CLIPBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
     # -- image tower ----------------------------------------------------------------------------
 
     def _make_store(self) -> FeatureStore:
-        processor = self.processor
-        preprocessing = json.dumps(
-            {"class": type(processor).__name__, "config": processor.to_dict()},
-            sort_keys=True,
-            default=str,
-        )
         namespace = module_fingerprint(
             self.clip.vision_model,
             self.clip.visual_projection,
-            extra=f"{preprocessing}|{self.clip.dtype}",
+            extra=f"{preprocessing_key(self.processor)}|{self.clip.dtype}",
         )
         directory = None
         if self.options.disk_cache:
@@ -342,21 +297,15 @@ class CLIPBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
             size = self.options.image_batch_size
             for start in range(0, len(pending), size):
                 chunk = pending[start : start + size]
-                images = [load_rgb(path) for _, path in chunk]
-                pixels = self.processor(images=images, return_tensors="pt")["pixel_values"]
+                pixels = pixel_values(self.processor, [path for _, path in chunk])
                 encoded = self._encode_pixels(pixels).float().cpu()
                 store.add({key: row for (key, _), row in zip(chunk, encoded, strict=True)})
             return F.normalize(store.stack(keys), dim=-1)
 
     def _augmented_features(self, paths: Sequence[str]) -> torch.Tensor:
         """CoOp's training input: every image augmented and encoded again (no cache)."""
-        crop = getattr(self.processor, "crop_size", None) or {}
         image_size = self.clip.config.vision_config.image_size
-        size = (int(crop.get("height", image_size)), int(crop.get("width", image_size)))
-        images = [random_resized_crop_flip(load_rgb(path), size) for path in paths]
-        pixels = self.processor(
-            images=images, do_resize=False, do_center_crop=False, return_tensors="pt"
-        )["pixel_values"]
+        pixels = augmented_pixel_values(self.processor, paths, image_size)
         with torch.no_grad():
             return F.normalize(self._encode_pixels(pixels), dim=-1)
 

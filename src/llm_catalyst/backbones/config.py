@@ -25,8 +25,7 @@ from llm_catalyst.backbones.presets import (
     load_pretrained_causal_lm,
     load_pretrained_encoder,
 )
-from llm_catalyst.data.images import is_image_task
-from llm_catalyst.data.tasks import Task
+from llm_catalyst.data.tasks import Task, is_image_task
 from llm_catalyst.errors import ConfigError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}

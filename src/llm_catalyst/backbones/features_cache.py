@@ -1,22 +1,9 @@
 """Image-tower features computed once, kept in memory and on disk.
 
-A frozen image tower maps an image to the same feature every time, so prompt tuning never needs
-to run it twice on one image. A feature depends on three things only: the tower's weights, the
-preprocessing, and the image's bytes. The cache key is exactly that: a fingerprint of the weights
-and configuration, a fingerprint of the preprocessing, and a hash of the file's content (so a
-renamed image hits and an edited one misses). The disk store is a ``diskcache.Cache`` (SQLite,
-safe across processes) under ``llm_catalyst.userdirs.cache_root()/clip-features`` unless another
-directory is given; values are raw float32 bytes, never pickles.
-
-Public API:
-    FeatureStore(namespace, dim, directory=None)   ``directory=None``: memory only
-        .lookup(keys) -> dict[key, Tensor]          memory first, then disk (promoted to memory)
-        .add(features: dict[key, Tensor])           memory and disk
-        .stats: CacheStats (memory_hits, disk_hits, misses)
-        .key(path) -> str                           BLAKE2b of the file's bytes (memoised by
-                                                    path, size and modification time)
-    module_fingerprint(*modules, extra="") -> str   hash of parameters, buffers and ``extra``
-    default_feature_dir() -> Path
+A frozen tower maps an image to the same feature every time, and that feature depends only on
+the tower's weights, the preprocessing and the image's bytes: the cache key is exactly those
+three. The disk store is a ``diskcache.Cache`` (SQLite, safe across processes) holding raw
+float32 bytes, never pickles.
 """
 
 from __future__ import annotations

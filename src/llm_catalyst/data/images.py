@@ -1,41 +1,14 @@
-"""Image classification tasks: CoOp split files, few-shot index files and class folders.
+"""Image tasks' data: CoOp split files, few-shot index files, class folders, bad images.
 
-An image example stores the absolute path of its image in the field ``image`` (``IMAGE_FIELD``)
-and nothing else; text tasks are untouched. An image task's ``label_words`` are its class names
-(what CLIP reads, e.g. "Annual Crop Land") and its ``template`` is the hard context that stands
-before the class name in the zero-shot prompt ("a centered satellite photo of a" gives CoOp's
-"a centered satellite photo of a Annual Crop Land."); it uses no field, so ``Task.render``
-gives the same text for every example.
-
-Formats:
-
-- ``coop_split``: CoOp's split JSON (``{"train"|"val"|"test": [[relative_path, label,
-  classname], ...]}``) with paths relative to ``image_dir``. Class names come from the file.
-- few-shot index files ``shot_{K}-seed_{S}.json`` (``{"train"|"val": {"data": [{"impath",
-  "label", "classname"}, ...]}}``) in ``fewshot_dir``: the train and dev splits of (K, S).
-  Their ``impath`` values were written for another machine (``./data/eurosat/2750/<Class>/<f>``):
-  the part after the last folder named like ``image_dir`` is read relative to ``image_dir``.
-- ``folders``: one folder per class under ``train_dir`` and ``test_dir``; class names are the
-  folder names, or looked up in ``class_names_file`` (JSON ``{"folder": "class name"}``).
-
-Every image of the splits is decoded once at load time. An unreadable or corrupt one raises a
-DataError naming the file, or with ``bad_images="skip"`` is left out and counted in the
-``source`` string; a missing file is always an error.
-
-Public API:
-    IMAGE_FIELD, is_image_task(task), image_task(name, description, class_names, template)
-    ImageTaskSpec                          your own image data, usable as ``DataConfig.task``
-    builtin_image_spec(name, data_dir=None) -> ImageTaskSpec      e.g. "eurosat"
-    load_image_data(spec, bad_images="error") -> TaskData          the whole train pool and test
-    load_image_splits(spec, shots, seed, dev_shots=None, bad_images="error") -> FewShotSplits
-    load_rgb(path) -> PIL.Image.Image                               DataError naming a bad file
-    random_resized_crop_flip(image, size) -> PIL.Image.Image        CoOp's training augmentation
+An image example's one field (``IMAGE_FIELD``) holds the absolute path of its image. Every image
+of the splits is decoded once at load time: an unreadable one raises a DataError naming the
+file, or with ``bad_images="skip"`` is left out and counted in the ``source`` string; a missing
+file is always an error. Decoding for the model lives beside the CLIP backbone.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 from collections.abc import Sequence
@@ -43,14 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import torch
 from PIL import Image, UnidentifiedImageError
-from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from llm_catalyst.data.paths import resolve_data_dir
-from llm_catalyst.data.registry import IMAGE_FIELD, get_image_builtin
 from llm_catalyst.data.sampling import FewShotSplits, sample_splits
-from llm_catalyst.data.tasks import Example, Task, TaskData
+from llm_catalyst.data.specs import ImageTaskSpec
+from llm_catalyst.data.tasks import IMAGE_FIELD, Example, Task, TaskData
 from llm_catalyst.errors import ConfigError, DataError
 
 BadImages = Literal["error", "skip"]
@@ -58,113 +28,14 @@ _IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".
 _INDEX_NAME = re.compile(r"^shot_(\d+)-seed_(\d+)\.json$")
 
 
-def is_image_task(task: Task) -> bool:
-    """Whether the task's examples are images (its one field is ``IMAGE_FIELD``)."""
-    return task.field_names == (IMAGE_FIELD,)
-
-
-def image_task(
-    name: str,
-    description: str,
-    class_names: Sequence[str],
-    template: str = "a photo of a",
-    label_meanings: Sequence[str] = (),
-) -> Task:
-    """The ``Task`` of an image classification dataset (schema in the module docstring)."""
-    names = tuple(class_names)
-    return Task(
-        name=name,
-        description=description,
-        field_names=(IMAGE_FIELD,),
-        label_names=names,
-        label_words=names,
-        template=template.replace("{", "{{").replace("}", "}}"),
-        text_fields=(IMAGE_FIELD,),
-        label_meanings=tuple(label_meanings),
+def unreadable_image(path: str | os.PathLike[str], reason: str) -> DataError:
+    """The error for an image that does not decode, wherever it is found."""
+    return DataError(
+        f"cannot read the image ({reason})",
+        path=path,
+        fix="replace or delete the file, or set data.bad_images: skip to leave such images "
+        "out (they are counted)",
     )
-
-
-class ImageTaskSpec(BaseModel):
-    """An image classification task read from CoOp split files or from class folders.
-
-    Relative paths are read from the current directory. ``template`` is the zero-shot hard
-    context before the class name; ``label_meanings`` (optional, one per class in label order)
-    are shown to the LLM instructor. ``fewshot_dir`` (coop_split only) makes train and dev come
-    from the index file of (shots, seed) instead of being sampled from the train pool.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    name: str = "images"
-    description: str = Field(min_length=1)
-    format: Literal["coop_split", "folders"]
-    image_dir: Path | None = None
-    split_file: Path | None = None
-    fewshot_dir: Path | None = None
-    train_dir: Path | None = None
-    test_dir: Path | None = None
-    class_names_file: Path | None = None
-    template: str = "a photo of a"
-    label_meanings: list[str] = []
-
-    @model_validator(mode="after")
-    def _complete(self) -> ImageTaskSpec:
-        if self.format == "coop_split":
-            if self.split_file is None or self.image_dir is None:
-                raise ValueError("format coop_split needs split_file and image_dir")
-            if self.train_dir or self.test_dir or self.class_names_file:
-                raise ValueError(
-                    "train_dir, test_dir and class_names_file belong to format folders; "
-                    "coop_split reads class names and paths from split_file"
-                )
-        else:
-            if self.train_dir is None or self.test_dir is None:
-                raise ValueError("format folders needs train_dir and test_dir")
-            if self.split_file or self.fewshot_dir or self.image_dir:
-                raise ValueError(
-                    "split_file, fewshot_dir and image_dir belong to format coop_split; "
-                    "folders reads train_dir and test_dir"
-                )
-        return self
-
-
-def builtin_image_spec(name: str, data_dir: str | os.PathLike[str] | None = None) -> ImageTaskSpec:
-    """The spec of a built-in image task, its files resolved under the data folder."""
-    definition = get_image_builtin(name)
-    root = resolve_data_dir(data_dir)
-    if root is None:
-        raise DataError(
-            f"task {name!r} is read from local files only and no data folder was found",
-            path=Path.cwd() / ".." / "shared" / "data",
-            fix=f"set data.data_dir (or $LLM_CATALYST_DATA) to the folder that holds "
-            f"{definition.split_file}",
-        )
-    return ImageTaskSpec(
-        name=name,
-        description=definition.task.description,
-        format="coop_split",
-        image_dir=root / definition.image_dir,
-        split_file=root / definition.split_file,
-        fewshot_dir=root / definition.fewshot_dir,
-        template=definition.hard_context,
-        label_meanings=list(definition.task.label_meanings),
-    )
-
-
-def load_rgb(path: str | os.PathLike[str]) -> Image.Image:
-    """The image at ``path`` decoded as RGB; a DataError naming the file if it cannot be read."""
-    try:
-        with Image.open(path) as image:
-            return image.convert("RGB")
-    except FileNotFoundError:
-        raise DataError("the image file does not exist", path=path, fix=_MISSING_FIX) from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise DataError(
-            f"cannot read the image ({type(error).__name__}: {error})",
-            path=path,
-            fix="replace or delete the file, or set data.bad_images: skip to leave such images "
-            "out (they are counted)",
-        ) from None
 
 
 _MISSING_FIX = "check the image folder setting; every image a split names must exist"
@@ -202,7 +73,7 @@ def load_image_splits(
     classes, test = _read_split_classes_and_test(spec.split_file, spec.image_dir)
     index_file = _index_file(spec.fewshot_dir, shots, seed)
     train, dev = _read_index_file(index_file, spec.image_dir, classes)
-    task = _task(spec, classes)
+    task = _task(spec, classes, spec.split_file)
     kept, note = _check_splits({"train": train, "dev": dev, "test": test}, bad_images)
     return FewShotSplits(
         task=task,
@@ -219,14 +90,16 @@ def load_image_splits(
 # -- readers ---------------------------------------------------------------------------------
 
 
-def _task(spec: ImageTaskSpec, classes: Sequence[str]) -> Task:
-    """The task of ``spec`` with the class names read from its files."""
-    if spec.label_meanings and len(spec.label_meanings) != len(classes):
-        raise ConfigError(
-            f"task {spec.name!r}: {len(spec.label_meanings)} label_meanings for the "
-            f"{len(classes)} classes found in the data ({', '.join(classes)})"
+def _task(spec: ImageTaskSpec, classes: list[str], where: Path) -> Task:
+    """The task of ``spec`` with the class names read from its files (``where``)."""
+    if spec.class_names and spec.class_names != classes:
+        raise DataError(
+            f"the classes found here ({', '.join(classes)}) are not the class_names of task "
+            f"{spec.name!r} ({', '.join(spec.class_names)})",
+            path=where,
+            fix="use the files the task was written for, or correct class_names",
         )
-    return image_task(spec.name, spec.description, classes, spec.template, spec.label_meanings)
+    return spec.to_task(classes)
 
 
 def _read_pool(spec: ImageTaskSpec) -> tuple[Task, tuple[Example, ...], tuple[Example, ...], str]:
@@ -236,7 +109,7 @@ def _read_pool(spec: ImageTaskSpec) -> tuple[Task, tuple[Example, ...], tuple[Ex
         classes = _split_classes(splits, spec.split_file)
         train = _split_examples(splits, "train", spec.split_file, spec.image_dir)
         test = _split_examples(splits, "test", spec.split_file, spec.image_dir)
-        task = _task(spec, classes)
+        task = _task(spec, classes, spec.split_file)
         return task, train, test, f"{spec.split_file} (train, test)"
     assert spec.train_dir is not None and spec.test_dir is not None
     mapping = _read_class_names(spec.class_names_file)
@@ -253,7 +126,7 @@ def _read_pool(spec: ImageTaskSpec) -> tuple[Task, tuple[Example, ...], tuple[Ex
     classes = [_class_name(folder, mapping, spec.class_names_file) for folder in folders]
     train = _folder_examples(spec.train_dir, folders)
     test = _folder_examples(spec.test_dir, folders)
-    task = _task(spec, classes)
+    task = _task(spec, classes, spec.train_dir)
     return task, train, test, f"class folders {spec.train_dir} (train), {spec.test_dir} (test)"
 
 
@@ -496,7 +369,7 @@ def _check_splits(
                 good.append(example)
                 continue
             if bad_images == "error":
-                load_rgb(path)  # raises the DataError that names the file
+                raise unreadable_image(path, problem)
             skipped.append(_Skipped(path, problem))
         kept[name] = tuple(good)
     if not skipped:
@@ -544,46 +417,3 @@ def _per_class(examples: Sequence[Example]) -> int:
     for example in examples:
         counts[example.label] = counts.get(example.label, 0) + 1
     return max(counts.values(), default=0)
-
-
-# -- augmentation ----------------------------------------------------------------------------
-
-
-def random_resized_crop_flip(
-    image: Image.Image,
-    size: tuple[int, int],
-    scale: tuple[float, float] = (0.08, 1.0),
-    ratio: tuple[float, float] = (3 / 4, 4 / 3),
-) -> Image.Image:
-    """CoOp's training augmentation: a random crop of random area and aspect ratio resized to
-    ``size`` (height, width) with bicubic resampling, then a horizontal flip with p = 0.5.
-
-    Draws from torch's global generator, so a caller that seeds it (the trainer does, per step)
-    gets the same crops again.
-    """
-    width, height = image.size
-    area = width * height
-    box = None
-    for _ in range(10):
-        target = area * float(torch.empty(1).uniform_(*scale))
-        aspect = math.exp(float(torch.empty(1).uniform_(math.log(ratio[0]), math.log(ratio[1]))))
-        w = round(math.sqrt(target * aspect))
-        h = round(math.sqrt(target / aspect))
-        if 0 < w <= width and 0 < h <= height:
-            top = int(torch.randint(0, height - h + 1, (1,)))
-            left = int(torch.randint(0, width - w + 1, (1,)))
-            box = (left, top, left + w, top + h)
-            break
-    if box is None:  # the fallback of torchvision's RandomResizedCrop: a central crop
-        aspect = width / height
-        w, h = width, height
-        if aspect < ratio[0]:
-            h = round(width / ratio[0])
-        elif aspect > ratio[1]:
-            w = round(height * ratio[1])
-        left, top = (width - w) // 2, (height - h) // 2
-        box = (left, top, left + w, top + h)
-    out = image.resize((size[1], size[0]), Image.Resampling.BICUBIC, box=box)
-    if float(torch.rand(1)) < 0.5:
-        out = out.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
-    return out

@@ -1,17 +1,20 @@
 """The uniform task schema every reader produces and every backbone consumes.
 
-A task carries everything the rest of the system needs to know about it: which fields an
-example has, how the fields are rendered for a causal LM, what the labels mean (shown to the
-LLM instructor), and which label words the verbalizer scores.
+A task says which fields an example has, how they are rendered for a causal LM, what the labels
+mean (shown to the LLM instructor) and which label words the verbalizer scores. Image tasks use
+the same schema with one field, the image's path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
 TaskKind = Literal["classification", "multiple_choice"]
+
+# The one field of an image example: the absolute path of its image.
+IMAGE_FIELD = "image"
 
 
 @dataclass(frozen=True)
@@ -83,3 +86,34 @@ class TaskData:
     train: tuple[Example, ...]
     test: tuple[Example, ...]
     source: str
+
+
+def is_image_task(task: Task) -> bool:
+    """Whether the task's examples are images (its one field is ``IMAGE_FIELD``)."""
+    return task.field_names == (IMAGE_FIELD,)
+
+
+def image_task(
+    name: str,
+    description: str,
+    class_names: Sequence[str],
+    template: str = "a photo of a",
+    label_meanings: Sequence[str] = (),
+) -> Task:
+    """The ``Task`` of an image classification dataset.
+
+    Its ``label_words`` are the class names (what CLIP reads) and its ``template`` is the hard
+    context before the class name in the zero-shot prompt; the template uses no field, so
+    ``render`` gives the same text for every example.
+    """
+    names = tuple(class_names)
+    return Task(
+        name=name,
+        description=description,
+        field_names=(IMAGE_FIELD,),
+        label_names=names,
+        label_words=names,
+        template=template.replace("{", "{{").replace("}", "}}"),
+        text_fields=(IMAGE_FIELD,),
+        label_meanings=tuple(label_meanings),
+    )
