@@ -1,12 +1,7 @@
 """llm-catalyst: prompt tuning where a gradient optimizer and an LLM work together.
 
-Public API (imported lazily, so ``import llm_catalyst`` stays cheap and has no side effects)::
-
-    from llm_catalyst import TuneConfig, load_tune_config, tune, load_prompt
-
-    config = load_tune_config("configs/tune_sst2.yaml", {"data.seed": 2})
-    result = tune(config)          # writes a run directory, returns metrics
-    artifact = load_prompt(result.run_dir / "artifact")
+Public names are imported lazily, so ``import llm_catalyst`` stays cheap and has no side
+effects: ``from llm_catalyst import load_tune_config, tune, load_prompt`` (README, "Python API").
 """
 
 from __future__ import annotations

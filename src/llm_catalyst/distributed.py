@@ -1,58 +1,7 @@
 """Data-parallel training through Hugging Face Accelerate, and the main-process guards around it.
 
-Launch ``run`` or ``tune`` with ``accelerate launch`` and every process trains the same prompt::
-
-    accelerate launch --multi_gpu --num_processes 4 -m llm_catalyst run --method catalyst ...
-    accelerate launch --num_processes 1 --mixed_precision bf16 -m llm_catalyst tune ...
-
-``--multi_gpu`` (torchrun's launcher) is what starts several processes, with or without GPUs:
-on a machine without CUDA, or with ``backbone.device: cpu``, they talk through gloo
-(``accelerate launch --cpu`` starts a single process). With GPUs, set ``backbone.device`` to
-``cuda`` or ``auto``: each process then uses its own GPU. The run directory must be visible to
-every process (always so on one machine) for ``run --resume`` under the launcher.
-
-What each process does:
-  - training: the batch of step ``s`` is a pure function of ``(seed, s)``, so every process
-    draws the same global batch of ``train.batch_size`` examples and takes its own share of it
-    (round-robin; shares differ by at most one example). Each share's loss is the SUM of its
-    examples' losses divided by the global batch size, so the summed (all-reduced) gradients
-    are exactly the gradient of the global batch's mean loss, however uneven the shares;
-  - evaluation: the length-sorted batches are dealt round-robin and the loss sums, hit counts
-    and example counts are all-reduced: no example is counted twice and every batch holds the
-    examples it holds in one process, so accuracies are identical to one process and losses
-    agree to float rounding;
-  - only the main process calls the LLM, writes the run directory and prints; what it decides
-    (a round's proposals, the run directory's path) is broadcast, and every process restarts
-    from the same rows.
-
-Accelerate's own options drive precision and accumulation: ``--mixed_precision bf16|fp16`` (or
-``mixed_precision`` in ``accelerate config``) runs forward passes under autocast (fp16 with a
-gradient scaler), and ``ACCELERATE_GRADIENT_ACCUMULATION_STEPS=K`` (the environment variable
-behind ``Accelerator(gradient_accumulation_steps=K)``; ``accelerate launch`` takes the flag only
-with DeepSpeed) splits every process's share into K micro-batches. Unlike Accelerate's usual
-meaning, K does not multiply the batch: ``train.batch_size`` stays the number of examples per
-optimizer step, so results and budgets do not depend on how the work is split; K only lowers
-the activation memory of a step.
-
-A process started without a launcher, or launched as one process with neither mixed precision
-nor accumulation, gets ``Distributed.single()``: nothing is wrapped and training is bit for bit
-what it was before this module existed. Head dropout (encoder backbones) draws its masks per
-process and micro-batch, so with dropout on a data-parallel run is reproducible but not
-identical to a one-process run; with dropout off it agrees to float rounding.
-
-Public API:
-    Distributed.from_environment(device) -> Distributed   what the launcher asked for
-    Distributed.single() / Distributed(accelerator)
-    .active .world_size .rank .is_main .accumulation_steps .device
-    .shard(items) -> list      this process's share (round-robin)
-    .sum(tensor) -> tensor     all-reduce sum
-    .any(flag) -> bool         True when any process says so
-    .on_main(fn) -> value      fn() run on the main process, its result given to every process
-    .broadcast_(tensor)        the main process's values copied into every process's tensor
-    .autocast(), .backward(loss), .unscale_(optimizer), .step(optimizer)
-    .console(console) -> Console                 silent on the other processes
-    .run_directory(path) -> RunDirectory         writes are dropped on the other processes
-    .finish()                  barrier + close the process group, after the last collective
+Every process trains the same prompt on its share of each global batch, with the same result as
+one process; why and how: docs/design.md, "Data-parallel runs".
 """
 
 from __future__ import annotations

@@ -1,9 +1,7 @@
 """The protocol between frozen backbones and everything that trains or scores prompts.
 
-A backbone owns a frozen pre-trained model, its tokenizer and the way a task is turned into
-class scores. Callers only see: the input-embedding table (for projection and text init), a
-collate function (tokenisation with dynamic padding), and ``class_scores`` for a batch given a
-soft prompt. Trainable parameters besides the prompt (a linear head) are exposed explicitly.
+Callers see the embedding table, a collate function and class scores given a soft prompt, so
+the trainer, scoring and projection work the same on every kind of model.
 """
 
 from __future__ import annotations

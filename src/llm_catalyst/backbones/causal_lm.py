@@ -1,43 +1,7 @@
 """A frozen decoder-only LM scored through label words, with a soft prompt at the very front.
 
-Layout of one sequence: ``[soft prompt (P slots)] [BOS if the tokenizer adds one] [rendered text]
-[right padding]``. This is exactly where PEFT's prompt tuning puts the prompt, so a prompt trained
-here behaves identically when loaded into PEFT.
-
-Classification: the score of class c is the model's logit for the first token of label word c at
-the last real position. Only the decoder body runs; its last real hidden state is multiplied by
-the label-word rows of the output embedding alone, so nothing vocabulary-sized is ever built.
-Model-specific output transforms (Gemma's final logit soft-capping) are applied, and a check at
-construction compares the result with the model's own full logits.
-
-Multiple choice (COPA-like): each option is scored as a continuation of the rendered context; the
-score is the mean (default) or sum of the option tokens' log-probabilities. The mean does not
-favour short options; the sum is the plain sequence log-likelihood. Vocabulary logits are computed
-only at the positions that predict option tokens.
-
-Label words and options are tokenised as continuations: a space is put before them unless the
-template ends with whitespace or the word starts with it. Texts longer than ``max_length`` tokens
-lose tokens from the start of the rendered text (special prefix tokens kept), because the end
-holds the cue the label word follows.
-
-Speed: with one prompt for the whole batch (training, scoring one candidate), the prompt's keys
-and values are computed once and shared, and the real tokens of the right-padded batch are packed
-into as few rows as fit the longest sequence (a block mask and restarting position ids keep the
-sequences apart). This gives the same scores as the padded layout (checked once at construction on
-a probe batch; architectures or attention kernels that do not honour it fall back to the padded
-layout, as do batches longer than a sliding attention window). A stack of prompts (B, P, d) runs
-in the padded layout.
-
-Memory: a model with gradient checkpointing enabled (``BackboneConfig.gradient_checkpointing``)
-recomputes each decoder layer's activations in the backward pass. transformers checkpoints only
-layers in training mode, so ``train(True)`` sets the training flag of those layers alone (their
-dropout modules stay off), and training steps run in the padded layout: checkpointed layers drop
-the shared prompt cache the packed layout relies on. Evaluation is unchanged.
-
-Public API:
-    CausalLMBackbone(model, tokenizer, task, *, name="", max_length=256, mc_reduction="mean",
-                     packing=True)
-    .label_token_ids, .packing (whether the packed layout is in use)
+Scores are those of the model's own logits, computed without building anything vocabulary-sized;
+the layout, packing and checks: docs/design.md, "Exact and fast scoring in the causal LM".
 """
 
 from __future__ import annotations

@@ -1,26 +1,6 @@
 """A frozen encoder (BERT, MiniLM, MPNet, RoBERTa, ...) with a soft prompt and a linear head.
 
-Layout of one sequence: ``[soft prompt (P slots)] [CLS] text_a [SEP] (text_b [SEP]) [padding]``:
-the prompt lives in the word-embedding space, before the tokenizer's own input, so the model adds
-its position (and token-type 0) embeddings to it like to any token; this is Lester-style input
-prompting, the "prompt" (non-prefix) mode of P-tuning v2.
-
-Features are pooled over the real input tokens (prompt slots excluded): the mean by default, which
-is how sentence-transformers models such as all-MiniLM-L6-v2 were trained to be used, or the
-[CLS] position with ``pooling="cls"``. A trainable linear head with dropout (active only after
-``train(True)``) maps features to class scores. Multiple-choice tasks score each (context, option)
-pair with a one-output head; the option scores of an example are its class scores.
-
-``max_length`` bounds the tokenizer's output; the prompt comes on top and the total must fit the
-model's position embeddings.
-
-A model with gradient checkpointing enabled recomputes each encoder layer's activations in the
-backward pass: ``train(True)`` sets the training flag of those layers alone (transformers
-checkpoints only layers in training mode; the encoder's dropout modules stay off).
-
-Public API:
-    EncoderHeadBackbone(model, tokenizer, task, *, name="", max_length=256, pooling="mean",
-                        dropout=0.1, head_seed=0)
+Layout, pooling and the head: docs/design.md, "The encoder with a linear head".
 """
 
 from __future__ import annotations

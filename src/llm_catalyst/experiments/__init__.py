@@ -1,14 +1,7 @@
 """Comparing methods over seeds: read run directories, compute statistics, write tables/reports.
 
-This layer only reads run directories; it never trains. Imported lazily, so that importing the
-package does not load numpy or matplotlib::
-
-    from llm_catalyst.experiments import collect_runs, comparison_table, to_markdown
-
-    runs = collect_runs(Path("runs/grid"))                 # finished + unfinished
-    table = comparison_table(runs.finished)                # mean ± std, Δ vs plain [95% CI]
-    print(to_markdown(table)); write_tables(table, Path("runs/grid"))
-    html_path = write_report(Path("runs/grid"))            # PNGs + one self-contained page
+Only reads run directories, never trains; imported lazily, so that importing the package does
+not load numpy or matplotlib (an example: docs/design.md, "Tables and what the rounds did").
 """
 
 from __future__ import annotations

@@ -1,20 +1,7 @@
 """Plots and one self-contained HTML page for a run directory or a folder of runs (a grid).
 
-Public API::
-
-    write_report(path, out_dir=None, baseline="plain", resamples=10000, level=0.95, seed=0)
-        -> Path of report.html
-
-For every run: ``<name>-curves.png`` (train loss and dev accuracy against steps, restarts as
-vertical lines, the kept step starred) and, when the run had rounds, ``<name>-rounds.png`` (dev
-loss of every pool candidate and proposal per round, the chosen one highlighted). For a folder
-of runs the page starts with the comparison table of ``tables.py``. The PNGs are written beside
-the page (``out_dir``, default ``path/report``) and also embedded in it as base64, so the page
-alone can be mailed or archived: no scripts, no external assets.
-
-Every text that came from a file or an LLM (prompt texts, reasons, paths, names) is passed
-through ``html.escape`` before it reaches the page, and no such text is drawn in a plot, where
-matplotlib would read ``$...$`` as mathematics.
+Texts from files or an LLM are escaped and never drawn in plots; docs/design.md, "The HTML
+report".
 """
 
 from __future__ import annotations

@@ -1,17 +1,6 @@
 """What the restart rounds of a grid did, per task and method: the evidence behind a comparison.
 
-A table of accuracies says whether a method helped; this says why or why not. For every round a
-run logged (``events.jsonl``), it counts whether the round was skipped (no usable proposal),
-restarted (and from which source) or kept the current prompt, and how the proposals' dev loss
-compared with the current prompt's at that moment. A catalyst that never restarts, or whose
-proposals all score far worse than a few gradient steps, cannot beat plain tuning, whatever the
-LLM writes.
-
-Public API::
-
-    round_outcomes(runs) -> list[RoundOutcome]     # one per (task, method) that had rounds
-    rounds_markdown(outcomes) -> str               # table + legend
-    ROUND_HEADERS, rounds_rows(outcomes), ROUNDS_LEGEND   # the same cells, for HTML
+A table of accuracies says whether a method helped; this says why or why not.
 """
 
 from __future__ import annotations

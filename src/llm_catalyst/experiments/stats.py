@@ -1,19 +1,7 @@
 """Statistics over seeds: what a comparison of methods can honestly claim.
 
-Public API::
-
-    mean_std(values) -> (mean, sample std or None)
-    bootstrap_ci(values, resamples=10000, level=0.95, seed=0) -> ConfidenceInterval
-    summarize(runs) -> list[MethodSummary]            # test accuracy per (task, method)
-    paired_deltas(runs, baseline="plain", ...) -> list[PairedDelta]
-    wall_clock_summary(runs, per_task=True) -> list[WallClockSummary]
-    method_sort_key(method)                          # the display order of methods
-
-Differences against the baseline are paired: a run is compared with the baseline run of the same
-task and seed (same data split, same initialisation), which removes the seed-to-seed variance
-that dominates few-shot results. The confidence interval is a percentile bootstrap of the mean
-paired difference, seeded so a table is reproducible; it is only given for two or more pairs,
-since one pair says nothing about spread. Every function is pure.
+Differences are paired by task and seed, with a seeded bootstrap interval; docs/design.md,
+"Statistics".
 """
 
 from __future__ import annotations

@@ -1,15 +1,6 @@
 """The comparison table: one row per task and method, in Markdown (to read) and CSV (to analyse).
 
-Public API::
-
-    comparison_table(runs, baseline="plain", resamples=10000, level=0.95, seed=0)
-        -> ComparisonTable
-    to_markdown(table) -> str      # the table, how to read it, and wall-clock per method
-    to_csv(table) -> str           # raw numbers (accuracies as fractions), one row per cell
-    write_tables(table, directory) -> (markdown_path, csv_path)
-
-``ComparisonTable.headers``/``display_rows()`` and ``wall_clock_headers``/``wall_clock_rows()``
-are the formatted cells that the Markdown and the HTML report share, so both show the same numbers.
+The Markdown and the HTML report share the formatted cells, so both show the same numbers.
 """
 
 from __future__ import annotations

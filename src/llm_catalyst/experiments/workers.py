@@ -1,41 +1,7 @@
 """The cells of a grid, run one after another, on local worker processes, or on a Ray cluster.
 
-A cell is one method on one task and seed, in its own run directory ``OUTPUT/TASK/METHOD/seedN``.
-Whatever runs it, a cell is run under its lock (below) and goes: finished already -> nothing to
-do; directory present -> resume from its checkpoint; else a new run. An interrupted grid given
-again therefore skips its finished cells and resumes the others, on any number of workers.
-A directory whose recorded config differs from the cell's (the grid was given again with other
-options) is neither skipped nor resumed: the cell fails naming the keys that differ, because
-either would silently report the old settings under the new command.
-
-Workers:
-  - ``workers=1`` (default): in this process, in order, printing each run's progress;
-  - ``workers=N``: N local processes (``ProcessPoolExecutor``, spawn context, so no state is
-    inherited); this process's torch threads are divided among them (at least one each), and
-    it prints one line per finished cell. Ctrl-C makes every running cell stop at its next
-    step with a checkpoint; cells not yet started are dropped;
-  - ``ray_address``: one Ray task per cell on the cluster at that address (``ray.init``;
-    ``"auto"`` finds a local one), one CPU and one torch thread each, or one GPU when the
-    backbone's device is ``cuda``. The output folder (and the data and caches the configs
-    name) must be on a filesystem every node sees. Needs ``pip install 'llm-catalyst[ray]'``.
-
-Locks: before touching a cell's directory a worker takes ``OUTPUT/TASK/METHOD/seedN.lock`` (next
-to the directory, which must not exist before the run creates it). The lock is an exclusive
-``flock`` held for the whole run on a file that records the holder (host, pid, start time); a
-second worker is refused at once with a ``CellLocked`` error naming that holder, so no two
-workers ever write one directory. The kernel releases a ``flock`` when its process dies, however
-it dies (even ``kill -9``), so a lock left behind by a dead worker is stale by construction and
-the next worker takes it over - nothing to clean up, nothing that blocks forever. (A lock file
-with a pid inside and an existence check could not tell a dead holder from a live one on
-another host, nor from a new process that reuses the pid.) The file is removed when its holder
-finishes. Locks need a filesystem with working ``flock`` (local disks; NFSv4 on Linux).
-
-Public API:
-    Cell(name, config)                             a grid cell and its run configuration
-    CellOutcome(name, status, message, seconds)    status: finished | failed | interrupted
-    run_cells(cells, output, workers=1, ray_address=None, console=None) -> list[CellOutcome]
-    run_cell(cell, output, console=None) -> CellOutcome     one cell here, under its lock
-    cell_lock(directory) -> context manager; CellLocked
+Every cell runs under a ``flock`` so no two workers write one directory, and a grid given again
+skips or resumes its cells; docs/design.md, "Grids: cells, workers and locks".
 """
 
 from __future__ import annotations
@@ -87,7 +53,10 @@ class CellLocked(ConfigError):
 
 @contextmanager
 def cell_lock(directory: Path) -> Iterator[None]:
-    """Hold the lock of the cell whose run directory is ``directory`` (see the module text)."""
+    """Hold the lock of the cell whose run directory is ``directory``.
+
+    Why a ``flock`` and not a pid file: docs/design.md, "Grids: cells, workers and locks".
+    """
     path = directory.with_name(directory.name + ".lock")
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:

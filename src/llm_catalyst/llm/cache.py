@@ -1,13 +1,6 @@
 """An on-disk cache of LLM answers, keyed on the whole request plus its sample index.
 
-Public API:
-    request_key(identity, request) -> str
-    ResponseCache(directory, enabled=True)   .get(key) / .put(key, completion) / .close()
-
-The key hashes the back-end identity (back-end, base URL, model; never a key) and every field
-of the request, including ``sample_index``: identical requests replay, while a second sample
-of the same question is a different entry. With ``enabled=False`` nothing is read or written
-and the directory is not created.
+Identical requests replay, while a second sample of the same question is a different entry.
 """
 
 from __future__ import annotations

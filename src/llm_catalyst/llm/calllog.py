@@ -1,13 +1,6 @@
 """A JSONL record of every LLM request and its outcome.
 
-Public API:
-    CallRecord    one line: request, identity, outcome, texts, latency, usage, cost, cache hit
-    CallLog(path) .write(record); path None keeps records in memory only (``.records``)
-
-Records are built from ``LLMRequest``/``Completion`` values and the back-end's ``identity``,
-none of which holds an API key or an HTTP header, so nothing secret can reach the file.
-Very long answers are cut at ``MAX_LOGGED_CHARS`` (with ``truncated: true``) to keep the log
-readable when a server misbehaves.
+Built from values that hold no API key or HTTP header, so nothing secret can reach the file.
 """
 
 from __future__ import annotations

@@ -1,18 +1,6 @@
 """One call path for every back-end: cache, budget, bounded retries and the call log.
 
-Public API:
-    RetryPolicy(max_attempts, initial_backoff_s, max_backoff_s, max_retry_after_s)
-    CallResult      completion + cache hit, attempts, latency, cost
-    LLMGateway(client, cache=None, budget=None, retry=RetryPolicy(), log=None, sleep=time.sleep)
-        .call(request) -> CallResult      raises LLMUnavailable or BudgetExhausted
-        .identity, .has_chat_template, .budget, .log
-    build_client(config, loaded=None) -> LLMClient
-    build_gateway(config, loaded=None, log_path=None) -> LLMGateway
-
-Order of a call: cache (a hit is free and never refused), budget check (against the call's
-worst case), then up to ``max_attempts`` tries. Every try sends the same request: retries never
-change the model or the sampling settings. Waits grow exponentially and are at least the
-server's Retry-After; a Retry-After longer than ``max_retry_after_s`` ends the call at once.
+Why in that order: docs/design.md, "The LLM gateway: cache, budget, retries".
 """
 
 from __future__ import annotations

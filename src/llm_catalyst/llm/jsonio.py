@@ -1,11 +1,6 @@
 """Reading the small JSON files users hand to the LLM tools (histories, scripts).
 
-Public API:
-    read_json_items(path, fix) -> list[tuple[str, object]]
-
-A file is either one JSON list or JSONL (one value per line; blank lines ignored). Each item
-comes with where it was found ("line 3" in JSONL, "item 3" in a list), so a caller's error can
-point at it. Errors are ``DataError`` naming the file, the line and ``fix``.
+A file is one JSON list or JSONL; each item says where it was found, so errors can point at it.
 """
 
 from __future__ import annotations

@@ -1,19 +1,7 @@
 """Turn an LLM's answer into clean, new, bounded prompt texts.
 
-Public API:
-    parse_proposals(raw, max_words, tried=(), max_chars=None, echo="", cut_off=False)
-    ParseResult(accepted, rejected, method)     method: "json", "json_partial", "lines", "none"
-    Rejection(text, reason)
-    prompt_key(text) -> str                     the identity used for de-duplication
-
-Order: a JSON list of strings anywhere in the answer (code fences and preambles around it are
-ignored); else numbered or bulleted lines; else the quoted strings of a JSON list cut off by the
-token limit; else labelled ("Prompt: ...") or quoted lines; else every line that is not a
-preamble. Each candidate is cleaned (labels, quotes, ``<INS>`` tags, extra whitespace) and
-rejected if empty, without letters, non-printable, over-long, a line copied from ``echo`` (the
-meta-prompt), a duplicate, or already tried. When the answer was ``cut_off`` by the token
-limit, the last line-parsed candidate is rejected: it is probably unfinished. The answer is
-treated as data only: nothing here evaluates, executes or formats it.
+The answer is treated as data only; the order of parsers and the rejection rules:
+docs/design.md, "Parsing LLM answers".
 """
 
 from __future__ import annotations

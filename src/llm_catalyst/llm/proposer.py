@@ -1,18 +1,7 @@
 """The instructor's service to the catalyst loop: new prompts for a task and its scored history.
 
-Public API:
-    ScoredPrompt(text, loss, accuracy=None)         one entry of the history shown to the LLM
-    ProposalRound                                   proposals, status, reason, usage, raw answers
-    Proposer(gateway, config)                       from an ``LLMConfig``
-        .render(task, history) -> list[Message]     the meta-prompt, for inspection
-        .propose(task, history, round_index, tried=()) -> ProposalRound
-        .plan(rounds) -> str                        the projected call count, printed before a run
-    load_history(path) -> list[ScoredPrompt]        JSON list or JSONL of {text, loss, accuracy}
-
-``propose`` never raises for LLM failures: when the LLM is unavailable or the budget is spent
-it returns a round with no proposals, ``status`` "unavailable" or "budget" and the reason, and
-the caller skips the round. Call ``k`` of round ``r`` has sample index ``r * calls_per_round + k``
-and seed ``sampling.seed + sample index``: every call is a distinct, reproducible sample.
+LLM failures become skipped rounds, never exceptions, and every call is a distinct, reproducible
+sample; docs/design.md, "Proposals from the instructor".
 """
 
 from __future__ import annotations

@@ -1,13 +1,7 @@
 """A client that replays scripted answers and records what it was asked (for tests and demos).
 
-Public API:
-    ScriptedStep                         one scripted answer or failure
-    ScriptedClient(steps, name="scripted", chat=True)   .requests: every request received
-    ScriptedClient.from_file(path)       JSON list or JSONL of steps
-
-A step in a file is a string (one answer), ``{"texts": [...]}`` (several samples), or
-``{"error": "transient" | "unavailable", "message": "...", "retry_after": 2}`` (a failure).
-Token counts are word counts, so budgets can be exercised without a tokenizer.
+Token counts are word counts, so budgets can be exercised without a tokenizer; the script file
+format: docs/design.md, "Files handed to the LLM tools, and scripted answers".
 """
 
 from __future__ import annotations

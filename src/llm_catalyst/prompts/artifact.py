@@ -1,27 +1,7 @@
 """Saved prompts: one self-describing directory that PEFT can load too.
 
-A directory holds:
-
-- ``adapter_model.safetensors``: the prompt rows under PEFT's key ``prompt_embeddings``;
-- ``adapter_config.json``: a PEFT ``PromptTuningConfig`` (written by PEFT itself), so that
-  ``PeftModel.from_pretrained(base_model, directory)`` loads the prompt; only when the backbone
-  wraps a transformers model (task type ``CAUSAL_LM`` for causal LMs, ``FEATURE_EXTRACTION``
-  for encoders);
-- ``head.safetensors``: trainable head weights, when the backbone has a head;
-- ``llm_catalyst.json``: our metadata: format version, backbone name and kind, tokenizer
-  vocabulary fingerprint, P and d, provenance (init, init text, fit), the projected text with
-  per-slot distances and round-trip check, metrics, extra fields and package versions.
-
-The metadata is written last: a directory without it is not a complete artifact. Loading checks
-the vocabulary fingerprint and the embedding width against the backbone, and refuses a mismatch.
-
-Public API:
-
-- ``save_prompt(directory, prompt, backbone, *, metrics=None, init_text=None, extra=None,
-  metric="cosine") -> Path``
-- ``load_prompt(directory, backbone=None) -> PromptArtifact``
-- ``PromptArtifact`` (prompt, metadata, head_state, directory; backbone_name, projected_text,
-  metrics)
+Loading refuses a backbone with another vocabulary or width; the files of a directory:
+docs/design.md, "Saved prompt artifacts".
 """
 
 from __future__ import annotations

@@ -2,9 +2,6 @@
 
 Validated when it is read, so that a bad combination (text init without a text, a filler that
 the fit policy never uses) fails before any model is loaded.
-
-Public API: ``PromptConfig`` (length, init, init_text, tensor_path, fit, filler, metric) and its
-``fit_policy()``.
 """
 
 from __future__ import annotations

@@ -1,30 +1,8 @@
 """The one place that turns soft prompts into words and words into soft prompts.
 
-Soft -> text: every slot goes to its nearest token in the backbone's own input-embedding table.
-``"cosine"`` takes the ARGMAX of cosine similarity (the reference code sorted ascending and took
-the least similar token); ``"l2"`` takes the argmin of Euclidean distance. Excluded ids (special,
-added, unused tokens, rows the tokenizer cannot decode, all-zero rows) are never chosen. Each
-slot's distance is reported, and the decoded text is re-encoded to check that it gives the same
-ids back: a mismatch is reported slot by slot, never hidden.
-
-Word-end markers of BPE vocabularies that mark the end of a word instead of its start (CLIP's
-``</w>``) are turned back into spaces in projected text, also where the tokenizer's own decoder
-does not do it (a CLIP tokenizer loaded as a plain fast tokenizer, or pickled and copied).
-
-Text -> soft: the text is tokenised without special tokens (special-token strings inside the
-text are read as plain text) and fitted to the prompt length by an explicit :class:`FitPolicy`;
-the result says how many tokens were truncated or padded. A vocabulary may carry a ``context``
-function that first reduces a text to the part that becomes prompt slots (CLIP backbones keep
-the words around the ``{class}`` placeholder of a template such as "a photo of a {class}.").
-
-Public API:
-
-- ``Vocabulary(tokenizer, table, excluded_ids, context=None)`` / ``Vocabulary.of(backbone)``
-- ``project(prompt, vocab, metric="cosine") -> Projection``
-- ``project_many(prompts, vocab, metric="cosine") -> list[Projection]`` (batched, chunked)
-- ``Projection`` (token_ids, tokens, text, distances, roundtrip_ids, roundtrip_ok, mismatches)
-- ``FitPolicy.parse("truncate+pad_filler", filler="...")``
-- ``embed_text(text, vocab, length, policy, current=None) -> FittedText``
+Nothing is hidden: each slot's distance and a decode -> encode round trip are reported, and a
+text is fitted to P slots only as an explicit policy says; docs/design.md, "Projection and the
+round trip".
 """
 
 from __future__ import annotations

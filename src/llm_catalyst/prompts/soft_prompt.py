@@ -1,18 +1,7 @@
 """A soft prompt: the (P, d) tensor plus where it came from.
 
-The provenance (init kind, init text, seed, source file, what the fit policy did) travels with the
-tensor into every artifact, so a saved prompt can always say how it started.
-
-A prompt is never all-zero (SmolLM2 gives NaN gradients for one) and never non-finite.
-
-Public API:
-
-- ``SoftPrompt(embeddings, init, ...)``, ``.length``, ``.dim``, ``.provenance()``,
-  ``.with_embeddings(tensor)``
-- ``random_prompt(vocab, length, seed)``: rows of distinct random non-excluded tokens
-- ``prompt_from_text(text, vocab, length, policy)``
-- ``prompt_from_tensor(tensor, length, dim, source=None)``, ``read_tensor_file(path)``
-- ``init_prompt(config, vocab, seed)``: the three above, chosen by a ``PromptConfig``
+The provenance travels with the tensor into every artifact, so a saved prompt can always say how
+it started.
 """
 
 from __future__ import annotations

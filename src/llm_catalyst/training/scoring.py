@@ -1,17 +1,7 @@
 """Evaluation of one or many prompts on a split, without gradients.
 
-Examples are sorted by length before batching so that dynamic padding wastes little; the
-metrics are order-independent, so sorting changes nothing but speed.
-
-Under several processes (``dist``, see ``llm_catalyst.distributed``) the length-sorted batches
-are dealt round-robin and the sums are all-reduced: each batch holds what it holds in one
-process, so the metrics are the one-process metrics (losses up to the order of summation).
-
-Public API:
-    evaluate(backbone, prompt, examples, batch_size=64, dist=None) -> EvalResult   one (P, d)
-    evaluate_many(backbone, prompts, examples, batch_size=64, dist=None) -> list[EvalResult]
-        K candidate prompts (K, P, d) scored together, candidates x examples in shared passes
-    evaluate_hard_prompt(backbone, examples, batch_size=64, dist=None) -> EvalResult
+Examples are sorted by length so that dynamic padding wastes little; the metrics do not depend on
+the order, nor on the number of processes (docs/design.md, "Data-parallel runs").
 """
 
 from __future__ import annotations

@@ -1,13 +1,7 @@
 """Gradient prompt tuning: the optimiser, the schedule and a deterministic batch stream.
 
-The trainer is built for stages: ``run(n)`` can be called repeatedly, the prompt can be replaced
-between stages (``restart``) with the optimiser moments reset or kept, and the LR schedule keeps
-counting global steps. The batch of step ``s`` and its dropout masks are pure functions of
-``(seed, s)``, so a run resumed at step ``s`` sees exactly what an uninterrupted run would.
-
-Under ``accelerate launch`` (a ``Distributed`` that is active) every process takes its share of
-the same global batch and the gradients are summed over processes before the optimizer step,
-so all processes hold the same prompt; see ``llm_catalyst.distributed``.
+Built for stages with restarts between them, and for exact resume: the batch of step ``s`` is a
+pure function of ``(seed, s)``; docs/design.md, "Gradient prompt tuning in stages".
 """
 
 from __future__ import annotations
