@@ -1,12 +1,6 @@
 """llm-catalyst: prompt tuning where a gradient optimizer and an LLM work together.
 
-Public API (imported lazily, so ``import llm_catalyst`` stays cheap and has no side effects)::
-
-    from llm_catalyst import TuneConfig, load_tune_config, tune, load_prompt
-
-    config = load_tune_config("configs/tune_sst2.yaml", {"data.seed": 2})
-    result = tune(config)          # writes a run directory, returns metrics
-    artifact = load_prompt(result.run_dir / "artifact")
+Names below are imported lazily, so ``import llm_catalyst`` stays cheap and has no side effects.
 """
 
 from __future__ import annotations
@@ -17,10 +11,13 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "TuneConfig": "llm_catalyst.config",
-    "load_tune_config": "llm_catalyst.config",
-    "tune": "llm_catalyst.training.tune",
-    "TuneResult": "llm_catalyst.training.tune",
+    "RunConfig": "llm_catalyst.catalyst",
+    "RunResult": "llm_catalyst.catalyst",
+    "load_run_config": "llm_catalyst.catalyst",
+    "run": "llm_catalyst.catalyst",
+    "resume": "llm_catalyst.catalyst",
+    "load_tune_config": "llm_catalyst.plain",
+    "tune": "llm_catalyst.plain",
     "load_prompt": "llm_catalyst.prompts.artifact",
     "save_prompt": "llm_catalyst.prompts.artifact",
     "get_task": "llm_catalyst.data.registry",

@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from llm_catalyst.training.tune import tune
+
 from llm_catalyst.backbones import BackboneConfig, build_backbone
 from llm_catalyst.catalyst.config import load_run_config
 from llm_catalyst.catalyst.methods import run
@@ -15,7 +17,6 @@ from llm_catalyst.config import TuneConfig
 from llm_catalyst.data.registry import get_task
 from llm_catalyst.experiments.results import read_events
 from llm_catalyst.prompts.projection import FitPolicy, Vocabulary, embed_text, project
-from llm_catalyst.training.tune import tune
 from tests.catalyst.small_runs import run_settings, script
 
 TEMPLATES = [

@@ -19,6 +19,7 @@ import pytest
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState
+from llm_catalyst.training.tune import tune
 
 from llm_catalyst.backbones import BackboneConfig, build_backbone
 from llm_catalyst.catalyst.config import load_run_config
@@ -27,7 +28,6 @@ from llm_catalyst.config import load_tune_config
 from llm_catalyst.distributed import Distributed
 from llm_catalyst.training.config import TrainConfig
 from llm_catalyst.training.trainer import PromptTrainer
-from llm_catalyst.training.tune import tune
 from tests.catalyst.small_runs import ANSWER, run_settings, script
 
 LAUNCH = [

@@ -39,9 +39,9 @@ from llm_catalyst.errors import ConfigError
 from llm_catalyst.llm.budget import Budget
 from llm_catalyst.llm.client import Usage
 from llm_catalyst.rundir import RunDirectory
+from llm_catalyst.training.best import BestTracker
 from llm_catalyst.training.scoring import EvalResult
 from llm_catalyst.training.trainer import PromptTrainer
-from llm_catalyst.training.tune import BestTracker
 
 FORMAT_VERSION = 1
 PHASES = ("gradient_s", "scoring_s", "llm_s")

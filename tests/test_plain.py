@@ -6,6 +6,7 @@ import json
 
 import pytest
 import yaml
+from llm_catalyst.training.tune import tune
 
 from llm_catalyst.backbones import BackboneConfig, build_backbone
 from llm_catalyst.config import load_tune_config
@@ -13,7 +14,6 @@ from llm_catalyst.data.config import load_splits
 from llm_catalyst.data.registry import get_task
 from llm_catalyst.prompts.artifact import load_prompt
 from llm_catalyst.training.scoring import evaluate
-from llm_catalyst.training.tune import tune
 
 
 def _config(tmp_path, shared_data_dir, **overrides):
