@@ -103,7 +103,7 @@ def print_summary(out: Console, results: dict[str, Any]) -> None:
     out.print(f"run directory: {results['run_dir']}")
     zero_shot = results.get("zero_shot_test")
     if zero_shot is not None:
-        out.print(f"zero-shot hard prompt: test accuracy {zero_shot['accuracy']:.4f}")
+        out.print(f"zero-shot hard prompt: accuracy {zero_shot['accuracy']:.4f} on test")
     out.print(
         f"{results['method']} on {results['task']} (seed {results['seed']}): test accuracy "
         f"{test['accuracy']:.4f} (n={test['n']}); kept prompt from {results['best_origin']} "

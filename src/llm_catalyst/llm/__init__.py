@@ -12,7 +12,7 @@ The catalyst loop needs three things from here::
 Modules: ``client`` (protocol and values), ``openai_compat`` / ``local_hf`` / ``llama_cpp`` /
 ``scripted`` (back-ends, imported only when built), ``gateway`` (cache -> budget -> retries ->
 call log), ``cache``, ``budget``, ``calllog``, ``parsing``, ``proposer`` (+ ``templates/``),
-``config``, ``commands`` (the ``propose`` CLI command).
+``config``.
 """
 
 from llm_catalyst.llm.budget import Budget, BudgetExhausted, BudgetLimits, Price
