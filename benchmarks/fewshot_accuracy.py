@@ -1,8 +1,8 @@
 """Few-shot accuracy over seeds: zero-shot hard prompt vs tuned soft prompt, mean +- std.
 
-Each seed is one full `tune` run (its own k-shot train/dev sample, selection on dev, one test
-evaluation); the zero-shot figure is the task's template with no soft prompt, on the same test
-set. Example:
+Each seed is one plain run (`tune`, i.e. `run --method plain`): its own k-shot train/dev
+sample, selection on dev, one test evaluation; the zero-shot figure is the task's template with
+no soft prompt, on the same test set. Example:
 
     python benchmarks/fewshot_accuracy.py --config configs/tune_sst2.yaml --seeds 1 2 3
 """
@@ -15,8 +15,8 @@ import statistics
 import time
 from pathlib import Path
 
-from llm_catalyst.config import load_tune_config, parse_override
-from llm_catalyst.training.tune import tune
+from llm_catalyst import load_tune_config, tune
+from llm_catalyst.config import parse_override
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -37,12 +37,13 @@ def main() -> None:
         config = load_tune_config(args.config, overrides)
         started = time.perf_counter()
         result = tune(config)
+        zero_shot = result.results.zero_shot_test
         rows.append(
             {
                 "seed": seed,
-                "zero_shot": result.zero_shot_test.accuracy if result.zero_shot_test else None,
-                "tuned": result.test.accuracy,
-                "best_step": result.best_step,
+                "zero_shot": None if zero_shot is None else zero_shot.accuracy,
+                "tuned": result.results.test.accuracy,
+                "best_step": result.results.best_step,
                 "seconds": time.perf_counter() - started,
                 "run_dir": str(result.run_dir),
             }

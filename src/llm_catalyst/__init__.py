@@ -1,7 +1,6 @@
 """llm-catalyst: prompt tuning where a gradient optimizer and an LLM work together.
 
-Public names are imported lazily, so ``import llm_catalyst`` stays cheap and has no side
-effects: ``from llm_catalyst import load_tune_config, tune, load_prompt`` (README, "Python API").
+Names below are imported lazily, so ``import llm_catalyst`` stays cheap and has no side effects.
 """
 
 from __future__ import annotations
@@ -12,10 +11,13 @@ from typing import Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "TuneConfig": "llm_catalyst.config",
-    "load_tune_config": "llm_catalyst.config",
-    "tune": "llm_catalyst.training.tune",
-    "TuneResult": "llm_catalyst.training.tune",
+    "RunConfig": "llm_catalyst.catalyst",
+    "RunResult": "llm_catalyst.catalyst",
+    "load_run_config": "llm_catalyst.catalyst",
+    "run": "llm_catalyst.catalyst",
+    "resume": "llm_catalyst.catalyst",
+    "load_tune_config": "llm_catalyst.catalyst.plain",
+    "tune": "llm_catalyst.catalyst.plain",
     "load_prompt": "llm_catalyst.prompts.artifact",
     "save_prompt": "llm_catalyst.prompts.artifact",
     "get_task": "llm_catalyst.data.registry",

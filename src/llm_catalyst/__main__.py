@@ -1,5 +1,5 @@
 """``python -m llm_catalyst`` runs the CLI (also what ``accelerate launch -m`` needs)."""
 
-from llm_catalyst.cli import app
+from llm_catalyst.commands import app
 
 app()

@@ -1,48 +1,85 @@
-"""The resolved configuration of a run: one pydantic model per section, composed here.
+"""One loader for every YAML configuration file: read, apply dotted overrides, validate.
 
-Each section lives beside the code it configures (data, backbones, prompts, training); this
-module only composes them, loads YAML, applies command-line overrides and turns validation
-errors into messages that name the file, the key and the problem.
+A validation error names the file, the line of the offending key (from PyYAML's node marks),
+the dotted key and the problem, or says that the value came from an override.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
 
-from llm_catalyst.backbones.config import BackboneConfig
-from llm_catalyst.data.config import DataConfig
 from llm_catalyst.errors import ConfigError
-from llm_catalyst.prompts.config import PromptConfig
-from llm_catalyst.training.config import TrainConfig
+
+Model = TypeVar("Model", bound=BaseModel)
 
 
-class TuneConfig(BaseModel):
-    """Everything one prompt-tuning run needs; written verbatim to the run directory."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    data: DataConfig
-    backbone: BackboneConfig = BackboneConfig()
-    prompt: PromptConfig = PromptConfig()
-    train: TrainConfig = TrainConfig()
-    output_dir: Path = Path("runs")
-    evaluate_zero_shot: bool = True
-    max_test_examples: int | None = None
+def parse_override(text: str) -> tuple[str, Any]:
+    """``key=value`` with the value parsed as YAML, so numbers and booleans keep their type."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise ConfigError(f"override {text!r} is not of the form section.key=value")
+    return key.strip(), yaml.safe_load(raw)
 
 
-def format_validation_error(error: ValidationError, source: str) -> str:
-    lines = [f"{source}: invalid configuration"]
-    for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        lines.append(f"  {key}: {item['msg']}")
-    return "\n".join(lines)
+def load_config(
+    model: type[Model],
+    path: str | Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    section: str | None = None,
+) -> Model:
+    """``path`` (or an empty tree) with dotted ``overrides`` applied (None values skipped),
+    validated as ``model``. With ``section``, a file may hold the model's keys at top level or
+    under that key (so a whole run config serves as an LLM config too)."""
+    tree, root = _read(Path(path)) if path is not None else ({}, None)
+    prefix: tuple[str, ...] = ()
+    if section is not None and isinstance(tree.get(section), dict):
+        tree, prefix = tree[section], (section,)
+    given = {key: value for key, value in (overrides or {}).items() if value is not None}
+    for key, value in given.items():
+        _set_dotted(tree, key, value)
+    try:
+        return model.model_validate(tree)
+    except ValidationError as error:
+        problems = [_problem(item, path, root, prefix, given) for item in error.errors()]
+        raise ConfigError("invalid configuration\n  " + "\n  ".join(problems)) from None
 
 
-def set_dotted(tree: dict[str, Any], dotted_key: str, value: Any) -> None:
+def _read(path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
+    """The file's mapping and its node tree (whose marks give each key's line)."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found; check the path")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save the file as UTF-8") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the file ({error.strerror})") from None
+    loader = yaml.SafeLoader(text)
+    try:
+        root = loader.get_single_node()
+        tree = None if root is None else loader.construct_document(root)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        line = f", line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", error)
+        raise ConfigError(f"{path}{line}: not valid YAML ({problem})") from None
+    finally:
+        loader.dispose()
+    if tree is None:
+        return {}, None
+    if not isinstance(tree, dict):
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of sections, not {type(tree).__name__}"
+        )
+    return tree, root
+
+
+def _set_dotted(tree: dict[str, Any], dotted_key: str, value: Any) -> None:
     """Set ``tree['a']['b'] = value`` for ``dotted_key='a.b'``, creating sections as needed."""
     *parents, leaf = dotted_key.split(".")
     node = tree
@@ -54,42 +91,37 @@ def set_dotted(tree: dict[str, Any], dotted_key: str, value: Any) -> None:
     node[leaf] = value
 
 
-def parse_override(text: str) -> tuple[str, Any]:
-    """``key=value`` with the value parsed as YAML, so numbers and booleans keep their type."""
-    key, sep, raw = text.partition("=")
-    if not sep or not key:
-        raise ConfigError(f"override {text!r} is not of the form section.key=value")
-    return key.strip(), yaml.safe_load(raw)
+def _problem(
+    item: Any,
+    path: str | Path | None,
+    root: yaml.Node | None,
+    prefix: tuple[str, ...],
+    overrides: Mapping[str, Any],
+) -> str:
+    """One line: where (file and line, or the override), the dotted key, the message."""
+    loc = tuple(str(part) for part in item["loc"])
+    key = ".".join(loc)
+    from_override = any(key == given or key.startswith(given + ".") for given in overrides)
+    if from_override or path is None:
+        where = "override"
+    else:
+        line = _line_of(root, prefix + loc)
+        where = f"{path}" + (f", line {line}" if line else "")
+    return f"{where}: {'.'.join(prefix + loc) or '(top level)'}: {item['msg']}"
 
 
-def read_yaml(path: str | Path) -> dict[str, Any]:
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found; check the path")
-    try:
-        tree = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML: {error}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text; save the file as UTF-8") from None
-    if tree is None:
-        return {}
-    if not isinstance(tree, dict):
-        raise ConfigError(
-            f"{path}: the top level must be a mapping of sections, not {type(tree).__name__}"
-        )
-    return tree
-
-
-def load_tune_config(
-    path: str | Path | None = None, overrides: dict[str, Any] | None = None
-) -> TuneConfig:
-    """Read an optional YAML file, apply dotted overrides, validate."""
-    tree = read_yaml(path) if path is not None else {}
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            set_dotted(tree, key, value)
-    try:
-        return TuneConfig.model_validate(tree)
-    except ValidationError as error:
-        raise ConfigError(format_validation_error(error, str(path or "options"))) from None
+def _line_of(node: yaml.Node | None, loc: tuple[str, ...]) -> int | None:
+    """The 1-based line of the deepest part of ``loc`` found in the YAML node tree."""
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((kv for kv in node.value if kv[0].value == part), None)
+            if match is None:
+                break
+            line, node = match[0].start_mark.line + 1, match[1]
+        elif isinstance(node, yaml.SequenceNode) and part.isdigit() and int(part) < len(node.value):
+            node = node.value[int(part)]
+            line = node.start_mark.line + 1
+        else:
+            break
+    return line

@@ -8,14 +8,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from llm_catalyst import load_tune_config, tune
 from llm_catalyst.backbones import BackboneConfig, build_backbone
 from llm_catalyst.catalyst.config import load_run_config
 from llm_catalyst.catalyst.run import run
-from llm_catalyst.config import TuneConfig
 from llm_catalyst.data.registry import get_task
 from llm_catalyst.experiments.results import read_events
 from llm_catalyst.prompts.projection import FitPolicy, Vocabulary, embed_text, project
-from llm_catalyst.training.tune import tune
 from tests.catalyst.small_runs import run_settings, script
 
 TEMPLATES = [
@@ -77,7 +76,8 @@ def test_catalyst_runs_on_eurosat_and_restarts_from_the_llms_template(tmp_path, 
 
 
 def test_plain_tuning_on_eurosat_with_the_zero_shot_baseline(tmp_path, shared_data_dir):
-    config = TuneConfig.model_validate(
+    config = load_tune_config(
+        None,
         {
             "data": {"task": "eurosat", "data_dir": str(shared_data_dir), "shots": 1},
             "backbone": {"model": "tiny-clip", "clip": {"cache_dir": str(tmp_path / "f")}},
@@ -85,9 +85,9 @@ def test_plain_tuning_on_eurosat_with_the_zero_shot_baseline(tmp_path, shared_da
             "train": {"steps": 3, "batch_size": 5, "eval_every": 3, "progress": False},
             "output_dir": str(tmp_path / "runs"),
             "max_test_examples": 30,
-        }
+        },
     )
-    result = tune(config)
-    assert result.zero_shot_test is not None and result.zero_shot_test.n == 30
-    assert result.test.n == 30
-    assert result.projected_text == result.projected_text.replace("</w>", "")
+    results = tune(config).results
+    assert results["zero_shot_test"] is not None and results["zero_shot_test"]["n"] == 30
+    assert results["test"]["n"] == 30
+    assert results["projected_text"] == results["projected_text"].replace("</w>", "")

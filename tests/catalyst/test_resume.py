@@ -20,7 +20,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from llm_catalyst.cli import app
+from llm_catalyst.commands import app
 from tests.catalyst.small_runs import ANSWER, run_settings, script
 
 COMPARED_EVENTS = ("train_step", "dev_eval", "trajectory", "round", "restart")

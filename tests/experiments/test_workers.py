@@ -17,7 +17,7 @@ import torch
 from typer.testing import CliRunner
 
 from llm_catalyst.catalyst.config import load_run_config
-from llm_catalyst.cli import app
+from llm_catalyst.commands import app
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.experiments.workers import Cell, CellLocked, cell_lock, run_cell, run_cells
 from tests.catalyst.small_runs import ANSWER, run_settings, script

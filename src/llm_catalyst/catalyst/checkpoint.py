@@ -24,9 +24,9 @@ from llm_catalyst.errors import ConfigError
 from llm_catalyst.llm.budget import Budget
 from llm_catalyst.records import CandidateRecord
 from llm_catalyst.rundir import RunDirectory
+from llm_catalyst.training.best import BestTracker
 from llm_catalyst.training.scoring import EvalResult
 from llm_catalyst.training.trainer import PromptTrainer
-from llm_catalyst.training.tune import BestTracker
 
 FORMAT_VERSION = 1
 PHASES = ("gradient_s", "scoring_s", "llm_s")

@@ -12,18 +12,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from llm_catalyst.backbones.config import BackboneConfig
 from llm_catalyst.catalyst.methods import METHODS
-from llm_catalyst.config import format_validation_error, read_yaml, set_dotted
+from llm_catalyst.config import load_config
 from llm_catalyst.data.config import DataConfig
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.llm.config import LLMConfig
@@ -180,11 +173,4 @@ def _set_default(tree: dict[str, Any], dotted_key: str, value: Any) -> None:
 
 def load_run_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
     """Read an optional YAML file, apply dotted overrides (None values are skipped), validate."""
-    tree = read_yaml(Path(path)) if path is not None else {}
-    for key, value in (overrides or {}).items():
-        if value is not None:
-            set_dotted(tree, key, value)
-    try:
-        return RunConfig.model_validate(tree)
-    except ValidationError as error:
-        raise ConfigError(format_validation_error(error, str(path or "options"))) from None
+    return load_config(RunConfig, path, overrides)

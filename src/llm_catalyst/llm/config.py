@@ -1,25 +1,19 @@
-"""The LLM section of a run's configuration (pydantic), and reading it from YAML.
+"""The LLM section of a run's configuration, and reading it from YAML.
 
-Public API:
-    LLMConfig                   back-end, model, sampling, retries, cache, budget, prices, proposer
-    load_llm_config(path)       YAML file -> LLMConfig; errors name the file, line and fix
-
-The default is the local, key-free set-up: SmolLM2-135M-Instruct in-process. A YAML file may
-hold the LLM section at top level or under an ``llm:`` key, so a whole run config works too.
-An API key is never written in a config: ``api_key_env`` holds the NAME of the environment
-variable that holds it.
+The default is the local, key-free set-up (SmolLM2-135M-Instruct in-process). An API key is
+never written in a config: ``api_key_env`` holds the NAME of the variable that holds it.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from llm_catalyst.errors import ConfigError
+from llm_catalyst.config import load_config
 from llm_catalyst.llm.budget import BudgetLimits, Price
 from llm_catalyst.llm.client import SamplingParams
 from llm_catalyst.userdirs import cache_root
@@ -167,49 +161,9 @@ class LLMConfig(_Section):
         return Price(entry.input_per_mtok, entry.output_per_mtok)
 
 
-def load_llm_config(path: str | Path) -> LLMConfig:
-    """Read an LLM config from YAML (top level or under ``llm:``)."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read the LLM config ({exc.strerror})") from None
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f", line {mark.line + 1}" if mark is not None else ""
-        raise ConfigError(
-            f"{path}{line}: not valid YAML ({getattr(exc, 'problem', exc)})"
-        ) from None
-    data = {} if data is None else data
-    prefix: tuple[str, ...] = ()
-    if isinstance(data, dict) and isinstance(data.get("llm"), dict):
-        data, prefix = data["llm"], ("llm",)
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the LLM config must be a mapping of keys to values")
-    try:
-        return LLMConfig.model_validate(data)
-    except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = prefix + tuple(str(p) for p in err["loc"])
-            line = _line_of(root, loc)
-            where = f"{path}" + (f", line {line}" if line else "")
-            problems.append(f"{where}: {'.'.join(loc) or '(top level)'}: {err['msg']}")
-        raise ConfigError("invalid LLM config\n  " + "\n  ".join(problems)) from None
-
-
-def _line_of(node: yaml.Node | None, loc: tuple[str, ...]) -> int | None:
-    """The 1-based line of the deepest key of ``loc`` found in the YAML node tree."""
-    line = None
-    for key in loc:
-        if not isinstance(node, yaml.MappingNode):
-            break
-        match = next((kv for kv in node.value if kv[0].value == key), None)
-        if match is None:
-            break
-        line = match[0].start_mark.line + 1
-        node = match[1]
-    return line
+def load_llm_config(
+    path: str | Path | None = None, overrides: Mapping[str, Any] | None = None
+) -> LLMConfig:
+    """An LLM config from YAML (top level or under ``llm:``; the defaults without a file),
+    with dotted overrides relative to the LLM section."""
+    return load_config(LLMConfig, path, overrides, section="llm")

@@ -1,13 +1,7 @@
-"""The ``propose`` command: try an LLM set-up on a task before a long run.
+"""``propose``: try an LLM set-up on a task before a long run.
 
-Public API:
-    register(app)    adds ``propose`` to the typer app (called by ``llm_catalyst.cli``)
-
-``llm-catalyst propose --task sst2 --llm llm.yaml --history scored.jsonl`` renders the
-meta-prompt for the task and history, makes one round of LLM calls through the configured
-back-end (with its cache, budget, retries and call log), and prints the proposals, the
-rejected texts and their reasons, and the usage. An unavailable LLM or a spent budget is
-reported as a skipped round (exit code 1), as the catalyst loop would see it.
+One round of LLM calls through the configured back-end (cache, budget, retries, call log); an
+unavailable LLM or a spent budget is a skipped round (exit code 1), as the catalyst loop sees it.
 """
 
 from __future__ import annotations
@@ -18,17 +12,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
+
+from llm_catalyst.commands.options import config_overrides, consoles
+from llm_catalyst.data.registry import get_task
+from llm_catalyst.llm.config import load_llm_config
+from llm_catalyst.llm.gateway import build_gateway
+from llm_catalyst.llm.proposer import Proposer, load_history
 
 
-def register(app: typer.Typer) -> None:
-    # Imported here: cli.py imports this module and calls register() once it is set up.
-    from llm_catalyst.cli import friendly_errors
-
-    app.command("propose")(friendly_errors(propose))
-
-
-def propose(
+def propose_command(
     task: Annotated[str, typer.Option(help="built-in task name, e.g. sst2")],
     history: Annotated[
         Path, typer.Option(help='scored prompts, JSON list or JSONL of {"text", "loss", ...}')
@@ -49,29 +41,12 @@ def propose(
     as_json: Annotated[bool, typer.Option("--json", help="print the round as JSON")] = False,
 ) -> None:
     """Print an LLM's prompt proposals for a task and a scored history."""
-    from llm_catalyst.data.registry import get_task
-    from llm_catalyst.llm.config import LLMConfig, load_llm_config
-    from llm_catalyst.llm.gateway import build_gateway
-    from llm_catalyst.llm.proposer import Proposer, load_history
-
-    config = load_llm_config(llm) if llm is not None else LLMConfig()
-    overrides = {
-        "num_proposals": num,
-        "max_words": max_words,
-        "template": template,
-    }
-    proposer_settings = config.proposer.model_copy(
-        update={k: v for k, v in overrides.items() if v is not None}
-    )
-    config = config.model_copy(update={"proposer": proposer_settings})
-    if cache is not None:
-        config = config.model_copy(
-            update={"cache": config.cache.model_copy(update={"enabled": cache})}
-        )
-    config = LLMConfig.model_validate(config.model_dump())
+    options = {"num": num, "max_words": max_words, "template": template, "cache": cache}
+    overrides = config_overrides(options)
+    config = load_llm_config(llm, {k.removeprefix("llm."): v for k, v in overrides.items()})
     the_task = get_task(task)
     scored = load_history(history)
-    out = Console(soft_wrap=True, highlight=False)
+    out, _ = consoles()
     proposer = Proposer(build_gateway(config), config)
     if not as_json:
         out.print(proposer.plan(rounds=1))

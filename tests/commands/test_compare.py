@@ -1,44 +1,11 @@
-"""The run, compare and report commands, through the package's typer app as a user calls them."""
+"""``compare`` runs a grid once and prints its table; ``report`` writes the page."""
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 from typer.testing import CliRunner
 
-from llm_catalyst.cli import app
-from tests.catalyst.small_runs import ANSWER, run_settings, script
-
-
-def _sets(tmp_path: Path, data_dir: Path, **extra) -> list[str]:
-    """--set options of a small run: 1 round after 2 steps, 2 final steps."""
-    settings = run_settings(
-        tmp_path,
-        data_dir,
-        script(tmp_path, [ANSWER] * 8),
-        **{"train.steps": 4, "loop.rounds": 1, "loop.stage_steps": 2, **extra},
-    )
-    for key in ("data.task", "output_dir"):
-        settings.pop(key)
-    return [arg for k, v in settings.items() for arg in ("--set", f"{k}={json.dumps(v)}")]
-
-
-def test_run_prints_where_the_run_is_and_what_it_scored(tmp_path, shared_data_dir):
-    args = ["run", "--task", "sst2", "--method", "catalyst", "--output-dir", str(tmp_path / "r")]
-    outcome = CliRunner().invoke(app, [*args, *_sets(tmp_path, shared_data_dir)])
-    assert outcome.exit_code == 0, outcome.output
-    (run_dir,) = (tmp_path / "r").iterdir()
-    results = json.loads((run_dir / "results.json").read_text())
-    assert f"run directory: {run_dir}" in outcome.output
-    assert f"test accuracy {results['test']['accuracy']:.4f}" in outcome.output
-    assert "LLM calls 1" in outcome.output
-
-
-def test_resume_takes_no_other_options(tmp_path):
-    outcome = CliRunner().invoke(app, ["run", "--resume", str(tmp_path), "--seed", "2"])
-    assert outcome.exit_code == 2
-    assert "drop the other options" in outcome.output
+from llm_catalyst.commands import app
+from tests.commands.small_cli import small_run_sets
 
 
 def test_compare_runs_the_grid_once_and_prints_the_table(tmp_path, shared_data_dir):
@@ -55,7 +22,7 @@ def test_compare_runs_the_grid_once_and_prints_the_table(tmp_path, shared_data_d
         "2",
         "--output",
         str(grid),
-        *_sets(tmp_path, shared_data_dir),
+        *small_run_sets(tmp_path, shared_data_dir),
     ]
     first = CliRunner().invoke(app, args)
     assert first.exit_code == 0, first.output

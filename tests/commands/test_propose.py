@@ -5,21 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import typer
 from typer.testing import CliRunner
 
-from llm_catalyst.llm.commands import register
-
-
-def cli() -> typer.Typer:
-    app = typer.Typer()
-    register(app)
-
-    @app.command()
-    def other() -> None:
-        """Keeps typer in multi-command mode, as in the real CLI."""
-
-    return app
+from llm_catalyst.commands import app
 
 
 def files(tmp_path: Path, answers: list[object], **llm: object) -> tuple[Path, Path]:
@@ -45,7 +33,7 @@ def files(tmp_path: Path, answers: list[object], **llm: object) -> tuple[Path, P
 def test_propose_prints_proposals_rejections_and_usage(tmp_path) -> None:
     config, history = files(tmp_path, ['["Judge the review.", "Is the review positive?"]'])
     args = ["propose", "--task", "sst2", "--llm", str(config), "--history", str(history)]
-    result = CliRunner().invoke(cli(), [*args, "--num", "2", "--show-prompt"])
+    result = CliRunner().invoke(app, [*args, "--num", "2", "--show-prompt"])
     assert result.exit_code == 0, result.output
     out = result.output
     assert "at most 1 LLM call(s)" in out
@@ -60,7 +48,7 @@ def test_propose_prints_proposals_rejections_and_usage(tmp_path) -> None:
 def test_propose_json_output(tmp_path) -> None:
     config, history = files(tmp_path, ['["A", "Judge it.", "Say it."]'])
     args = ["propose", "--task", "rte", "--llm", str(config), "--history", str(history)]
-    result = CliRunner().invoke(cli(), [*args, "--json", "--num", "2", "--round", "3"])
+    result = CliRunner().invoke(app, [*args, "--json", "--num", "2", "--round", "3"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
     assert payload["proposals"] == ["A", "Judge it."]
@@ -71,7 +59,7 @@ def test_propose_json_output(tmp_path) -> None:
 def test_propose_reports_a_skipped_round_with_exit_code_1(tmp_path) -> None:
     config, history = files(tmp_path, [{"error": "unavailable", "message": "server down"}])
     args = ["propose", "--task", "sst2", "--llm", str(config), "--history", str(history)]
-    result = CliRunner().invoke(cli(), args)
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 1
     assert "status: unavailable (LLM unavailable: server down)" in result.output
 
@@ -80,7 +68,7 @@ def test_propose_user_errors_are_messages_not_tracebacks(tmp_path) -> None:
     config, history = files(tmp_path, ["[]"])
     history.write_text('{"text": "a"}\n')
     args = ["propose", "--task", "sst2", "--llm", str(config), "--history", str(history)]
-    result = CliRunner().invoke(cli(), args)
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
     assert "history.jsonl: line 1: not a scored prompt" in result.output
     assert "Traceback" not in result.output

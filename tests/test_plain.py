@@ -1,4 +1,4 @@
-"""A whole tuning run on real benchmark data: run directory, selection by dev, artifact."""
+"""``tune``, the plain run, on real benchmark data: run directory, selection by dev, artifact."""
 
 from __future__ import annotations
 
@@ -7,13 +7,12 @@ import json
 import pytest
 import yaml
 
+from llm_catalyst import load_run_config, load_tune_config, tune
 from llm_catalyst.backbones import BackboneConfig, build_backbone
-from llm_catalyst.config import load_tune_config
 from llm_catalyst.data.config import load_splits
 from llm_catalyst.data.registry import get_task
 from llm_catalyst.prompts.artifact import load_prompt
 from llm_catalyst.training.scoring import evaluate
-from llm_catalyst.training.tune import tune
 
 
 def _config(tmp_path, shared_data_dir, **overrides):
@@ -54,8 +53,9 @@ def test_tune_writes_a_complete_run_directory(tmp_path, shared_data_dir):
     assert kinds.count("train_step") == 6
     assert [e["step"] for e in events if e["event"] == "dev_eval"] == [0, 3, 6]
     splits = next(e for e in events if e["event"] == "splits")
-    assert (splits["train"], splits["dev"], splits["test"]) == (8, 8, 1821)
+    assert (splits["train"], splits["dev"], splits["test"]) == (8, 8, 40)
     results = json.loads((run / "results.json").read_text())
+    assert results == result.results and results["method"] == "plain"
     assert results["test"]["n"] == 40
     assert results["best_step"] in {0, 3, 6}
     assert results["zero_shot_test"]["n"] == 40
@@ -72,12 +72,13 @@ def test_the_saved_prompt_is_the_one_selected_on_dev(tmp_path, shared_data_dir):
         if '"dev_eval"' in line
     ]
     best = max(dev_events, key=lambda e: (e["accuracy"], -e["loss"]))
-    assert result.best_step == best["step"]
-    assert result.best_dev.loss == pytest.approx(best["loss"])
+    results = result.results
+    assert results["best_step"] == best["step"]
+    assert results["dev"]["loss"] == pytest.approx(best["loss"])
     rescored = evaluate(backbone, artifact.prompt.embeddings, load_splits(config.data).dev)
-    assert rescored.loss == pytest.approx(result.best_dev.loss, abs=1e-5)
-    assert artifact.metrics["test"]["accuracy"] == pytest.approx(result.test.accuracy)
-    assert result.zero_shot_test is None
+    assert rescored.loss == pytest.approx(results["dev"]["loss"], abs=1e-5)
+    assert artifact.metrics["test"]["accuracy"] == pytest.approx(results["test"]["accuracy"])
+    assert results["zero_shot_test"] is None
 
 
 def test_encoder_head_run_saves_the_head(tmp_path, shared_data_dir):
@@ -112,3 +113,14 @@ def test_smollm2_tuning_lowers_dev_loss_on_sst2(tmp_path, shared_data_dir):
         if '"dev_eval"' in line
     ]
     assert dev[-1]["loss"] < dev[0]["loss"]
+
+
+def test_tune_runs_any_run_config_as_plain(tmp_path, shared_data_dir):
+    values = {"data.task": "sst2", "data.data_dir": str(shared_data_dir), "data.shots": 2}
+    values |= {"backbone.model": "tiny-causal-lm", "train.steps": 2, "max_test_examples": 4}
+    config = load_run_config(None, {**values, "train.progress": False, "output_dir": tmp_path})
+    assert config.method == "catalyst"
+    result = tune(config)
+    assert result.results.method == "plain"
+    recorded = yaml.safe_load((result.run_dir / "config.yaml").read_text())
+    assert (recorded["method"], recorded["loop"]["rounds"]) == ("plain", 0)

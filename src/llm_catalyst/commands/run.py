@@ -1,0 +1,141 @@
+"""``run``: one method on one task and seed, or a resumed run.
+
+``tune`` is an alias: ``run --method plain`` (one pipeline, one results.json).
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from llm_catalyst.catalyst import METHODS, RunInterrupted, load_run_config, resume, run
+from llm_catalyst.catalyst.plain import PLAIN
+from llm_catalyst.commands.options import (
+    OPTION_KEYS,
+    ConfigOption,
+    DataDirOption,
+    InitTextOption,
+    LLMOption,
+    LROption,
+    MaxTestOption,
+    ModelOption,
+    OutputDirOption,
+    PromptLengthOption,
+    RoundsOption,
+    SeedOption,
+    SetOption,
+    ShotsOption,
+    StepsOption,
+    TaskOption,
+    config_overrides,
+    consoles,
+)
+from llm_catalyst.errors import ConfigError
+from llm_catalyst.records import RunResults
+
+
+def run_command(
+    config: ConfigOption = None,
+    method: Annotated[str | None, typer.Option(help=", ".join(METHODS))] = None,
+    task: TaskOption = None,
+    seed: SeedOption = None,
+    protocol: Annotated[str | None, typer.Option(help="fewshot (default) or paper")] = None,
+    llm: LLMOption = None,
+    model: ModelOption = None,
+    shots: ShotsOption = None,
+    steps: StepsOption = None,
+    lr: LROption = None,
+    prompt_length: PromptLengthOption = None,
+    init_text: InitTextOption = None,
+    rounds: RoundsOption = None,
+    data_dir: DataDirOption = None,
+    output_dir: OutputDirOption = None,
+    max_test_examples: MaxTestOption = None,
+    set_: SetOption = None,
+    resume_dir: Annotated[
+        Path | None,
+        typer.Option("--resume", help="continue this run directory from its last checkpoint"),
+    ] = None,
+) -> None:
+    """Run one method on one task and seed (or resume a run); prints the result."""
+    options = {
+        "method": method,
+        "protocol": protocol,
+        "task": task,
+        "seed": seed,
+        "model": model,
+        "shots": shots,
+        "steps": steps,
+        "lr": lr,
+        "prompt_length": prompt_length,
+        "init_text": init_text,
+        "rounds": rounds,
+        "data_dir": data_dir,
+        "output_dir": output_dir,
+        "max_test_examples": max_test_examples,
+    }
+    overrides = config_overrides(options, set_, llm)
+    out, err = consoles()
+    try:
+        if resume_dir is not None:
+            if config is not None or overrides:
+                raise ConfigError(
+                    "--resume continues a run with the configuration recorded in its "
+                    "config.yaml; drop the other options"
+                )
+            result = resume(resume_dir, console=err)
+        else:
+            result = run(load_run_config(config, overrides), console=err)
+    except RunInterrupted as stop:
+        err.print(str(stop))
+        raise typer.Exit(code=130) from None
+    if result.is_main:  # the other processes of a data-parallel run hold the same results
+        print_summary(out, result.results)
+
+
+def print_summary(out: Console, results: RunResults) -> None:
+    test, dev, llm, clock = results.test, results.dev, results.llm, results.wall_clock
+    assert dev is not None and llm is not None and clock is not None, "written by this version"
+    out.print(f"run directory: {results.run_dir}")
+    if results.zero_shot_test is not None:
+        out.print(f"zero-shot hard prompt: accuracy {results.zero_shot_test.accuracy:.4f} on test")
+    out.print(
+        f"{results.method} on {results.task} (seed {results.seed}): test accuracy "
+        f"{test.accuracy:.4f} (n={test.n}); kept prompt from {results.best_origin} "
+        f"(dev accuracy {dev.accuracy:.4f}, loss {dev.loss:.4f})"
+    )
+    out.print(f"projected prompt: {results.projected_text!r}")
+    out.print(
+        f"LLM calls {llm.calls} ({llm.cache_hits} from cache), skipped rounds "
+        f"{llm.skipped_rounds}; wall-clock {clock.total_s:.1f} s (gradient "
+        f"{clock.gradient_s or 0.0:.1f}, scoring {clock.scoring_s or 0.0:.1f}, "
+        f"LLM {clock.llm_s or 0.0:.1f})"
+    )
+
+
+def _alias(command: Callable[..., None], fixed: dict[str, Any], doc: str) -> Callable[..., None]:
+    """``command`` with the ``fixed`` options set: they leave its signature, so its --help."""
+    signature = inspect.signature(command, eval_str=True)
+    kept = [p for p in signature.parameters.values() if p.name not in fixed]
+
+    @functools.wraps(command)
+    def alias(**options: Any) -> None:
+        command(**options, **fixed)
+
+    alias.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]
+    alias.__doc__ = doc
+    return alias
+
+
+_PLAIN_OPTIONS = {name: PLAIN[key] for name, key in OPTION_KEYS.items() if key in PLAIN}
+tune_command = _alias(
+    run_command,
+    {**_PLAIN_OPTIONS, "protocol": None, "llm": None, "resume_dir": None},
+    "Train a soft prompt on a task (run --method plain); prints the run directory and metrics.",
+)
