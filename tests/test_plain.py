@@ -55,7 +55,7 @@ def test_tune_writes_a_complete_run_directory(tmp_path, shared_data_dir):
     splits = next(e for e in events if e["event"] == "splits")
     assert (splits["train"], splits["dev"], splits["test"]) == (8, 8, 40)
     results = json.loads((run / "results.json").read_text())
-    assert results == result.results and results["method"] == "plain"
+    assert results == result.results.model_dump(mode="json") and results["method"] == "plain"
     assert results["test"]["n"] == 40
     assert results["best_step"] in {0, 3, 6}
     assert results["zero_shot_test"]["n"] == 40
@@ -72,7 +72,7 @@ def test_the_saved_prompt_is_the_one_selected_on_dev(tmp_path, shared_data_dir):
         if '"dev_eval"' in line
     ]
     best = max(dev_events, key=lambda e: (e["accuracy"], -e["loss"]))
-    results = result.results
+    results = result.results.model_dump()
     assert results["best_step"] == best["step"]
     assert results["dev"]["loss"] == pytest.approx(best["loss"])
     rescored = evaluate(backbone, artifact.prompt.embeddings, load_splits(config.data).dev)

@@ -10,7 +10,7 @@ import torch
 
 from llm_catalyst.backbones import BackboneConfig, build_backbone
 from llm_catalyst.catalyst.config import METHODS, load_run_config
-from llm_catalyst.catalyst.run import resume, run
+from llm_catalyst.catalyst.runner import resume, run
 from llm_catalyst.data.registry import get_task
 from llm_catalyst.errors import TrainingError
 from llm_catalyst.experiments.results import load_run, read_events

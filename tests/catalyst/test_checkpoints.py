@@ -12,7 +12,7 @@ import torch
 
 from llm_catalyst.catalyst.checkpoint import Clock, LoopState, StopRequest, TrajectoryPoint
 from llm_catalyst.catalyst.config import load_run_config
-from llm_catalyst.catalyst.run import resume, run
+from llm_catalyst.catalyst.runner import resume, run
 from llm_catalyst.errors import ArtifactError, ConfigError
 from llm_catalyst.records import TrainStepEvent
 from llm_catalyst.rundir import RunDirectory

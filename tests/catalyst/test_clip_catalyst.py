@@ -11,7 +11,7 @@ from pathlib import Path
 from llm_catalyst import load_tune_config, tune
 from llm_catalyst.backbones import BackboneConfig, build_backbone
 from llm_catalyst.catalyst.config import load_run_config
-from llm_catalyst.catalyst.run import run
+from llm_catalyst.catalyst.runner import run
 from llm_catalyst.data.registry import get_task
 from llm_catalyst.experiments.results import read_events
 from llm_catalyst.prompts.projection import FitPolicy, Vocabulary, embed_text, project
@@ -87,7 +87,7 @@ def test_plain_tuning_on_eurosat_with_the_zero_shot_baseline(tmp_path, shared_da
             "max_test_examples": 30,
         },
     )
-    results = tune(config).results
+    results = tune(config).results.model_dump()
     assert results["zero_shot_test"] is not None and results["zero_shot_test"]["n"] == 30
     assert results["test"]["n"] == 30
     assert results["projected_text"] == results["projected_text"].replace("</w>", "")

@@ -23,7 +23,7 @@ from accelerate.state import AcceleratorState
 from llm_catalyst import load_tune_config, tune
 from llm_catalyst.backbones import BackboneConfig, build_backbone
 from llm_catalyst.catalyst.config import load_run_config
-from llm_catalyst.catalyst.run import run
+from llm_catalyst.catalyst.runner import run
 from llm_catalyst.distributed import Distributed
 from llm_catalyst.training.config import TrainConfig
 from llm_catalyst.training.trainer import PromptTrainer

@@ -18,9 +18,9 @@ _EXPORTS = {
     "load_run_config": "llm_catalyst.catalyst.config",
     "CatalystLoop": "llm_catalyst.catalyst.loop",
     "RunInterrupted": "llm_catalyst.catalyst.loop",
-    "RunResult": "llm_catalyst.catalyst.run",
-    "run": "llm_catalyst.catalyst.run",
-    "resume": "llm_catalyst.catalyst.run",
+    "RunResult": "llm_catalyst.catalyst.runner",
+    "run": "llm_catalyst.catalyst.runner",
+    "resume": "llm_catalyst.catalyst.runner",
 }
 
 __all__ = sorted(_EXPORTS)

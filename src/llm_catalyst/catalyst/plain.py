@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from llm_catalyst.catalyst.config import RunConfig, load_run_config
-from llm_catalyst.catalyst.run import RunResult, run
+from llm_catalyst.catalyst.runner import RunResult, run
 
 # Plain tuning has no LLM rounds: N = 0 leaves every step to one stage whatever train.steps is.
 PLAIN: dict[str, Any] = {"method": "plain", "loop.rounds": 0}

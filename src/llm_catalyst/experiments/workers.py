@@ -104,7 +104,7 @@ def run_cell(cell: Cell, output: Path, console: Console | None = None) -> CellOu
     Ctrl-C comes back as ``interrupted`` after the run wrote its checkpoint.
     """
     from llm_catalyst.catalyst.loop import RunInterrupted
-    from llm_catalyst.catalyst.run import resume, run
+    from llm_catalyst.catalyst.runner import resume, run
 
     console = console or Console(quiet=True)
     directory = Path(output) / cell.name
