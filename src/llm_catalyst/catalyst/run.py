@@ -198,7 +198,7 @@ class _Run:
         self.schedule = config.loop.schedule(config.train.steps, epoch)
         if self.method.needs_llm and self.dist.is_main:
             self.proposer = self._proposer()
-            self.console.print(self.proposer.plan(self.schedule.rounds))
+            self.console.print(self.proposer.plan(self._llm_rounds()))
         if self.method.trains:
             self.trainer = PromptTrainer(
                 self.backbone,
@@ -255,6 +255,11 @@ class _Run:
             self.run_dir.log(DevEvalEvent(step=0, improved=improved, **result.as_dict()))
         self._save()
 
+    def _llm_rounds(self) -> int:
+        """The rounds that ask the source: round 0 (``loop.init_round``) starts a gradient
+        method; llm-only has no gradient step to start from, so it has none."""
+        return self.schedule.llm_rounds if self.method.trains else self.schedule.rounds
+
     def _budget(self) -> Budget | None:
         return None if self.proposer is None else self.proposer.gateway.budget
 
@@ -287,11 +292,12 @@ class _Run:
             state=self.state,
             scorer=self.scorer,
             run_dir=self.run_dir,
-            rounds=self.schedule.rounds,
+            rounds=self._llm_rounds(),
             save=self._save,
             stop=stop,
             say=self.console.print,
             dist=self.dist,
+            first_round=0 if self._llm_rounds() > self.schedule.rounds else 1,
         )
         if self.trainer is None:
             assert source is not None, "a method without gradient steps searches with a source"
@@ -335,6 +341,7 @@ class _Run:
         state.counters.test_forward_passes += len(self.test)
         projection = project(best.prompt, self.vocab, config.prompt.metric)
         task = self.splits.task.name
+        steps = self._step() + state.counters.discarded_probe_steps  # every optimizer step
         if self.dist.is_main:
             save_prompt(
                 self.run_dir.artifact_dir,
@@ -375,11 +382,13 @@ class _Run:
             wall_clock=WallClock(**state.clock.totals()),
             llm=self._llm_usage(state),
             budget=ComputeSpent(
-                gradient_steps=self._step(),
-                train_examples_seen=self._step() * config.train.batch_size,
+                gradient_steps=steps,
+                train_examples_seen=steps * config.train.batch_size,
                 dev_prompts_scored=state.counters.dev_prompts,
                 dev_forward_passes=state.counters.dev_forward_passes,
                 test_forward_passes=state.counters.test_forward_passes,
+                probe_steps=state.counters.probe_steps,
+                discarded_probe_steps=state.counters.discarded_probe_steps,
             ),
             run_dir=str(self.run_dir.path),
         )

@@ -2,7 +2,9 @@
 
 The trainer is built for stages: ``run(n)`` can be called repeatedly, the prompt can be replaced
 between stages (``restart``) with the optimiser moments reset or kept, and the LR schedule keeps
-counting global steps. The batch of step ``s`` and its dropout masks are pure functions of
+counting global steps. A probe trains a candidate from a ``snapshot`` and the trainer is then
+put back (``load_state_dict``); the schedule can be moved past steps spent elsewhere
+(``advance_schedule``) so that it spans every optimizer step of a run. The batch of step ``s`` and its dropout masks are pure functions of
 ``(seed, s)``, so a run resumed at step ``s`` sees exactly what an uninterrupted run would.
 
 Under ``accelerate launch`` (a ``Distributed`` that is active) every process takes its share of
@@ -12,6 +14,7 @@ so all processes hold the same prompt; see ``llm_catalyst.distributed``.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -231,6 +234,20 @@ class PromptTrainer:
         self.dist.broadcast_(self.prompt)  # every process restarts from the same rows
         if reset_moments:
             self.optimizer.state.pop(self.prompt, None)
+
+    def advance_schedule(self, steps: int) -> None:
+        """Move the LR schedule past ``steps`` optimizer steps taken on discarded copies."""
+        for _ in range(steps):
+            self.scheduler.step()
+
+    def snapshot(self) -> dict:
+        """``state_dict`` detached from the live tensors: later steps cannot change it."""
+        return copy.deepcopy(self.state_dict())
+
+    def restore(self, snapshot: dict) -> None:
+        """Go back to a snapshot, which stays untouched (the optimizer would otherwise update
+        the snapshot's moment tensors in place), so it can be restored again."""
+        self.load_state_dict(copy.deepcopy(snapshot))
 
     def state_dict(self) -> dict:
         return {
