@@ -2,8 +2,9 @@
 
 One place for each decision: the gradient budget is ``train.steps`` optimizer steps for every
 method, probe steps included (the final stage gets what the stages and probes leave), C is
-``llm.proposer.num_proposals`` and a restart's fit policy is ``prompt.fit``. ``protocol: paper`` reproduces the reference code's choices
-(``PAPER_CHOICES``) unless the user set the key, so the difference can be measured.
+``llm.proposer.num_proposals`` and a restart's fit policy is ``prompt.fit``. ``protocol:
+paper`` reproduces the reference code's choices (``PAPER_CHOICES``) unless the user set the
+key, so the difference can be measured.
 """
 
 from __future__ import annotations

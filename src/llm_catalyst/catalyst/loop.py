@@ -420,6 +420,7 @@ class CatalystLoop:
             [],
             [p.left for p in probed[1:]],
         )
+        choice = Choice(choice.candidate, f"after {k} probe step(s): {choice.reason}")
         winner = next((p for p in probed if p.left is choice.candidate), probed[0])
         self.trainer.restore(winner.state)
         discarded = k * (len(probed) - 1)

@@ -36,7 +36,7 @@ from llm_catalyst.llm.gateway import build_gateway
 from llm_catalyst.llm.proposer import Proposer
 from llm_catalyst.prompts.artifact import save_prompt
 from llm_catalyst.prompts.projection import Vocabulary, project
-from llm_catalyst.prompts.soft_prompt import init_prompt
+from llm_catalyst.prompts.soft_prompt import SoftPrompt, init_prompt, prompt_from_text
 from llm_catalyst.records import (
     RESULTS_FORMAT_VERSION,
     ComputeSpent,
@@ -183,7 +183,7 @@ class _Run:
                 f"stay random: use a causal-LM backbone (label words) for {config.method}"
             )
         self.vocab = Vocabulary.of(self.backbone)
-        self.initial = init_prompt(config.prompt, self.vocab, seed)
+        self.initial = self._initial_prompt()
         self.test = self.splits.test[: config.max_test_examples]
         self.console.print(f"run directory: {self.run_dir.path}")
         self.state = (
@@ -216,6 +216,25 @@ class _Run:
             rounds = self.state.rounds_done
             self.run_dir.log(ResumeEvent(step=self._step(), round=rounds))
             self.console.print(f"resumed at step {self._step()}, round {rounds}")
+
+    def _initial_prompt(self) -> SoftPrompt:
+        """``prompt.init``, or the task's instruction for a method that starts from it."""
+        config, task = self.config, self.splits.task
+        if not self.method.init_from_instruction:
+            return init_prompt(config.prompt, self.vocab, config.data.seed)
+        if config.prompt.init != "random":
+            raise ConfigError(
+                f"method {config.method} starts from the task's instruction, but prompt.init "
+                f"is {config.prompt.init!r}: drop prompt.init or use method plain"
+            )
+        if not task.instruction:
+            raise ConfigError(
+                f"method {config.method} starts from the task's hand-written instruction, but "
+                f"task {task.name!r} has none: set `instruction` in its task spec, or use "
+                "method plain with prompt.init: text"
+            )
+        prompt = config.prompt
+        return prompt_from_text(task.instruction, self.vocab, prompt.length, prompt.fit_policy())
 
     def _proposer(self) -> Proposer:
         llm = self.config.llm

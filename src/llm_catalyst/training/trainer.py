@@ -3,9 +3,10 @@
 The trainer is built for stages: ``run(n)`` can be called repeatedly, the prompt can be replaced
 between stages (``restart``) with the optimiser moments reset or kept, and the LR schedule keeps
 counting global steps. A probe trains a candidate from a ``snapshot`` and the trainer is then
-put back (``load_state_dict``); the schedule can be moved past steps spent elsewhere
-(``advance_schedule``) so that it spans every optimizer step of a run. The batch of step ``s`` and its dropout masks are pure functions of
-``(seed, s)``, so a run resumed at step ``s`` sees exactly what an uninterrupted run would.
+put back (``restore``); the schedule can be moved past steps spent on discarded candidates
+(``advance_schedule``) so that it spans every optimizer step of a run. The batch of step ``s``
+and its dropout masks are pure functions of ``(seed, s)``, so a run resumed at step ``s`` sees
+exactly what an uninterrupted run would.
 
 Under ``accelerate launch`` (a ``Distributed`` that is active) every process takes its share of
 the same global batch and the gradients are summed over processes before the optimizer step,
