@@ -53,6 +53,7 @@ def test_llm_only_makes_as_many_llm_calls_as_the_catalyst(every_method):
     calls = {m: load_run(d).llm.calls for m, d in every_method.items()}
     assert calls == {
         "plain": 0,
+        "plain-text-init": 0,
         "random-restart": 0,
         "projection-restart": 0,
         "llm-only": 2,
