@@ -122,16 +122,11 @@ class SplitsEvent(Event):
     selection_split: str
 
 
-class PlanEvent(Event):
+class PlanEvent(ScheduleRecord, Event):
+    """The method and its schedule, logged when a run starts."""
+
     kind: ClassVar[str] = "plan"
     method: str
-    rounds: int
-    stage_steps: int
-    final_steps: int
-    total_steps: int
-    probe_steps: int = 0
-    probe_top: int = 0
-    init_round: bool = False
 
 
 class ZeroShotEvent(Event):

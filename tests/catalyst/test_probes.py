@@ -9,13 +9,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from llm_catalyst.backbones import BackboneConfig, build_backbone
 from llm_catalyst.catalyst.config import load_run_config
 from llm_catalyst.catalyst.run import RunResult, run
-from llm_catalyst.data.registry import get_task
 from llm_catalyst.experiments.results import load_run, read_events
 from llm_catalyst.experiments.rounds import round_outcomes
-from llm_catalyst.prompts.projection import FitPolicy, Vocabulary, embed_text, project
+from llm_catalyst.prompts.projection import FitPolicy, embed_text, project
 from llm_catalyst.training.trainer import BatchStream
 from tests.catalyst.small_runs import ANSWER, run_settings, script
 
@@ -123,11 +121,6 @@ def test_probes_off_and_no_init_round_are_the_defaults(tmp_path, shared_data_dir
         runs[name] = (result.results.test, result.results.restarts, events)
     assert runs["defaults"] == runs["explicit"]
     assert runs["defaults"][1] == 2, "selection 'first' restarts in every round"
-
-
-@pytest.fixture(scope="module")
-def sst2_vocab() -> Vocabulary:
-    return Vocabulary.of(build_backbone(BackboneConfig(model="tiny-causal-lm"), get_task("sst2")))
 
 
 def test_init_round_starts_from_the_best_by_dev(tmp_path, shared_data_dir, sst2_vocab):
