@@ -52,13 +52,20 @@ class LLMUsage(Record):
 
 
 class ComputeSpent(Record):
-    """Work besides the LLM: the gradient budget every method shares, and evaluation passes."""
+    """Work besides the LLM: the gradient budget every method shares, and evaluation passes.
+
+    ``gradient_steps`` counts every optimizer step, probes included; ``probe_steps`` those
+    taken inside probes (the winners' included, which extend the kept trajectory) and
+    ``discarded_probe_steps`` those of the probed candidates that did not continue.
+    """
 
     gradient_steps: int = Field(ge=0)
     train_examples_seen: int = Field(ge=0)
     dev_prompts_scored: int = Field(ge=0)
     dev_forward_passes: int = Field(ge=0)
     test_forward_passes: int = Field(ge=0)
+    probe_steps: int = Field(default=0, ge=0)
+    discarded_probe_steps: int = Field(default=0, ge=0)
 
 
 class ScheduleRecord(Record):
@@ -66,6 +73,9 @@ class ScheduleRecord(Record):
     stage_steps: int
     final_steps: int
     total_steps: int
+    probe_steps: int = 0
+    probe_top: int = 0
+    init_round: bool = False
 
 
 class RunResults(Record):
@@ -112,13 +122,11 @@ class SplitsEvent(Event):
     selection_split: str
 
 
-class PlanEvent(Event):
+class PlanEvent(ScheduleRecord, Event):
+    """The method and its schedule, logged when a run starts."""
+
     kind: ClassVar[str] = "plan"
     method: str
-    rounds: int
-    stage_steps: int
-    final_steps: int
-    total_steps: int
 
 
 class ZeroShotEvent(Event):
@@ -167,8 +175,24 @@ class CandidateRecord(Record):
     dev_accuracy: float | None = None
 
 
+class ProbeRecord(Record):
+    """One entrant of a round's probes: its dev score before and after the k probe steps, the
+    train loss of each step, and whether the run continued from it."""
+
+    text: str
+    source: str | None = None
+    dev_loss_before: float
+    dev_accuracy_before: float
+    dev_loss: float
+    dev_accuracy: float
+    train_losses: tuple[float, ...] = ()
+    continued: bool = False
+
+
 class RoundEvent(Event):
-    """What one round saw and decided. ``step`` is 0 for a search without gradients."""
+    """What one round saw and decided. ``step`` is 0 for a search without gradients and for
+    round 0 (``loop.init_round``). ``proposals`` hold the dev scores before any probe step;
+    with probes, ``chosen`` holds the winner's probed score and ``probes`` every entrant."""
 
     kind: ClassVar[str] = "round"
     round: int
@@ -181,6 +205,8 @@ class RoundEvent(Event):
     skip_reason: str | None = None
     selection: str | None = None
     details: dict[str, Any] = Field(default_factory=dict)
+    probe_steps: int = 0
+    probes: tuple[ProbeRecord, ...] = ()
 
 
 class RestartEvent(Event):

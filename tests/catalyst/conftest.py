@@ -1,5 +1,6 @@
-"""One torch thread for the catalyst tests: the tiny models' matrices are too small to gain from
-two threads, and on a loaded machine two threads contend and run about twice as slow. Child
+"""The SST-2 vocabulary of the tiny causal LM, and one torch thread for the catalyst tests: the
+tiny models' matrices are too small to gain from two threads, and on a loaded machine two
+threads contend and run about twice as slow. Child
 processes of the resume tests get the same setting through OMP_NUM_THREADS, so that they compute
 bit for bit what this process computes. The previous setting is restored after each module."""
 
@@ -10,6 +11,10 @@ from collections.abc import Iterator
 import pytest
 import torch
 
+from llm_catalyst.backbones import BackboneConfig, build_backbone
+from llm_catalyst.data.registry import get_task
+from llm_catalyst.prompts.projection import Vocabulary
+
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread() -> Iterator[None]:
@@ -17,3 +22,8 @@ def one_thread() -> Iterator[None]:
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def sst2_vocab() -> Vocabulary:
+    return Vocabulary.of(build_backbone(BackboneConfig(model="tiny-causal-lm"), get_task("sst2")))

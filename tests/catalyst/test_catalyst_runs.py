@@ -8,13 +8,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from llm_catalyst.backbones import BackboneConfig, build_backbone
 from llm_catalyst.catalyst.config import METHODS, load_run_config
 from llm_catalyst.catalyst.runner import resume, run
 from llm_catalyst.data.registry import get_task
 from llm_catalyst.errors import TrainingError
 from llm_catalyst.experiments.results import load_run, read_events
-from llm_catalyst.prompts.projection import FitPolicy, Vocabulary, embed_text, project
+from llm_catalyst.prompts.projection import FitPolicy, embed_text, project
 from tests.catalyst.small_runs import ANSWER, PROMPTS, run_settings, script
 
 
@@ -53,6 +52,7 @@ def test_llm_only_makes_as_many_llm_calls_as_the_catalyst(every_method):
     calls = {m: load_run(d).llm.calls for m, d in every_method.items()}
     assert calls == {
         "plain": 0,
+        "plain-text-init": 0,
         "random-restart": 0,
         "projection-restart": 0,
         "llm-only": 2,
@@ -121,11 +121,6 @@ def test_llm_only_searches_hard_prompts_without_gradients(every_method):
     results = json.loads((run_dir / "results.json").read_text())
     scored = [c for r in rounds for c in r.proposals] + [rounds[0].pool[0]]
     assert results["dev"]["loss"] in [c.dev_loss for c in scored]
-
-
-@pytest.fixture(scope="module")
-def sst2_vocab() -> Vocabulary:
-    return Vocabulary.of(build_backbone(BackboneConfig(model="tiny-causal-lm"), get_task("sst2")))
 
 
 def test_first_selection_restarts_from_the_first_proposal(tmp_path, shared_data_dir, sst2_vocab):

@@ -26,7 +26,18 @@ from tests.catalyst.small_runs import ANSWER, run_settings, script
 COMPARED_EVENTS = ("train_step", "dev_eval", "trajectory", "round", "restart")
 
 
-def _arguments(tmp_path: Path, data_dir: Path, name: str) -> list[str]:
+# 3 rounds after stages of 3 steps; each probes S and the 2 best proposals for 1 step (9 steps)
+# and the best probed version continues: 20 - 9 - 9 = 2 final steps.
+PROBES = {
+    "train.steps": 20,
+    "loop.selection": "best",
+    "loop.margin": 0.0,
+    "loop.probe_steps": 1,
+    "loop.probe_top": 2,
+}
+
+
+def _arguments(tmp_path: Path, data_dir: Path, name: str, **extra: object) -> list[str]:
     """3 rounds of 3 steps and 3 final steps; every round restarts (selection: first)."""
     settings = run_settings(
         tmp_path,
@@ -38,6 +49,7 @@ def _arguments(tmp_path: Path, data_dir: Path, name: str) -> list[str]:
             "loop.selection": "first",
             "output_dir": str(tmp_path / name),
             "llm.cache.directory": str(tmp_path / f"cache-{name}"),
+            **extra,
         },
     )
     return ["run", *(arg for k, v in settings.items() for arg in ("--set", f"{k}={json.dumps(v)}"))]
@@ -81,10 +93,18 @@ def reference(tmp_path_factory, shared_data_dir) -> tuple[dict, list[dict]]:
     return _outcome(_run_dir(tmp_path / "runs"))
 
 
-def _start_child(tmp_path: Path, data_dir: Path) -> subprocess.Popen:
+@pytest.fixture(scope="module")
+def probed_reference(tmp_path_factory, shared_data_dir) -> tuple[dict, list[dict]]:
+    tmp_path = tmp_path_factory.mktemp("probed-reference")
+    outcome = CliRunner().invoke(app, _arguments(tmp_path, shared_data_dir, "runs", **PROBES))
+    assert outcome.exit_code == 0, outcome.output
+    return _outcome(_run_dir(tmp_path / "runs"))
+
+
+def _start_child(tmp_path: Path, data_dir: Path, **extra: object) -> subprocess.Popen:
     """The run command in a child process, with one torch thread like this one (conftest)."""
     return subprocess.Popen(
-        [sys.executable, "-m", "llm_catalyst", *_arguments(tmp_path, data_dir, "runs")],
+        [sys.executable, "-m", "llm_catalyst", *_arguments(tmp_path, data_dir, "runs", **extra)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -150,3 +170,23 @@ def test_ctrl_c_writes_a_checkpoint_then_resume_gives_the_same_result(
     assert not (run_dir / "results.json").exists()
     _resume(run_dir)
     assert _outcome(run_dir) == reference
+
+
+def _in_round_two(events: list[dict]) -> bool:
+    """Round 2 has scored its pool: its LLM call and probes follow."""
+    return any(e["event"] == "trajectory" and e["round"] == 2 for e in events)
+
+
+def test_sigkill_during_a_probed_run_then_resume_gives_the_uninterrupted_result(
+    tmp_path, shared_data_dir, probed_reference
+):
+    child = _start_child(tmp_path, shared_data_dir, **PROBES)
+    run_dir = _wait_for(child, tmp_path / "runs", _in_round_two)
+    child.send_signal(signal.SIGKILL)
+    child.wait(timeout=30)
+    assert not (run_dir / "results.json").exists(), "the child was killed before finishing"
+    _resume(run_dir)
+    assert _outcome(run_dir) == probed_reference
+    results, events = probed_reference
+    assert results["budget"]["gradient_steps"] == 20 and results["budget"]["probe_steps"] == 9
+    assert sum(len(e["probes"]) for e in events if e["event"] == "round") == 9

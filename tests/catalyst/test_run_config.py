@@ -30,6 +30,34 @@ def test_schedule_that_does_not_fit_the_budget_says_what_to_change():
         LoopConfig(rounds=3).schedule(total_steps=2, steps_per_epoch=4)
 
 
+def test_probes_come_out_of_the_final_stage():
+    # 2 rounds x (t + 1 = 3 entrants) x k = 2 probe steps = 12 of the 30 steps.
+    loop = LoopConfig(rounds=2, stage_steps=5, probe_steps=2, probe_top=2)
+    schedule = loop.schedule(total_steps=30, steps_per_epoch=4)
+    assert (schedule.probe_budget, schedule.final_steps, schedule.total_steps) == (12, 8, 30)
+    # Each earlier round's winner took k trajectory steps.
+    assert [schedule.round_end(r) for r in range(2)] == [5, 12]
+    with_init = LoopConfig(rounds=2, stage_steps=5, probe_steps=2, init_round=True)
+    schedule = with_init.schedule(total_steps=30, steps_per_epoch=4)
+    assert (schedule.llm_rounds, schedule.probe_budget, schedule.final_steps) == (3, 18, 2)
+    assert [schedule.round_end(r) for r in range(2)] == [7, 14]
+    even = LoopConfig(rounds=2, probe_steps=1, probe_top=1).schedule(30, steps_per_epoch=4)
+    assert (even.stage_steps, even.final_steps) == (8, 10), "(30 - 4) // 3 per stage"
+
+
+def test_probes_that_do_not_fit_the_budget_are_refused():
+    loop = LoopConfig(rounds=2, stage_steps=5, probe_steps=2, probe_top=2)
+    with pytest.raises(ConfigError, match=r"probed round\(s\).*need 22 steps but train\.steps=20"):
+        loop.schedule(total_steps=20, steps_per_epoch=4)
+
+
+def test_first_selection_refuses_probes_it_would_not_compare():
+    with pytest.raises(ConfigError, match="probe_steps"):
+        load_run_config(
+            None, {"data.task": "rte", "loop.selection": "first", "loop.probe_steps": 2}
+        )
+
+
 def test_zero_rounds_is_plain_training():
     schedule = LoopConfig(rounds=0).schedule(total_steps=7, steps_per_epoch=4)
     assert (schedule.rounds, schedule.final_steps) == (0, 7)

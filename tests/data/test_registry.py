@@ -34,6 +34,9 @@ def test_definition_is_self_consistent(name):
     assert len(task.label_meanings) == task.num_classes
     for label_name, meaning in zip(task.label_names, task.label_meanings, strict=True):
         assert f"{label_name}: {meaning}" in task.description
+    # A short hand-written instruction (plain-text-init starts from it), not the description.
+    assert task.instruction.endswith(".") and len(task.instruction.split()) <= 15
+    assert task.instruction not in task.description
 
 
 @pytest.mark.parametrize("name", [n for n in TASK_NAMES if get_task(n).kind == "classification"])

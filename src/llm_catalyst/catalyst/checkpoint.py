@@ -65,11 +65,14 @@ class Candidate:
 
 @dataclass
 class Counters:
-    """Evaluation spent besides gradient steps: prompts scored and sequences run."""
+    """Evaluation spent besides gradient steps (prompts scored, sequences run), and the
+    optimizer steps taken in probes: all of them, and those of entrants that did not continue."""
 
     dev_prompts: int = 0
     dev_forward_passes: int = 0
     test_forward_passes: int = 0
+    probe_steps: int = 0
+    discarded_probe_steps: int = 0
 
 
 class Clock:

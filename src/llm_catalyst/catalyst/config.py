@@ -1,9 +1,10 @@
 """The configuration of one run: which method, which protocol, and the loop's knobs.
 
-One place for each decision: the gradient budget is ``train.steps`` for every method (the final
-stage gets M = train.steps - N * m), C is ``llm.proposer.num_proposals`` and a restart's fit
-policy is ``prompt.fit``. ``protocol: paper`` reproduces the reference code's choices
-(``PAPER_CHOICES``) unless the user set the key, so the difference can be measured.
+One place for each decision: the gradient budget is ``train.steps`` optimizer steps for every
+method, probe steps included (the final stage gets what the stages and probes leave), C is
+``llm.proposer.num_proposals`` and a restart's fit policy is ``prompt.fit``. ``protocol:
+paper`` reproduces the reference code's choices (``PAPER_CHOICES``) unless the user set the
+key, so the difference can be measured.
 """
 
 from __future__ import annotations
@@ -47,6 +48,13 @@ class LoopConfig(BaseModel):
     proposals and the current prompt; ``first`` takes the first proposal unconditionally (the
     reference code's behaviour). ``moments``: whether a restart resets the optimizer moments of
     the prompt or keeps them; the LR schedule continues either way.
+
+    ``probe_steps`` (k) > 0 judges a restart after training: the ``probe_top`` (t) best
+    proposals by dev loss and the current S each take k steps on the same next k batches, from
+    fresh prompt moments, are scored on dev again, and the selection policy compares those
+    probed versions. The winner continues from its probed state; the others' steps are spent
+    budget. ``init_round`` asks the source for C prompts before the first gradient step
+    (recorded as round 0) and starts from the one the policy picks.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -59,19 +67,31 @@ class LoopConfig(BaseModel):
     selection: Selection = "margin"
     margin: float = Field(0.01, ge=0, description="dev-loss margin of the margin policy")
     moments: Literal["reset", "keep"] = "reset"
+    probe_steps: int = Field(0, ge=0, description="probe steps k per candidate (0: no probes)")
+    probe_top: int = Field(2, ge=1, description="proposals probed per round t")
+    init_round: bool = Field(False, description="an LLM round before the first gradient step")
 
     @model_validator(mode="after")
-    def _positive_stage(self) -> LoopConfig:
+    def _consistent(self) -> LoopConfig:
         if isinstance(self.stage_steps, int) and self.stage_steps < 1:
             raise ValueError(f"stage_steps must be at least 1, got {self.stage_steps}")
+        if self.probe_steps and self.selection == "first":
+            raise ValueError(
+                "selection 'first' takes the first proposal unconditionally, so probe steps "
+                "would be spent without being compared: set probe_steps to 0 or selection to "
+                "margin or best"
+            )
         return self
 
     def schedule(self, total_steps: int, steps_per_epoch: int) -> Schedule:
-        """N, m and M for a budget of ``total_steps``; raises ConfigError when they do not fit."""
+        """N, m, the probes and M for a budget of ``total_steps`` optimizer steps; raises
+        ConfigError when they do not fit."""
+        probed_rounds = (self.rounds + self.init_round) if self.probe_steps else 0
+        probes = probed_rounds * (self.probe_top + 1) * self.probe_steps
         if self.stage_steps == "epoch":
             stage = steps_per_epoch
         elif self.stage_steps is None:
-            stage = total_steps // (self.rounds + 1)
+            stage = max(total_steps - probes, 0) // (self.rounds + 1)
         else:
             stage = self.stage_steps
         if self.rounds and stage < 1:
@@ -79,37 +99,73 @@ class LoopConfig(BaseModel):
                 f"train.steps={total_steps} is too small for loop.rounds={self.rounds}: every "
                 "round needs a gradient stage of at least one step; raise train.steps"
             )
-        if self.rounds * stage > total_steps:
+        if self.rounds * stage + probes > total_steps:
+            probe_note = (
+                f" and {probed_rounds} probed round(s) of (loop.probe_top + 1) x "
+                f"loop.probe_steps = {(self.probe_top + 1) * self.probe_steps} steps"
+                if probes
+                else ""
+            )
             raise ConfigError(
                 f"loop.rounds={self.rounds} stages of {stage} steps (loop.stage_steps="
-                f"{self.stage_steps}) need {self.rounds * stage} steps but train.steps="
-                f"{total_steps}; raise train.steps or lower loop.rounds / loop.stage_steps"
+                f"{self.stage_steps}){probe_note} need {self.rounds * stage + probes} steps but "
+                f"train.steps={total_steps}; raise train.steps or lower loop.rounds / "
+                "loop.stage_steps / loop.probe_steps / loop.probe_top"
             )
-        return Schedule(self.rounds, stage, total_steps - self.rounds * stage)
+        return Schedule(
+            self.rounds,
+            stage,
+            total_steps - self.rounds * stage - probes,
+            probe_steps=self.probe_steps,
+            probe_top=self.probe_top if self.probe_steps else 0,
+            init_round=self.init_round,
+        )
 
 
 @dataclass(frozen=True)
 class Schedule:
-    """Round r (1-based) follows the stage that ends at step r * m; M steps close the run."""
+    """Round r (1-based) follows the stage that ends at step r * m of the kept trajectory; M
+    steps close the run. Probes take (t + 1) * k optimizer steps per round when every entrant
+    is probed, of which the winner's k extend the kept trajectory: so round r comes after
+    r * m + (r - 1 + init_round) * k trajectory steps. ``final_steps`` is M when every probe
+    has all t + 1 entrants; a round that probes fewer leaves its unspent steps to the final
+    stage, so every run executes exactly ``total_steps`` optimizer steps."""
 
     rounds: int
     stage_steps: int
     final_steps: int
+    probe_steps: int = 0
+    probe_top: int = 0
+    init_round: bool = False
+
+    @property
+    def llm_rounds(self) -> int:
+        """The rounds that ask the source, round 0 (init) included."""
+        return self.rounds + self.init_round
+
+    @property
+    def probe_budget(self) -> int:
+        """Optimizer steps spent by the probes of all rounds when each has all t + 1 entrants."""
+        return self.llm_rounds * (self.probe_top + 1) * self.probe_steps
 
     @property
     def total_steps(self) -> int:
-        return self.rounds * self.stage_steps + self.final_steps
+        return self.rounds * self.stage_steps + self.probe_budget + self.final_steps
 
     def round_end(self, round_index: int) -> int:
-        """The step after which round ``round_index`` (0-based) runs."""
-        return (round_index + 1) * self.stage_steps
+        """The trajectory step after which regular round ``round_index`` (0-based) runs."""
+        earlier_probes = round_index + self.init_round
+        return (round_index + 1) * self.stage_steps + earlier_probes * self.probe_steps
 
-    def as_dict(self) -> dict[str, int]:
+    def as_dict(self) -> dict[str, int | bool]:
         return {
             "rounds": self.rounds,
             "stage_steps": self.stage_steps,
             "final_steps": self.final_steps,
             "total_steps": self.total_steps,
+            "probe_steps": self.probe_steps,
+            "probe_top": self.probe_top,
+            "init_round": self.init_round,
         }
 
 

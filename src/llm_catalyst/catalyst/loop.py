@@ -1,12 +1,14 @@
 """The algorithm of method.md, readable top to bottom: ``CatalystLoop.run`` (the gradient
 methods) and ``HardPromptSearch.run`` (llm-only), which share the round record and the Ctrl-C
 stop. Every step calls down into sources, the scorer and the trainer; nothing calls back up.
+Probes (method.md, "Beyond the paper") live in ``CatalystLoop._probe``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 import torch
@@ -20,6 +22,7 @@ from llm_catalyst.distributed import Distributed
 from llm_catalyst.prompts.projection import Metric, Projection, Vocabulary, project, project_many
 from llm_catalyst.records import (
     DevEvalEvent,
+    ProbeRecord,
     ProjectedPoint,
     RestartEvent,
     RoundEvent,
@@ -175,6 +178,12 @@ class RoundBook:
     stop: StopRequest
     say: Callable[[str], None]
     dist: Distributed = field(default_factory=Distributed.single)
+    first_round: int = 1
+
+    def number(self, round_index: int) -> int:
+        """The recorded number of the round at 0-based position ``round_index``: rounds count
+        from 1, or from 0 when the first is the initialisation round (``loop.init_round``)."""
+        return round_index + self.first_round
 
     def offer(self, step: int, result: EvalResult, prompt: torch.Tensor, origin: str) -> bool:
         """Offer a scored prompt to the best-so-far; True when it became the best."""
@@ -193,6 +202,8 @@ class RoundBook:
         chosen: Candidate | None,
         reason: str,
         selection: str,
+        probes: Sequence[ProbeRecord] = (),
+        probe_steps: int = 0,
     ) -> None:
         """``reason`` is why ``chosen`` (or nothing) was taken; a round with nothing scored is
         recorded as skipped for the source's own reason. ``step`` 0: a search without steps.
@@ -201,9 +212,10 @@ class RoundBook:
         if skip_reason is not None:
             reason = f"round skipped: {skip_reason}"
             self.state.skipped_rounds += 1
+        number = self.number(round_index)
         self.run_dir.log(
             RoundEvent(
-                round=round_index + 1,
+                round=number,
                 step=step,
                 pool=tuple(c.record() for c in pool),
                 proposals=tuple(c.record() for c in scored),
@@ -213,11 +225,14 @@ class RoundBook:
                 skip_reason=skip_reason,
                 selection=selection,
                 details=dict(proposals.details),
+                probe_steps=probe_steps,
+                probes=tuple(probes),
             )
         )
         self.state.rounds_done = round_index + 1
-        where = f"at step {step}" if step else f"after round {round_index + 1}"
-        self.say(f"round {round_index + 1}/{self.rounds}{' ' + where if step else ''}: {reason}")
+        last = self.number(self.rounds - 1)
+        where = f"at step {step}" if step else f"after round {number}"
+        self.say(f"round {number}/{last}{' ' + where if step else ''}: {reason}")
         self.save()
         self.stop_if(self.dist.any(self.stop.requested), where)
 
@@ -229,10 +244,39 @@ class RoundBook:
             )
 
 
+@dataclass(frozen=True)
+class Probed:
+    """An entrant after its probe: as it entered, as it left (probed rows and dev score), the
+    trainer state to continue from, and the trajectory of its steps."""
+
+    entered: Candidate
+    left: Candidate
+    state: dict[str, Any]
+    points: tuple[TrajectoryPoint, ...]
+
+    def record(self, continued: bool) -> ProbeRecord:
+        assert self.entered.result is not None and self.left.result is not None
+        return ProbeRecord(
+            text=self.entered.text,
+            source=self.entered.source,
+            dev_loss_before=self.entered.result.loss,
+            dev_accuracy_before=self.entered.result.accuracy,
+            dev_loss=self.left.result.loss,
+            dev_accuracy=self.left.result.accuracy,
+            train_losses=tuple(p.loss for p in self.points),
+            continued=continued,
+        )
+
+
 @dataclass
 class CatalystLoop:
     """Steps 2 and 3 of method.md over a trainer whose prompt is S. ``source`` None runs the
-    same stages with no rounds: plain prompt tuning."""
+    same stages with no rounds: plain prompt tuning.
+
+    Rounds are numbered by position: with ``schedule.init_round`` position 0 is the round
+    before any gradient step and regular round r is position r + 1. The final stage runs
+    until the run has executed ``schedule.total_steps`` optimizer steps, probes included.
+    """
 
     trainer: PromptTrainer
     schedule: Schedule
@@ -244,37 +288,57 @@ class CatalystLoop:
     eval_every: int
 
     def run(self) -> None:
-        source, state = self.source, self.book.state
-        rounds = self.schedule.rounds if source is not None else 0
-        for r in range(state.rounds_done, rounds):
+        source, state, schedule = self.source, self.book.state, self.schedule
+        positions = schedule.llm_rounds if source is not None else 0
+        for position in range(state.rounds_done, positions):
             assert source is not None
-            self._gradient_stage(until=self.schedule.round_end(r))  # a
-            current, pool = self._score_pool()  # b
-            proposals = source.propose(RoundInput(r, current, tuple(pool), tuple(state.tried)))
-            scored = self.book.scorer.score(proposals.candidates)  # c, d, e
-            choice = Choice(None, "")
-            if scored:
-                choice = choose(self.config.selection, self.config.margin, current, pool, scored)
-                if choice.candidate is not None:
-                    self._restart(choice.candidate, r)  # f
-            state.tried.extend(c.text for c in [*pool, *scored])
-            state.trajectory.clear()
-            self.book.end_round(
-                r,
-                self.trainer.step,
-                [current, *pool],
-                proposals,
-                scored,
-                choice.candidate,
-                choice.reason,
-                self.config.selection,
-            )
-        self._gradient_stage(until=self.schedule.total_steps)  # 3
+            regular = position - schedule.init_round
+            if regular >= 0:
+                self._gradient_stage(until=schedule.round_end(regular))  # a
+            self._round(position, source)
+        discarded = state.counters.discarded_probe_steps
+        self._gradient_stage(until=schedule.total_steps - discarded)  # 3
         self.book.save()
+
+    def _round(self, position: int, source: ProposalSource) -> None:
+        """b-f of method.md: score the pool, ask the source, score, (probe,) choose, restart."""
+        state, k = self.book.state, self.schedule.probe_steps
+        step = self.trainer.step
+        current, pool = self._score_pool(position)  # b
+        state.trajectory.clear()
+        proposals = source.propose(RoundInput(position, current, tuple(pool), tuple(state.tried)))
+        scored = self.book.scorer.score(proposals.candidates)  # c, d, e
+        choice, probes = Choice(None, ""), ()
+        if scored and k:
+            choice, probes = self._probe(position, current, scored)
+        elif scored:
+            choice = choose(self.config.selection, self.config.margin, current, pool, scored)
+            if choice.candidate is not None:
+                self.trainer.restart(choice.candidate.rows, self.config.moments == "reset")  # f
+                self._restarted(choice.candidate, position, probed=False)
+        else:
+            # Nothing to compare: S takes the round's k steps on the kept trajectory as usual.
+            self._gradient_stage(until=step + k, in_round=True)
+        state.tried.extend(c.text for c in [*pool, *scored])
+        self.book.end_round(
+            position,
+            step,
+            [current, *pool],
+            proposals,
+            scored,
+            choice.candidate,
+            choice.reason,
+            self.config.selection,
+            probes,
+            k if probes else 0,
+        )
 
     # -- a: gradient stage ------------------------------------------------------------------
 
-    def _gradient_stage(self, until: int) -> None:
+    def _gradient_stage(self, until: int, in_round: bool = False) -> None:
+        """Steps on S until trajectory step ``until``. ``in_round``: steps inside a round,
+        whose end writes the checkpoint and honours Ctrl-C (a checkpoint in the middle of a
+        round could not be resumed)."""
         book = self.book
         round_ends = {self.schedule.round_end(r) for r in range(self.schedule.rounds)}
         while self.trainer.step < until:
@@ -293,6 +357,8 @@ class CatalystLoop:
             periodic = record.step % self.eval_every == 0 or record.step == until
             if periodic and not at_round:
                 self._dev_eval(self.trainer.prompt)
+            if in_round:
+                continue
             stopping = book.dist.any(book.stop.requested)
             if record.step in round_ends or stopping:
                 book.save()
@@ -308,12 +374,19 @@ class CatalystLoop:
 
     # -- b: candidate pool ------------------------------------------------------------------
 
-    def _score_pool(self) -> tuple[Candidate, list[Candidate]]:
+    def _score_pool(self, position: int) -> tuple[Candidate, list[Candidate]]:
+        """S and the pool of the stage, scored. Round 0 has no stage: S alone, whose dev
+        score at step 0 is already recorded."""
         trajectory = self.book.state.trajectory
+        prompt = self.trainer.current_prompt()
+        current = Candidate(project(prompt, self.vocab, self.metric).text, prompt, "current")
+        if not trajectory:
+            (current,) = self.book.scorer.score([current])
+            return current, []
         projections = project_many([p.prompt for p in trajectory], self.vocab, self.metric)
         self.book.run_dir.log(
             TrajectoryEvent(
-                round=self.book.state.rounds_done + 1,
+                round=self.book.number(position),
                 points=tuple(
                     ProjectedPoint(
                         step=p.step, loss=p.loss, text=pr.text, roundtrip_ok=pr.roundtrip_ok
@@ -322,33 +395,83 @@ class CatalystLoop:
                 ),
             )
         )
-        prompt = self.trainer.current_prompt()
-        current = Candidate(project(prompt, self.vocab, self.metric).text, prompt, "current")
         pool = candidate_pool(trajectory, projections, self.vocab, self.config.pool_size)
         current, *pool = self.book.scorer.score([current, *pool])
         assert current.result is not None
         self._dev_eval(prompt, current.result)
         return current, pool
 
+    # -- probes: restarts judged after k steps ----------------------------------------------
+
+    def _probe(
+        self, position: int, current: Candidate, scored: Sequence[Candidate]
+    ) -> tuple[Choice, tuple[ProbeRecord, ...]]:
+        """S and the t best proposals by dev loss each take k steps on the same next batches
+        from fresh prompt moments; the policy compares their probed dev scores (the pool, not
+        probed, takes no part). The winner's state continues; the others' steps are spent."""
+        state, k = self.book.state, self.schedule.probe_steps
+        top = sorted(scored, key=_loss)[: self.schedule.probe_top]
+        start = self.trainer.snapshot()
+        probed = [self._probe_one(entrant, start) for entrant in [current, *top]]
+        choice = choose(
+            self.config.selection,
+            self.config.margin,
+            probed[0].left,
+            [],
+            [p.left for p in probed[1:]],
+        )
+        choice = Choice(choice.candidate, f"after {k} probe step(s): {choice.reason}")
+        winner = next((p for p in probed if p.left is choice.candidate), probed[0])
+        self.trainer.restore(winner.state)
+        discarded = k * (len(probed) - 1)
+        self.trainer.advance_schedule(discarded)
+        state.counters.probe_steps += k * len(probed)
+        state.counters.discarded_probe_steps += discarded
+        state.trajectory.extend(winner.points)
+        if choice.candidate is None:
+            self._dev_eval(winner.left.rows, winner.left.result)
+        else:
+            self._restarted(choice.candidate, position, probed=True)
+        return choice, tuple(p.record(p is winner) for p in probed)
+
+    def _probe_one(self, entrant: Candidate, start: dict[str, Any]) -> Probed:
+        """``entrant`` trained k steps from ``start`` with fresh prompt moments, then scored on
+        dev with the head it trained (a backbone with a head trains it too)."""
+        trainer, clock = self.trainer, self.book.state.clock
+        trainer.restore(start)
+        trainer.restart(entrant.rows, reset_moments=True)
+        points = []
+        for _ in range(self.schedule.probe_steps):
+            before = trainer.current_prompt()
+            with clock.phase("gradient_s"):
+                record = trainer.train_step()
+            points.append(TrajectoryPoint(record.step - 1, record.loss, before))
+        prompt = trainer.current_prompt()
+        result = self.book.scorer.evaluate(prompt)
+        left = replace(entrant, rows=prompt, result=result)
+        return Probed(entrant, left, trainer.snapshot(), tuple(points))
+
     # -- f: restart -------------------------------------------------------------------------
 
-    def _restart(self, chosen: Candidate, round_index: int) -> None:
-        self.trainer.restart(chosen.rows, reset_moments=self.config.moments == "reset")
+    def _restarted(self, chosen: Candidate, position: int, probed: bool) -> None:
+        """Record a restart from ``chosen``, which S now is, and offer it to the best-so-far.
+        A probed restart continues from the k steps it took from fresh prompt moments."""
         self.book.state.restarts += 1
         assert chosen.result is not None
-        step = self.trainer.step
+        step, number = self.trainer.step, self.book.number(position)
+        how = f" after {self.schedule.probe_steps} probe steps" if probed else ""
         improved = self.book.offer(
-            step, chosen.result, chosen.rows, f"restart of round {round_index + 1}"
+            step, chosen.result, chosen.rows, f"restart of round {number}{how}"
         )
         self.book.run_dir.log(
             RestartEvent(
                 step=step,
-                round=round_index + 1,
+                round=number,
                 text=chosen.text,
                 source=chosen.source,
                 dev_loss=chosen.result.loss,
                 dev_accuracy=chosen.result.accuracy,
-                moments=self.config.moments,
+                moments="reset" if probed else self.config.moments,
                 improved=improved,
             )
         )

@@ -39,13 +39,16 @@ class SourceContext:
 @dataclass(frozen=True)
 class Method:
     """``trains`` False: no gradient step at all, an OPRO-style search over hard prompts.
-    ``build_source`` None: no rounds (plain prompt tuning)."""
+    ``build_source`` None: no rounds (plain prompt tuning). ``init_from_instruction``: the soft
+    prompt starts from the task's hand-written instruction (fitted by ``prompt.fit``) instead
+    of ``prompt.init``."""
 
     name: str
     summary: str
     trains: bool
     needs_llm: bool
     build_source: Callable[[SourceContext], ProposalSource] | None
+    init_from_instruction: bool = False
 
 
 def _llm_source(context: SourceContext) -> ProposalSource:
@@ -67,6 +70,14 @@ _REGISTRY: dict[str, Method] = {
     method.name: method
     for method in (
         Method("plain", "prompt tuning alone, best S by dev", True, False, None),
+        Method(
+            "plain-text-init",
+            "prompt tuning alone, starting from the task's hand-written instruction",
+            True,
+            False,
+            None,
+            init_from_instruction=True,
+        ),
         Method(
             "random-restart",
             "the catalyst's schedule; restarts proposed as random vocabulary tokens",

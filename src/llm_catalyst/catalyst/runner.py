@@ -36,7 +36,7 @@ from llm_catalyst.llm.gateway import build_gateway
 from llm_catalyst.llm.proposer import Proposer
 from llm_catalyst.prompts.artifact import save_prompt
 from llm_catalyst.prompts.projection import Vocabulary, project
-from llm_catalyst.prompts.soft_prompt import init_prompt
+from llm_catalyst.prompts.soft_prompt import SoftPrompt, init_prompt, prompt_from_text
 from llm_catalyst.records import (
     RESULTS_FORMAT_VERSION,
     ComputeSpent,
@@ -183,7 +183,7 @@ class _Run:
                 f"stay random: use a causal-LM backbone (label words) for {config.method}"
             )
         self.vocab = Vocabulary.of(self.backbone)
-        self.initial = init_prompt(config.prompt, self.vocab, seed)
+        self.initial = self._initial_prompt()
         self.test = self.splits.test[: config.max_test_examples]
         self.console.print(f"run directory: {self.run_dir.path}")
         self.state = (
@@ -195,10 +195,13 @@ class _Run:
             self.backbone, self.splits.dev, config.train.eval_batch_size, self.state, self.dist
         )
         epoch = -(-len(self.splits.train) // config.train.batch_size)
-        self.schedule = config.loop.schedule(config.train.steps, epoch)
+        loop = config.loop
+        if self.method.build_source is None:  # no source, no rounds: every step is plain tuning
+            loop = loop.model_copy(update={"rounds": 0, "init_round": False, "probe_steps": 0})
+        self.schedule = loop.schedule(config.train.steps, epoch)
         if self.method.needs_llm and self.dist.is_main:
             self.proposer = self._proposer()
-            self.console.print(self.proposer.plan(self.schedule.rounds))
+            self.console.print(self.proposer.plan(self._llm_rounds()))
         if self.method.trains:
             self.trainer = PromptTrainer(
                 self.backbone,
@@ -216,6 +219,25 @@ class _Run:
             rounds = self.state.rounds_done
             self.run_dir.log(ResumeEvent(step=self._step(), round=rounds))
             self.console.print(f"resumed at step {self._step()}, round {rounds}")
+
+    def _initial_prompt(self) -> SoftPrompt:
+        """``prompt.init``, or the task's instruction for a method that starts from it."""
+        config, task = self.config, self.splits.task
+        if not self.method.init_from_instruction:
+            return init_prompt(config.prompt, self.vocab, config.data.seed)
+        if config.prompt.init != "random":
+            raise ConfigError(
+                f"method {config.method} starts from the task's instruction, but prompt.init "
+                f"is {config.prompt.init!r}: drop prompt.init or use method plain"
+            )
+        if not task.instruction:
+            raise ConfigError(
+                f"method {config.method} starts from the task's hand-written instruction, but "
+                f"task {task.name!r} has none: set `instruction` in its task spec, or use "
+                "method plain with prompt.init: text"
+            )
+        prompt = config.prompt
+        return prompt_from_text(task.instruction, self.vocab, prompt.length, prompt.fit_policy())
 
     def _proposer(self) -> Proposer:
         llm = self.config.llm
@@ -255,6 +277,11 @@ class _Run:
             self.run_dir.log(DevEvalEvent(step=0, improved=improved, **result.as_dict()))
         self._save()
 
+    def _llm_rounds(self) -> int:
+        """The rounds that ask the source: round 0 (``loop.init_round``) starts a gradient
+        method; llm-only has no gradient step to start from, so it has none."""
+        return self.schedule.llm_rounds if self.method.trains else self.schedule.rounds
+
     def _budget(self) -> Budget | None:
         return None if self.proposer is None else self.proposer.gateway.budget
 
@@ -287,11 +314,12 @@ class _Run:
             state=self.state,
             scorer=self.scorer,
             run_dir=self.run_dir,
-            rounds=self.schedule.rounds,
+            rounds=self._llm_rounds(),
             save=self._save,
             stop=stop,
             say=self.console.print,
             dist=self.dist,
+            first_round=0 if self._llm_rounds() > self.schedule.rounds else 1,
         )
         if self.trainer is None:
             assert source is not None, "a method without gradient steps searches with a source"
@@ -335,6 +363,7 @@ class _Run:
         state.counters.test_forward_passes += len(self.test)
         projection = project(best.prompt, self.vocab, config.prompt.metric)
         task = self.splits.task.name
+        steps = self._step() + state.counters.discarded_probe_steps  # every optimizer step
         if self.dist.is_main:
             save_prompt(
                 self.run_dir.artifact_dir,
@@ -375,11 +404,13 @@ class _Run:
             wall_clock=WallClock(**state.clock.totals()),
             llm=self._llm_usage(state),
             budget=ComputeSpent(
-                gradient_steps=self._step(),
-                train_examples_seen=self._step() * config.train.batch_size,
+                gradient_steps=steps,
+                train_examples_seen=steps * config.train.batch_size,
                 dev_prompts_scored=state.counters.dev_prompts,
                 dev_forward_passes=state.counters.dev_forward_passes,
                 test_forward_passes=state.counters.test_forward_passes,
+                probe_steps=state.counters.probe_steps,
+                discarded_probe_steps=state.counters.discarded_probe_steps,
             ),
             run_dir=str(self.run_dir.path),
         )

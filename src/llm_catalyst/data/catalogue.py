@@ -2,7 +2,8 @@
 
 Label ids follow the hub's ``ClassLabel`` order so local and hub data agree. Label words start
 with a space and were chosen to be single tokens in common BPE vocabularies (GPT-2, Llama,
-SmolLM2); a slow test checks this against SmolLM2's tokenizer.
+SmolLM2); a slow test checks this against SmolLM2's tokenizer. Every text task carries a short
+hand-written instruction (the descriptions describe the data for the LLM; they do not instruct).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ class _Files:
 def _classification(
     name: str,
     summary: str,
+    instruction: str,
     columns: Mapping[str, str],
     labels: Labels,
     template: str,
@@ -74,6 +76,7 @@ def _classification(
         {
             "name": name,
             "description": _describe(summary, names, meanings),
+            "instruction": instruction,
             **vars(files),
             "columns": dict(columns),
             "label_names": names,
@@ -88,11 +91,19 @@ def _classification(
 
 
 def _sentence(
-    name: str, summary: str, labels: Labels, files: _Files, hub: HubSource
+    name: str, summary: str, instruction: str, labels: Labels, files: _Files, hub: HubSource
 ) -> BuiltinTextTask:
     """A sentiment task over one review sentence; the label word follows "It was"."""
     return _classification(
-        name, summary, {"sentence": "text"}, labels, "{sentence} It was", ("sentence",), files, hub
+        name,
+        summary,
+        instruction,
+        {"sentence": "text"},
+        labels,
+        "{sentence} It was",
+        ("sentence",),
+        files,
+        hub,
     )
 
 
@@ -124,6 +135,7 @@ _TEXT_TASKS: tuple[BuiltinTextTask, ...] = (
         "sst2",
         "Movie review sentiment (SST-2). The input is one sentence from a movie review, "
         "tokenized and lower-cased.",
+        "Decide whether this movie review is positive or negative.",
         _NEG_POS,
         _Files(
             "label_sentence",
@@ -137,6 +149,7 @@ _TEXT_TASKS: tuple[BuiltinTextTask, ...] = (
         "sst5",
         "Fine-grained movie review sentiment (SST-5). The input is one sentence from a movie "
         "review, tokenized and lower-cased.",
+        "Rate the sentiment of this movie review from very negative to very positive.",
         (
             ("very negative", " terrible", "the reviewer strongly dislikes the movie"),
             ("negative", " bad", "the reviewer mildly dislikes the movie"),
@@ -156,6 +169,7 @@ _TEXT_TASKS: tuple[BuiltinTextTask, ...] = (
         "mr",
         "Movie review polarity (MR, Rotten Tomatoes snippets). The input is one sentence from a "
         "movie review, tokenized and lower-cased.",
+        "Decide whether this movie review is positive or negative.",
         _NEG_POS,
         _Files(
             "label_sentence",
@@ -170,6 +184,7 @@ _TEXT_TASKS: tuple[BuiltinTextTask, ...] = (
         "cr",
         "Customer review polarity (CR). The input is one sentence from an online review of an "
         "electronics product, tokenized and lower-cased.",
+        "Decide whether this product review is positive or negative.",
         _NEG_POS,
         _Files("label_sentence", "cr/custrev.all", holdout=2000, note="no official split"),
         HubSource("SetFit/CR"),
@@ -178,6 +193,7 @@ _TEXT_TASKS: tuple[BuiltinTextTask, ...] = (
         "agnews",
         "News topic classification (AG News). The input is the title and first sentences of a "
         "news article.",
+        "Classify the topic of this news article: world, sports, business or technology.",
         {"text": "text"},
         (
             ("World", " World", "international news and politics"),
@@ -200,6 +216,7 @@ _TEXT_TASKS: tuple[BuiltinTextTask, ...] = (
         "rte",
         "Textual entailment (SuperGLUE RTE). The input is a premise passage and a hypothesis "
         "sentence; decide whether the premise implies the hypothesis.",
+        "Decide whether the premise implies the hypothesis.",
         {"premise": "premise", "hypothesis": "hypothesis"},
         (
             ("entailment", " Yes", "the premise implies the hypothesis is true"),
@@ -214,6 +231,7 @@ _TEXT_TASKS: tuple[BuiltinTextTask, ...] = (
         "Three-way entailment (SuperGLUE CommitmentBank). The input is a short dialogue or "
         "passage ending in an embedded clause, and a hypothesis taken from that clause; decide "
         "how committed the speaker is to the hypothesis.",
+        "Decide whether the premise implies, contradicts or leaves open the hypothesis.",
         {"premise": "premise", "hypothesis": "hypothesis"},
         (
             ("entailment", " Yes", "the premise implies the hypothesis is true"),
@@ -230,6 +248,7 @@ _TEXT_TASKS: tuple[BuiltinTextTask, ...] = (
         "Choice of plausible alternatives (SuperGLUE COPA). The input is a premise sentence "
         "and a question asking for its cause or its effect; two alternatives follow and the "
         "more plausible one must be chosen.",
+        "Choose the more plausible cause or effect of the premise.",
         {c: c for c in ("premise", "choice1", "choice2", "question")},
         (
             ("choice1", "", "the first alternative is the more plausible"),
@@ -251,6 +270,7 @@ _TEXT_TASKS: tuple[BuiltinTextTask, ...] = (
         "wic",
         "Word in context (SuperGLUE WiC). The input is a target word and two sentences that "
         "both contain it; decide whether the word has the same meaning in both.",
+        "Decide whether the word has the same meaning in both sentences.",
         {"word": "word", "sentence1": "sentence1", "sentence2": "sentence2"},
         _false_true(
             "the word has different meanings in the two sentences",
@@ -267,6 +287,7 @@ _TEXT_TASKS: tuple[BuiltinTextTask, ...] = (
         "Pronoun resolution (SuperGLUE Winograd Schema). The input is a short passage, a "
         "pronoun in it and a candidate noun phrase; decide whether the pronoun refers to the "
         "candidate.",
+        "Decide whether the pronoun refers to the candidate noun phrase.",
         {"text": "text", "span1_text": "span1_text", "span2_text": "span2_text"},
         _false_true("the pronoun refers to something else", "the pronoun refers to the candidate"),
         "{text}\nQuestion: {question} Yes or No?\nAnswer:",
@@ -282,6 +303,7 @@ _TEXT_TASKS: tuple[BuiltinTextTask, ...] = (
         "boolq",
         "Yes/no questions about a passage (SuperGLUE BoolQ). The input is a Wikipedia "
         "paragraph and a question about it.",
+        "Answer the question about the passage with yes or no.",
         {"question": "question", "passage": "passage"},
         _false_true("the answer to the question is no", "the answer to the question is yes"),
         "{passage}\nQuestion: {question}?\nAnswer:",

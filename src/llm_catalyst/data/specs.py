@@ -65,6 +65,8 @@ class TextTaskSpec(BaseModel):
     booleans as ``true``/``false``). ``option_fields`` makes the task multiple choice: the label
     is then the index of the correct option. Without ``test``, ``holdout`` examples of ``train``
     form a fixed, stratified test split. ``note`` is added to the description of the source.
+    ``instruction`` (optional) is a short hand-written instruction, the start of the
+    ``plain-text-init`` baseline.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -87,6 +89,7 @@ class TextTaskSpec(BaseModel):
     template: str
     text_fields: list[str] = Field(min_length=1, max_length=2)
     option_fields: list[str] = []
+    instruction: str = ""
 
     @model_validator(mode="after")
     def _consistent(self) -> TextTaskSpec:
@@ -155,6 +158,7 @@ class TextTaskSpec(BaseModel):
             kind="multiple_choice" if self.option_fields else "classification",
             option_fields=tuple(self.option_fields),
             label_meanings=tuple(self.label_meanings),
+            instruction=self.instruction.strip(),
         )
 
     def label_ids(self) -> dict[str, int]:

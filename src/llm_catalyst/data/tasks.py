@@ -37,7 +37,9 @@ class Task:
     ``template`` renders an example's fields into the text a causal LM reads before the label
     word (``str.format`` syntax over the field names). ``text_fields`` are the one or two fields
     an encoder reads as a (text_a, text_b) pair. For multiple-choice tasks ``template`` renders the
-    context and each option field is scored as its continuation.
+    context and each option field is scored as its continuation. ``instruction`` is a short
+    hand-written instruction for the task ("" when it has none): the ``plain-text-init``
+    baseline starts its soft prompt from it.
     """
 
     name: str
@@ -50,6 +52,7 @@ class Task:
     kind: TaskKind = "classification"
     option_fields: tuple[str, ...] = ()
     label_meanings: tuple[str, ...] = field(default=())
+    instruction: str = ""
 
     def __post_init__(self) -> None:
         n = len(self.label_names)

@@ -112,7 +112,9 @@ def _restarts(counts: Counter[str]) -> str:
 
 
 ROUNDS_LEGEND = (
-    "Rounds over all seeds. Skipped: no usable proposal (LLM failure or nothing parsable). "
+    "Rounds over all seeds, round 0 (loop.init_round: proposals before any gradient step, "
+    "compared with the initial prompt) included. "
+    "Skipped: no usable proposal (LLM failure or nothing parsable). "
     "Kept S: the selection policy kept the current prompt. Proposals better than S: dev loss "
     "below the current prompt's in the same round. Median dev-loss gap: the best proposal's "
     "dev loss minus the current prompt's (negative: a proposal was better)."

@@ -6,6 +6,7 @@ pure function of ``(seed, s)``; docs/design.md, "Gradient prompt tuning in stage
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -225,6 +226,20 @@ class PromptTrainer:
         self.dist.broadcast_(self.prompt)  # every process restarts from the same rows
         if reset_moments:
             self.optimizer.state.pop(self.prompt, None)
+
+    def advance_schedule(self, steps: int) -> None:
+        """Move the LR schedule past ``steps`` optimizer steps taken on discarded copies."""
+        for _ in range(steps):
+            self.scheduler.step()
+
+    def snapshot(self) -> dict:
+        """``state_dict`` detached from the live tensors: later steps cannot change it."""
+        return copy.deepcopy(self.state_dict())
+
+    def restore(self, snapshot: dict) -> None:
+        """Go back to a snapshot, which stays untouched (the optimizer would otherwise update
+        the snapshot's moment tensors in place), so it can be restored again."""
+        self.load_state_dict(copy.deepcopy(snapshot))
 
     def state_dict(self) -> dict:
         return {
