@@ -9,10 +9,12 @@ Public API:
 Order: a JSON list of strings anywhere in the answer (code fences and preambles around it are
 ignored); else numbered or bulleted lines; else the quoted strings of a JSON list cut off by the
 token limit; else labelled ("Prompt: ...") or quoted lines; else every line that is not a
-preamble. Each candidate is cleaned (labels, quotes, ``<INS>`` tags, extra whitespace) and
-rejected if empty, without letters, non-printable, over-long, a line copied from ``echo`` (the
-meta-prompt), a duplicate, or already tried. When the answer was ``cut_off`` by the token
-limit, the last line-parsed candidate is rejected: it is probably unfinished. The answer is
+preamble. Each candidate is cleaned (labels, quotes, ``<INS>`` tags, score text the model
+echoed from the meta-prompt such as "Loss: 0.52, Accuracy: 95.8%", extra whitespace) and
+rejected if empty (or nothing but echoed scores), without letters, non-printable, over-long,
+a line copied from ``echo`` (the meta-prompt), a duplicate, or already tried. When the answer
+was ``cut_off`` by the token limit, the last line-parsed candidate is rejected: it is probably
+unfinished. The answer is
 treated as data only: nothing here evaluates, executes or formats it.
 """
 
@@ -34,6 +36,12 @@ _LABEL = re.compile(
     r"^(?:new\s+)?(?:prompt|template|instruction|text)s?\s*\d{0,3}\s*[:=\-–]\s*", re.IGNORECASE
 )
 _TAGS = re.compile(r"</?INS>", re.IGNORECASE)
+# "Loss: 0.52", "accuracy 95.8%", "(loss 0.410)": a score line of the meta-prompt, echoed.
+_SCORE = re.compile(
+    r"[(\[]?\b(?:dev\s+)?(?:loss|accuracy|acc)\b\s*[:=]?\s*-?\d+(?:\.\d+)?\s*%?[)\]]?",
+    re.IGNORECASE,
+)
+_SEPARATORS = " ,;|-–—"
 _QUOTED = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
 _QUOTES = ('"', "'", "“", "”", "‘", "’", "«", "»")
 _WRAPPERS = (*_QUOTES, "`", "*")
@@ -80,6 +88,8 @@ def parse_proposals(
         text = _clean(candidate)
         key = prompt_key(text)
         reason = _problem(text, max_words, char_limit)
+        if reason in ("empty", "no words") and _SCORE.search(candidate):
+            reason = "nothing but echoed score text"
         if reason is None and cut_off and method == "lines" and position == len(candidates):
             reason = "cut off by the token limit"
         if reason is None and key in tried_keys:
@@ -169,6 +179,8 @@ def _clean(text: str) -> str:
         marker = _LIST_MARKER.match(text)  # a numbered item inside a JSON string
         text = marker.group(1) if marker else text
         text = _LABEL.sub("", text).strip()
+        text = _SCORE.sub(" ", text)
+        text = " ".join(text.split()).strip(_SEPARATORS)
         for mark in _WRAPPERS:
             if len(text) >= 2 and text.startswith(mark) and text.endswith(mark):
                 text = text[1:-1].strip()
