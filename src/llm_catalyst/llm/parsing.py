@@ -14,8 +14,7 @@ echoed from the meta-prompt such as "Loss: 0.52, Accuracy: 95.8%", extra whitesp
 rejected if empty (or nothing but echoed scores), without letters, non-printable, over-long,
 a line copied from ``echo`` (the meta-prompt), a duplicate, or already tried. When the answer
 was ``cut_off`` by the token limit, the last line-parsed candidate is rejected: it is probably
-unfinished. The answer is
-treated as data only: nothing here evaluates, executes or formats it.
+unfinished. The answer is treated as data only: nothing here evaluates, executes or formats it.
 """
 
 from __future__ import annotations
