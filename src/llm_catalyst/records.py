@@ -59,6 +59,8 @@ class ComputeSpent(Record):
     dev_prompts_scored: int = Field(ge=0)
     dev_forward_passes: int = Field(ge=0)
     test_forward_passes: int = Field(ge=0)
+    # Written since the meta-prompt's errors ingredient: absent (0) in older results.json.
+    train_forward_passes: int = Field(0, ge=0)
 
 
 class ScheduleRecord(Record):

@@ -65,11 +65,13 @@ class Candidate:
 
 @dataclass
 class Counters:
-    """Evaluation spent besides gradient steps: prompts scored and sequences run."""
+    """Evaluation spent besides gradient steps: prompts scored and sequences run (train
+    sequences: the current prompt scored on train to show its errors to the LLM)."""
 
     dev_prompts: int = 0
     dev_forward_passes: int = 0
     test_forward_passes: int = 0
+    train_forward_passes: int = 0
 
 
 class Clock:
@@ -100,7 +102,10 @@ class Clock:
 
 @dataclass
 class LoopState:
-    """Everything a run mutates besides the trainer and the LLM gateway."""
+    """Everything a run mutates besides the trainer and the LLM gateway.
+
+    ``history`` holds every scored proposal: llm-only's search history, and the catalyst's
+    proposals that the meta-prompt's ``own_history`` shows (so it survives a resume)."""
 
     best: BestTracker
     clock: Clock

@@ -258,6 +258,7 @@ class CatalystLoop:
                 if choice.candidate is not None:
                     self._restart(choice.candidate, r)  # f
             state.tried.extend(c.text for c in [*pool, *scored])
+            state.history.extend(scored)
             state.trajectory.clear()
             self.book.end_round(
                 r,

@@ -12,6 +12,7 @@ Public API:
     evaluate_many(backbone, prompts, examples, batch_size=64, dist=None) -> list[EvalResult]
         K candidate prompts (K, P, d) scored together, candidates x examples in shared passes
     evaluate_hard_prompt(backbone, examples, batch_size=64, dist=None) -> EvalResult
+    predict(backbone, prompt, examples, batch_size=64) -> list[int]   the class of each example
 """
 
 from __future__ import annotations
@@ -67,6 +68,22 @@ def evaluate(
         summed = dist.sum(torch.tensor([total_loss, correct], dtype=torch.float64))
         total_loss, correct = float(summed[0]), round(float(summed[1]))
     return EvalResult(total_loss / len(ordered), correct / len(ordered), len(ordered))
+
+
+@torch.inference_mode()
+def predict(
+    backbone: Backbone, prompt: torch.Tensor, examples: Sequence[Example], batch_size: int = 64
+) -> list[int]:
+    """The class ``prompt`` makes the backbone pick for each example, in the given order.
+
+    One process only: it serves the meta-prompt's errors, which the main process alone writes.
+    """
+    backbone.train(False)
+    classes: list[int] = []
+    for start in range(0, len(examples), batch_size):
+        batch = backbone.collate(examples[start : start + batch_size]).to(backbone.device)
+        classes.extend(backbone.class_scores(prompt, batch).argmax(dim=-1).tolist())
+    return classes
 
 
 def _repeat(batch: Batch, copies: int) -> Batch:
