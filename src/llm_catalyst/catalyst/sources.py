@@ -97,13 +97,17 @@ class LLMSource:
     batch_size: int
     _fixed: MetaInput | None = field(default=None, init=False, repr=False)
 
-    def propose(self, request: RoundInput) -> Proposals:
-        history = _scored_prompts(request.pool)
-        extra = replace(
+    def meta_input(self, request: RoundInput) -> MetaInput:
+        """The round's ingredients besides the pool (the switched-off ones cost nothing)."""
+        return replace(
             self._round_independent(),
             errors=self._errors(request),
-            own_history=_scored_prompts(c for c in self.state.history if c.source == "llm"),
+            own_history=tuple(_scored_prompts(c for c in self.state.history if c.source == "llm")),
         )
+
+    def propose(self, request: RoundInput) -> Proposals:
+        history = _scored_prompts(request.pool)
+        extra = self.meta_input(request)
         with self.state.clock.phase("llm_s"):
             answer = self.proposer.propose(
                 self.task, history, request.round_index, tried=request.tried, extra=extra
