@@ -66,6 +66,8 @@ class ComputeSpent(Record):
     test_forward_passes: int = Field(ge=0)
     probe_steps: int = Field(default=0, ge=0)
     discarded_probe_steps: int = Field(default=0, ge=0)
+    # Written since the meta-prompt's errors ingredient: absent (0) in older results.json.
+    train_forward_passes: int = Field(0, ge=0)
 
 
 class ScheduleRecord(Record):

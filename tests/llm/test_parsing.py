@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -148,3 +149,29 @@ def test_huge_answer_is_bounded_in_time() -> None:
 )
 def test_prompt_key_ignores_case_spacing_and_end_punctuation(a: str, b: str) -> None:
     assert prompt_key(a) == prompt_key(b)
+
+
+def test_echoed_score_text_is_dropped_and_a_proposal_of_nothing_else_rejected() -> None:
+    raw = json.dumps(
+        [
+            "Loss: 0.52, Accuracy: 95.8%",
+            "Classify the review.\nLoss: 0.41, accuracy: 80.0%",
+            '"Is the critic pleased?" (loss 0.410)',
+            "Name the mood - loss 0.3",
+            "Say whether the movie is worth the loss of time",
+        ]
+    )
+    result = parse_proposals(raw, max_words=20)
+    assert result.accepted == (
+        "Classify the review.",
+        "Is the critic pleased?",
+        "Name the mood",
+        "Say whether the movie is worth the loss of time",
+    )
+    assert result.rejected[0].reason == "nothing but echoed score text"
+
+
+def test_a_score_line_after_listed_prompts_is_not_a_prompt() -> None:
+    result = parse_proposals("Judge the review.\nLoss: 0.52, Accuracy: 95.8%\nRate it.", 20)
+    assert result.accepted == ("Judge the review.", "Rate it.")
+    assert reasons(result) == {"": "nothing but echoed score text"}

@@ -8,9 +8,15 @@ import pytest
 from llm_catalyst.data.tasks import Task
 from llm_catalyst.errors import ConfigError, DataError
 from llm_catalyst.llm.budget import Budget
-from llm_catalyst.llm.config import LLMConfig
+from llm_catalyst.llm.config import LLMConfig, ProposerConfig
 from llm_catalyst.llm.gateway import LLMGateway
-from llm_catalyst.llm.proposer import Proposer, ScoredPrompt, load_history
+from llm_catalyst.llm.proposer import (
+    LabelledText,
+    MetaInput,
+    Proposer,
+    ScoredPrompt,
+    load_history,
+)
 from llm_catalyst.llm.scripted import ScriptedClient, ScriptedStep
 
 HISTORY = [
@@ -215,3 +221,104 @@ def test_bad_history_files_name_the_entry(tmp_path: Path, text: str, where: str)
     path.write_text(text)
     with pytest.raises(DataError, match=where):
         load_history(path)
+
+
+# -- ingredients ---------------------------------------------------------------------------------
+
+FIXTURES = Path(__file__).parent / "fixtures"
+# What each ingredient shows in the informed template, and a text only it puts there.
+EXTRA = MetaInput(
+    usage="<PROMPT>Review: {sentence}\nSentiment: <LABEL WORD>",
+    exemplars=(LabelledText("train-1", "sentence: a warm, funny film", "positive"),),
+    errors=(LabelledText("train-2", "sentence: dull and slow", "negative", "positive"),),
+    own_history=(ScoredPrompt("my older try", 0.5, 0.6), ScoredPrompt("my best try", 0.2, 0.95)),
+    prompt_tokens=10,
+    fitted_words=6,
+)
+MARKERS = {
+    "usage": "Sentiment: <LABEL WORD>",
+    "exemplars": "a warm, funny film",
+    "errors": "dull and slow",
+    "trajectory": "worst prompt",
+    "own_history": "my older try",
+}
+
+
+def test_default_renders_the_meta_prompts_of_before_the_ingredients(sentiment_task) -> None:
+    """A copy of each built-in template's rendering, made before ingredients existed."""
+    expected = json.loads((FIXTURES / "meta_prompts_before_ingredients.json").read_text("utf-8"))
+    history = [*HISTORY, ScoredPrompt("no accuracy", 0.45)]
+    for template, chat in (("catalyst", True), ("paper", True), ("list", False)):
+        cfg = LLMConfig.model_validate(
+            {"backend": "scripted", "script": "x", "proposer": {"template": template}}
+        )
+        proposer = Proposer(LLMGateway(ScriptedClient([], chat=chat)), cfg)
+        assert proposer.config.proposer.ingredients == ["trajectory"]
+        rendered = proposer.render(sentiment_task, history, EXTRA)[0]["content"]
+        assert rendered == expected[template], template
+
+
+@pytest.mark.parametrize("ingredient", sorted(MARKERS))
+def test_each_ingredient_appears_only_when_switched_on(sentiment_task, ingredient) -> None:
+    alone = make([], template="informed", ingredients=[ingredient])[0]
+    text = content_with(alone, sentiment_task)
+    assert MARKERS[ingredient] in text
+    assert [name for name, marker in MARKERS.items() if marker in text] == [ingredient]
+    others = [name for name in MARKERS if name != ingredient]
+    without = content_with(make([], template="informed", ingredients=others)[0], sentiment_task)
+    assert MARKERS[ingredient] not in without
+    assert all(MARKERS[name] in without for name in others)
+
+
+def content_with(proposer: Proposer, task: Task) -> str:
+    return proposer.render(task, HISTORY, EXTRA)[0]["content"]
+
+
+def test_informed_template_shows_usage_labels_and_the_token_budget(sentiment_task) -> None:
+    text = content_with(make([], template="informed", ingredients=["usage"])[0], sentiment_task)
+    assert "<PROMPT>Review: {sentence}\nSentiment: <LABEL WORD>" in text
+    assert "The model reads only the first 10 tokens of a prompt." in text
+    assert '"positive": the review is favourable' in text
+    assert "nearest-token" not in text.lower()
+
+
+def test_trajectory_is_introduced_as_nearest_token_readings(sentiment_task) -> None:
+    proposer = make([], template="informed", ingredients=["trajectory"])[0]
+    text = content_with(proposer, sentiment_task)
+    assert "Nearest-token readings of the continuous prompt" in text
+    assert "may not read as language" in text
+
+
+def test_own_history_is_ordered_worst_to_best_and_kept_apart(sentiment_task) -> None:
+    proposer = make([], template="informed", ingredients=["own_history"])[0]
+    text = content_with(proposer, sentiment_task)
+    assert text.index('"my older try": loss 0.500') < text.index('"my best try": loss 0.200')
+    assert "accuracy 95.0%" in text
+
+
+def test_errors_show_the_right_label_and_the_models_answer(sentiment_task) -> None:
+    text = content_with(make([], template="informed", ingredients=["errors"])[0], sentiment_task)
+    assert 'sentence: dull and slow -> right: "negative", the model said: "positive"' in text
+
+
+def test_fitted_word_cap_is_asked_for_and_enforced(sentiment_task) -> None:
+    proposer, _ = make(
+        [json.dumps(["one two three four five six", "one two three four five six seven"])],
+        template="informed",
+        max_words="fit",
+    )
+    assert "each at most 6 words" in content_with(proposer, sentiment_task)
+    result = proposer.propose(sentiment_task, HISTORY, 0, extra=EXTRA)
+    assert result.proposals == ("one two three four five six",)
+    assert result.rejected[0].reason == "too long (7 words > 6)"
+    with pytest.raises(ConfigError, match="no prompt length is known"):
+        proposer.render(sentiment_task, HISTORY)
+
+
+def test_ingredients_other_than_the_trajectory_need_a_template_that_shows_them() -> None:
+    for template in ("auto", "catalyst", "paper", "list"):
+        with pytest.raises(ValueError, match="use template 'informed'"):
+            ProposerConfig(template=template, ingredients=["trajectory", "usage"])
+    with pytest.raises(ValueError, match="listed twice"):
+        ProposerConfig(template="informed", ingredients=["errors", "errors"])
+    assert ProposerConfig(template="informed", ingredients=[]).ingredients == []

@@ -65,14 +65,16 @@ class Candidate:
 
 @dataclass
 class Counters:
-    """Evaluation spent besides gradient steps (prompts scored, sequences run), and the
-    optimizer steps taken in probes: all of them, and those of entrants that did not continue."""
+    """Evaluation spent besides gradient steps (prompts scored, sequences run; train sequences
+    score the current prompt on train to show its errors to the LLM), and the optimizer steps
+    taken in probes: all of them, and those of entrants that did not continue."""
 
     dev_prompts: int = 0
     dev_forward_passes: int = 0
     test_forward_passes: int = 0
     probe_steps: int = 0
     discarded_probe_steps: int = 0
+    train_forward_passes: int = 0
 
 
 class Clock:
@@ -103,7 +105,10 @@ class Clock:
 
 @dataclass
 class LoopState:
-    """Everything a run mutates besides the trainer and the LLM gateway."""
+    """Everything a run mutates besides the trainer and the LLM gateway.
+
+    ``history`` holds every scored proposal: llm-only's search history, and the catalyst's
+    proposals that the meta-prompt's ``own_history`` shows (so it survives a resume)."""
 
     best: BestTracker
     clock: Clock

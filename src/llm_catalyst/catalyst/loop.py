@@ -320,6 +320,7 @@ class CatalystLoop:
             # Nothing to compare: S takes the round's k steps on the kept trajectory as usual.
             self._gradient_stage(until=step + k, in_round=True)
         state.tried.extend(c.text for c in [*pool, *scored])
+        state.history.extend(scored)  # the LLM's own history, when that ingredient is on
         self.book.end_round(
             position,
             step,

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from llm_catalyst.backbones.base import Backbone
 from llm_catalyst.catalyst.checkpoint import LoopState
 from llm_catalyst.catalyst.sources import (
     LLMSource,
@@ -15,7 +16,7 @@ from llm_catalyst.catalyst.sources import (
     ProposalSource,
     RandomSource,
 )
-from llm_catalyst.data.tasks import Task
+from llm_catalyst.data.tasks import Example, Task
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.llm.proposer import Proposer
 from llm_catalyst.prompts.projection import FitPolicy, Vocabulary
@@ -24,7 +25,9 @@ from llm_catalyst.prompts.projection import FitPolicy, Vocabulary
 @dataclass(frozen=True)
 class SourceContext:
     """What a run has set up that a proposal source may need. ``proposer`` is None where the
-    method needs no LLM, and on the processes of a data-parallel run other than the main one."""
+    method needs no LLM, and on the processes of a data-parallel run other than the main one.
+    ``train`` is the train split alone: the meta-prompt's examples never come from dev or test.
+    ``batch_size`` is the evaluation batch size."""
 
     task: Task
     vocab: Vocabulary
@@ -34,6 +37,9 @@ class SourceContext:
     seed: int
     state: LoopState
     proposer: Proposer | None
+    backbone: Backbone
+    train: tuple[Example, ...]
+    batch_size: int
 
 
 @dataclass(frozen=True)
@@ -54,7 +60,16 @@ class Method:
 def _llm_source(context: SourceContext) -> ProposalSource:
     assert context.proposer is not None, "an LLM method is built with its proposer"
     return LLMSource(
-        context.proposer, context.task, context.vocab, context.length, context.fit, context.state
+        context.proposer,
+        context.task,
+        context.vocab,
+        context.length,
+        context.fit,
+        context.state,
+        context.backbone,
+        context.train,
+        context.seed,
+        context.batch_size,
     )
 
 

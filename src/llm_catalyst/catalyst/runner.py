@@ -307,6 +307,9 @@ class _Run:
                 seed=self.config.data.seed,
                 state=self.state,
                 proposer=self.proposer,
+                backbone=self.backbone,
+                train=tuple(self.splits.train),
+                batch_size=self.config.train.eval_batch_size,
             )
             main = self.method.build_source(context) if self.dist.is_main else None
             source = MainProcessSource(main, self.dist)
@@ -408,6 +411,7 @@ class _Run:
                 train_examples_seen=steps * config.train.batch_size,
                 dev_prompts_scored=state.counters.dev_prompts,
                 dev_forward_passes=state.counters.dev_forward_passes,
+                train_forward_passes=state.counters.train_forward_passes,
                 test_forward_passes=state.counters.test_forward_passes,
                 probe_steps=state.counters.probe_steps,
                 discarded_probe_steps=state.counters.discarded_probe_steps,

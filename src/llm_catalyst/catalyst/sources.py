@@ -7,20 +7,24 @@ LLM contributes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, replace
 from functools import partial
+from itertools import zip_longest
 from typing import Any, Protocol
 
 import numpy as np
 
+from llm_catalyst.backbones.base import Backbone
+from llm_catalyst.backbones.causal_lm import CausalLMBackbone
 from llm_catalyst.catalyst.checkpoint import Candidate, LoopState
-from llm_catalyst.data.tasks import Task
+from llm_catalyst.data.tasks import Example, Task, is_image_task
 from llm_catalyst.distributed import Distributed
 from llm_catalyst.errors import ConfigError
-from llm_catalyst.llm.proposer import Proposer, ScoredPrompt
+from llm_catalyst.llm.proposer import LabelledText, MetaInput, Proposer, ScoredPrompt
 from llm_catalyst.prompts.projection import FitPolicy, Vocabulary, embed_text
 from llm_catalyst.prompts.soft_prompt import random_prompt
+from llm_catalyst.training.scoring import predict
 
 
 @dataclass(frozen=True)
@@ -70,8 +74,16 @@ class MainProcessSource:
 
 @dataclass
 class LLMSource:
-    """The instructor: the LLM reads the task and the scored pool and writes C new prompts,
-    each fitted to the prompt's P slots by the fit policy (``pad_current`` pads with S)."""
+    """The instructor: the LLM reads the task and what its ingredients show (the scored pool,
+    and as configured the usage, train exemplars, its own scored history, the current prompt's
+    train errors) and writes C new prompts, each fitted to the prompt's P slots by the fit
+    policy (``pad_current`` pads with S). Proposals the fit cuts short are recorded as such;
+    two that fit to the same slots are one candidate.
+
+    Exemplars are drawn once per run (seeded by ``seed``), so every round shows the same ones;
+    errors are searched each round among a fresh seeded draw of train examples. Neither ever
+    comes from dev or test: this source sees only ``train``.
+    """
 
     proposer: Proposer
     task: Task
@@ -79,19 +91,31 @@ class LLMSource:
     length: int
     fit: FitPolicy
     state: LoopState
+    backbone: Backbone
+    train: tuple[Example, ...]
+    seed: int
+    batch_size: int
+    _fixed: MetaInput | None = field(default=None, init=False, repr=False)
+
+    def meta_input(self, request: RoundInput) -> MetaInput:
+        """The round's ingredients besides the pool (the switched-off ones cost nothing)."""
+        return replace(
+            self._round_independent(),
+            errors=self._errors(request),
+            own_history=tuple(_scored_prompts(c for c in self.state.history if c.source == "llm")),
+        )
 
     def propose(self, request: RoundInput) -> Proposals:
-        history = [
-            ScoredPrompt(c.text, c.result.loss, c.result.accuracy)
-            for c in request.pool
-            if c.result is not None
-        ]
+        history = _scored_prompts(request.pool)
+        extra = self.meta_input(request)
         with self.state.clock.phase("llm_s"):
             answer = self.proposer.propose(
-                self.task, history, request.round_index, tried=request.tried
+                self.task, history, request.round_index, tried=request.tried, extra=extra
             )
         candidates: list[Candidate] = []
         unfit: list[dict[str, str]] = []
+        truncated: list[dict[str, Any]] = []
+        slots: dict[tuple[int | None, ...], str] = {}
         for text in answer.proposals:
             try:
                 fitted = embed_text(
@@ -100,6 +124,15 @@ class LLMSource:
             except ConfigError as error:
                 unfit.append({"text": text, "reason": str(error)})
                 continue
+            if fitted.truncated:
+                kept = self.vocab.tokenizer.decode([i for i in fitted.slot_ids if i is not None])
+                truncated.append({"text": text, "kept": kept, "dropped_tokens": fitted.truncated})
+            if fitted.slot_ids in slots:
+                same = slots[fitted.slot_ids]
+                reason = f"fits the {self.length} prompt slots exactly as {same!r} does"
+                unfit.append({"text": text, "reason": reason})
+                continue
+            slots[fitted.slot_ids] = text
             candidates.append(Candidate(text, fitted.embeddings, "llm"))
         details = {
             "status": answer.status,
@@ -107,11 +140,112 @@ class LLMSource:
             "calls": answer.calls,
             "cache_hits": answer.cache_hits,
             "rejected": [asdict(r) for r in answer.rejected] + unfit,
+            "truncated": truncated,
         }
         skip_reason = ""
         if not candidates:
             skip_reason = answer.reason or f"none of {len(answer.proposals)} proposal(s) fits"
         return Proposals(tuple(candidates), skip_reason, details)
+
+    def _round_independent(self) -> MetaInput:
+        """Usage, exemplars and the word cap: the same every round, so computed once."""
+        if self._fixed is None:
+            settings = self.proposer.config.proposer
+            on = set(settings.ingredients)
+            text_ingredients = on & {"exemplars", "errors"}
+            if text_ingredients and is_image_task(self.task):
+                raise ConfigError(
+                    f"ingredients {sorted(text_ingredients)} show train examples as text, but "
+                    f"task {self.task.name!r} is an image task: remove them from "
+                    "llm.proposer.ingredients"
+                )
+            exemplars: tuple[LabelledText, ...] = ()
+            if "exemplars" in on:
+                picked = _label_balanced(self.train, settings.exemplars, [self.seed, 0])
+                exemplars = tuple(_labelled(self.task, ex) for ex in picked)
+            self._fixed = MetaInput(
+                usage=usage_layout(self.backbone, self.task) if "usage" in on else "",
+                exemplars=exemplars,
+                prompt_tokens=self.length,
+                fitted_words=words_that_fit(self.vocab, self.task, self.train, self.length),
+            )
+        return self._fixed
+
+    def _errors(self, request: RoundInput) -> tuple[LabelledText, ...]:
+        """Up to ``errors`` train examples the current prompt S gets wrong, searched among a
+        seeded draw of ``errors_scanned`` train examples (counted as train forward passes)."""
+        settings = self.proposer.config.proposer
+        if "errors" not in settings.ingredients:
+            return ()
+        rng = np.random.default_rng([self.seed, request.round_index + 1])
+        count = min(settings.errors_scanned, len(self.train))
+        sample = [self.train[i] for i in rng.permutation(len(self.train))[:count]]
+        with self.state.clock.phase("scoring_s"):
+            classes = predict(self.backbone, request.current.rows, sample, self.batch_size)
+        self.state.counters.train_forward_passes += len(sample)
+        wrong = [(ex, c) for ex, c in zip(sample, classes, strict=True) if c != ex.label]
+        return tuple(_labelled(self.task, ex, c) for ex, c in wrong[: settings.errors])
+
+
+def _scored_prompts(candidates: Iterable[Candidate]) -> list[ScoredPrompt]:
+    return [
+        ScoredPrompt(c.text, c.result.loss, c.result.accuracy)
+        for c in candidates
+        if c.result is not None
+    ]
+
+
+def usage_layout(backbone: Backbone, task: Task) -> str:
+    """What the backbone reads, with ``<PROMPT>`` for the prompt and ``{field}`` for the
+    example: the causal LM puts the prompt at the very front of the rendered template and
+    scores the label word after it; other backbones read the prompt before the raw text."""
+    fields = {name: "{" + name + "}" for name in task.field_names}
+    if isinstance(backbone, CausalLMBackbone):
+        answer = "<LABEL WORD>" if task.kind == "classification" else "<OPTION>"
+        space = "" if task.template[-1:].isspace() else " "
+        return f"<PROMPT>{task.template.format(**fields)}{space}{answer}"
+    if is_image_task(task):
+        return "<PROMPT> <LABEL WORD>."
+    text = " ".join(fields[name] for name in task.text_fields)
+    return f"<PROMPT> {text} -> a trained classifier picks the label"
+
+
+def words_that_fit(vocab: Vocabulary, task: Task, train: Sequence[Example], length: int) -> int:
+    """How many words of this task's language fit ``length`` tokens of this tokenizer.
+
+    Tokens per word are measured on the task's description, label meanings and (for text
+    tasks) up to 16 train examples; a cap from it keeps proposals from being cut short.
+    """
+    parts = [task.description, *(task.label_meanings or task.label_names)]
+    if not is_image_task(task):
+        parts += [" ".join(ex.fields.values()) for ex in train[:16]]
+    text = " ".join(parts)
+    tokens_per_word = max(1.0, len(vocab.encode(text)) / max(1, len(text.split())))
+    return max(1, int(length / tokens_per_word))
+
+
+def _labelled(task: Task, example: Example, predicted: int | None = None) -> LabelledText:
+    """An example's fields on one line and the right answer (and the model's, if given)."""
+
+    def answer(label: int) -> str:
+        if task.kind == "multiple_choice":
+            return example.fields[task.option_fields[label]]
+        return task.label_words[label].strip()
+
+    text = "; ".join(f"{name}: {example.fields[name]}" for name in task.field_names)
+    said = "" if predicted is None else answer(predicted)
+    return LabelledText(example.uid, text, answer(example.label), said)
+
+
+def _label_balanced(examples: Sequence[Example], count: int, entropy: list[int]) -> list[Example]:
+    """``count`` examples in a seeded order that takes each label in turn, so every label is
+    shown before any is shown twice."""
+    rng = np.random.default_rng(entropy)
+    by_label: dict[int, list[Example]] = {}
+    for i in rng.permutation(len(examples)):
+        by_label.setdefault(examples[i].label, []).append(examples[i])
+    turns = zip_longest(*(by_label[label] for label in sorted(by_label)))
+    return [ex for turn in turns for ex in turn if ex is not None][:count]
 
 
 @dataclass

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -85,20 +85,53 @@ class PriceConfig(_Section):
     output_per_mtok: float = Field(0.0, ge=0)
 
 
+Ingredient = Literal["usage", "exemplars", "trajectory", "own_history", "errors"]
+INGREDIENTS: tuple[Ingredient, ...] = ("usage", "exemplars", "trajectory", "own_history", "errors")
+# Built-in templates written for the trajectory alone; the others need "informed" or a user file.
+_TRAJECTORY_ONLY = ("auto", "catalyst", "paper", "list")
+
+
 class ProposerConfig(_Section):
     """What is asked of the LLM each round.
 
     ``template`` is ``auto`` (catalyst for chat models, list continuation for base models),
-    ``catalyst``, ``paper``, ``list``, or the path of a user's Jinja file.
+    ``catalyst``, ``paper``, ``list``, ``informed`` or the path of a user's Jinja file.
+    ``ingredients`` are what the meta-prompt shows (README, "Meta-prompt ingredients"); only
+    ``informed`` and user templates show more than the trajectory. ``exemplars`` and ``errors``
+    bound how many train examples those ingredients show; ``errors_scanned`` how many train
+    examples the current prompt is scored on per round to find its errors. ``max_words``
+    ``fit`` derives the word cap from the prompt's P slots and the backbone tokenizer.
     ``calls_per_round`` bounds the calls made while fewer than ``num_proposals`` valid texts
     have been parsed.
     """
 
     num_proposals: int = Field(4, ge=1, le=50)
-    max_words: int = Field(20, ge=1, le=500)
+    max_words: Annotated[int, Field(ge=1, le=500)] | Literal["fit"] = 20
     template: str = "auto"
     calls_per_round: int = Field(1, ge=1, le=20)
     max_history: int = Field(20, ge=1)
+    ingredients: list[Ingredient] = Field(default_factory=lambda: ["trajectory"])
+    exemplars: int = Field(4, ge=1, le=64)
+    errors: int = Field(4, ge=1, le=64)
+    errors_scanned: int = Field(64, ge=1)
+
+    @field_validator("ingredients")
+    @classmethod
+    def _distinct(cls, value: list[Ingredient]) -> list[Ingredient]:
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ValueError(f"ingredient(s) {', '.join(repeated)} listed twice; list each once")
+        return value
+
+    @model_validator(mode="after")
+    def _template_shows_them(self) -> ProposerConfig:
+        if self.template in _TRAJECTORY_ONLY and self.ingredients != ["trajectory"]:
+            raise ValueError(
+                f"template {self.template!r} shows the trajectory alone, but ingredients are "
+                f"{self.ingredients}: use template 'informed' (or your own template file) for "
+                "other ingredients, or leave ingredients at [trajectory]"
+            )
+        return self
 
 
 class LLMConfig(_Section):

@@ -22,6 +22,12 @@ _LABEL = re.compile(
     r"^(?:new\s+)?(?:prompt|template|instruction|text)s?\s*\d{0,3}\s*[:=\-–]\s*", re.IGNORECASE
 )
 _TAGS = re.compile(r"</?INS>", re.IGNORECASE)
+# "Loss: 0.52", "accuracy 95.8%", "(loss 0.410)": a score line of the meta-prompt, echoed.
+_SCORE = re.compile(
+    r"[(\[]?\b(?:dev\s+)?(?:loss|accuracy|acc)\b\s*[:=]?\s*-?\d+(?:\.\d+)?\s*%?[)\]]?",
+    re.IGNORECASE,
+)
+_SEPARATORS = " ,;|-–—"
 _QUOTED = re.compile(r'"((?:[^"\\\n]|\\.)*)"')
 _QUOTES = ('"', "'", "“", "”", "‘", "’", "«", "»")
 _WRAPPERS = (*_QUOTES, "`", "*")
@@ -68,6 +74,8 @@ def parse_proposals(
         text = _clean(candidate)
         key = prompt_key(text)
         reason = _problem(text, max_words, char_limit)
+        if reason in ("empty", "no words") and _SCORE.search(candidate):
+            reason = "nothing but echoed score text"
         if reason is None and cut_off and method == "lines" and position == len(candidates):
             reason = "cut off by the token limit"
         if reason is None and key in tried_keys:
@@ -157,6 +165,8 @@ def _clean(text: str) -> str:
         marker = _LIST_MARKER.match(text)  # a numbered item inside a JSON string
         text = marker.group(1) if marker else text
         text = _LABEL.sub("", text).strip()
+        text = _SCORE.sub(" ", text)
+        text = " ".join(text.split()).strip(_SEPARATORS)
         for mark in _WRAPPERS:
             if len(text) >= 2 and text.startswith(mark) and text.endswith(mark):
                 text = text[1:-1].strip()

@@ -1,7 +1,8 @@
 """The instructor's service to the catalyst loop: new prompts for a task and its scored history.
 
-LLM failures become skipped rounds, never exceptions, and every call is a distinct, reproducible
-sample; docs/design.md, "Proposals from the instructor".
+LLM failures become skipped rounds, never exceptions, every call is a distinct, reproducible
+sample, and each ingredient of the meta-prompt reaches the template only when it is switched on;
+docs/design.md, "Proposals from the instructor".
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from llm_catalyst.llm.gateway import LLMGateway
 from llm_catalyst.llm.jsonio import read_json_items
 from llm_catalyst.llm.parsing import Method, Rejection, parse_proposals
 
-BUILTIN_TEMPLATES = ("catalyst", "paper", "list")
+BUILTIN_TEMPLATES = ("catalyst", "paper", "list", "informed")
 _STUB = ("1.", "1)", "-", "*")
 
 Status = Literal["ok", "partial", "empty", "unavailable", "budget"]
@@ -39,6 +40,34 @@ class ScoredPrompt:
     text: str
     loss: float
     accuracy: float | None = None
+
+
+@dataclass(frozen=True)
+class LabelledText:
+    """A train example as a meta-prompt shows it: its fields on one line and the right label
+    word; ``predicted`` is what the current prompt made the model answer (errors only)."""
+
+    uid: str
+    text: str
+    label: str
+    predicted: str = ""
+
+
+@dataclass(frozen=True)
+class MetaInput:
+    """The ingredients besides the trajectory, as the caller computed them.
+
+    ``usage`` is the input layout with ``<PROMPT>`` where the prompt goes; ``prompt_tokens``
+    the prompt's P slots; ``fitted_words`` the word cap that fits them, used when
+    ``max_words`` is ``fit``.
+    """
+
+    usage: str = ""
+    exemplars: tuple[LabelledText, ...] = ()
+    errors: tuple[LabelledText, ...] = ()
+    own_history: tuple[ScoredPrompt, ...] = ()
+    prompt_tokens: int | None = None
+    fitted_words: int | None = None
 
 
 @dataclass(frozen=True)
@@ -84,8 +113,23 @@ class Proposer:
             rounds, self.config.proposer.calls_per_round, self.config.budget.limits()
         )
 
-    def render(self, task: Task, history: Sequence[ScoredPrompt]) -> list[Message]:
+    def max_words(self, extra: MetaInput) -> int:
+        """The word cap asked for and enforced: the configured one, or the one fitted to P."""
+        cap = self.config.proposer.max_words
+        if cap != "fit":
+            return cap
+        if extra.fitted_words is None:
+            raise ConfigError(
+                "proposer.max_words is 'fit' but no prompt length is known here; give a number "
+                "of words (e.g. --max-words 8)"
+            )
+        return extra.fitted_words
+
+    def render(
+        self, task: Task, history: Sequence[ScoredPrompt], extra: MetaInput = MetaInput()
+    ) -> list[Message]:
         settings = self.config.proposer
+        on = set(settings.ingredients)
         meanings = task.label_meanings or task.label_names
         labels = [
             {"name": n, "word": w.strip(), "meaning": m}
@@ -97,15 +141,24 @@ class Proposer:
             text = self._template.render(
                 task=task,
                 labels=labels,
-                history=_worst_to_best(history, settings.max_history),
+                history=_worst_to_best(history, settings.max_history) if "trajectory" in on else [],
                 num_proposals=settings.num_proposals,
-                max_words=settings.max_words,
+                max_words=self.max_words(extra),
+                ingredients=sorted(on),
+                usage=extra.usage if "usage" in on else "",
+                prompt_tokens=extra.prompt_tokens,
+                exemplars=list(extra.exemplars) if "exemplars" in on else [],
+                errors=list(extra.errors) if "errors" in on else [],
+                own_history=_worst_to_best(extra.own_history, settings.max_history)
+                if "own_history" in on
+                else [],
             )
         except jinja2.TemplateError as exc:
             raise ConfigError(
                 f"{self.template_name}: cannot render the meta-prompt template ({exc}); it may "
-                "use task, labels (name, word, meaning), history (text, loss, accuracy), "
-                "num_proposals and max_words"
+                "use task, labels (name, word, meaning), history and own_history (text, loss, "
+                "accuracy), usage, prompt_tokens, exemplars and errors (text, label, "
+                "predicted), ingredients, num_proposals and max_words"
             ) from None
         return [{"role": "user", "content": text.strip()}]
 
@@ -115,15 +168,17 @@ class Proposer:
         history: Sequence[ScoredPrompt],
         round_index: int,
         tried: Iterable[str] = (),
+        extra: MetaInput = MetaInput(),
     ) -> ProposalRound:
         settings = self.config.proposer
-        messages = tuple(self.render(task, history))
+        max_words = self.max_words(extra)
+        messages = tuple(self.render(task, history, extra))
         stub = _list_stub(messages[-1]["content"])
         stop = tuple(self.config.sampling.stop)
         if stub:
             # A list continuation would run on past the items asked for.
             stop += (f"\n{settings.num_proposals + 1}{stub[-1]}" if stub[0].isdigit() else "\n\n",)
-        known = [h.text for h in history] + list(tried)
+        known = [h.text for h in [*history, *extra.own_history]] + list(tried)
         accepted: list[str] = []
         rejected: list[Rejection] = []
         answers: list[str] = []
@@ -157,7 +212,7 @@ class Proposer:
                 answers.append(answer)
                 parsed = parse_proposals(
                     stub + answer,
-                    settings.max_words,
+                    max_words,
                     tried=[*known, *accepted],
                     echo=messages[-1]["content"],
                     cut_off=i < len(finishes) and finishes[i] == "length",

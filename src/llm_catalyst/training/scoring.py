@@ -59,6 +59,22 @@ def evaluate(
     return EvalResult(total_loss / len(ordered), correct / len(ordered), len(ordered))
 
 
+@torch.inference_mode()
+def predict(
+    backbone: Backbone, prompt: torch.Tensor, examples: Sequence[Example], batch_size: int = 64
+) -> list[int]:
+    """The class ``prompt`` makes the backbone pick for each example, in the given order.
+
+    One process only: it serves the meta-prompt's errors, which the main process alone writes.
+    """
+    backbone.train(False)
+    classes: list[int] = []
+    for start in range(0, len(examples), batch_size):
+        batch = backbone.collate(examples[start : start + batch_size]).to(backbone.device)
+        classes.extend(backbone.class_scores(prompt, batch).argmax(dim=-1).tolist())
+    return classes
+
+
 def _repeat(batch: Batch, copies: int) -> Batch:
     """``copies`` copies of a batch stacked along the rows (candidate-major)."""
     return Batch(
