@@ -195,10 +195,7 @@ class _Run:
             self.backbone, self.splits.dev, config.train.eval_batch_size, self.state, self.dist
         )
         epoch = -(-len(self.splits.train) // config.train.batch_size)
-        loop = config.loop
-        if self.method.build_source is None:  # no source, no rounds: every step is plain tuning
-            loop = loop.model_copy(update={"rounds": 0, "init_round": False, "probe_steps": 0})
-        self.schedule = loop.schedule(config.train.steps, epoch)
+        self.schedule = config.loop.schedule(config.train.steps, epoch)
         if self.method.needs_llm and self.dist.is_main:
             self.proposer = self._proposer()
             self.console.print(self.proposer.plan(self._llm_rounds()))
