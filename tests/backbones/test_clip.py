@@ -12,7 +12,6 @@ import torch.nn.functional as F
 
 from llm_catalyst.backbones import BackboneConfig, build_backbone
 from llm_catalyst.backbones.clip import CLIPBackbone, CLIPOptions, context_text
-from llm_catalyst.backbones.clip_presets import TINY_CLIP_WORDS, load_pretrained_clip
 from llm_catalyst.data.config import DataConfig, load_splits
 from llm_catalyst.data.images import IMAGE_FIELD
 from llm_catalyst.data.sampling import FewShotSplits
@@ -23,6 +22,7 @@ from llm_catalyst.prompts.projection import FitPolicy, Vocabulary, embed_text, p
 from llm_catalyst.training.config import TrainConfig
 from llm_catalyst.training.scoring import evaluate_hard_prompt, evaluate_many
 from llm_catalyst.training.trainer import PromptTrainer
+from llm_catalyst.weights.clip import TINY_CLIP_WORDS, load_pretrained_clip
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 

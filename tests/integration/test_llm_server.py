@@ -23,9 +23,9 @@ from llm_catalyst.data.registry import get_task
 from llm_catalyst.llm.client import LLMRequest, SamplingParams
 from llm_catalyst.llm.config import LLMConfig
 from llm_catalyst.llm.gateway import build_gateway
-from llm_catalyst.llm.llama_cpp import gguf_path
 from llm_catalyst.llm.openai_compat import OpenAICompatClient
 from llm_catalyst.llm.proposer import Proposer, ScoredPrompt
+from llm_catalyst.weights.gguf import gguf_path
 
 pytestmark = pytest.mark.server
 

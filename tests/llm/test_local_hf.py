@@ -7,12 +7,12 @@ import copy
 import pytest
 import torch
 
-from llm_catalyst.backbones.presets import load_pretrained_causal_lm
 from llm_catalyst.llm.client import LLMRequest, SamplingParams, plain_prompt
 from llm_catalyst.llm.config import LLMConfig
 from llm_catalyst.llm.gateway import build_client, build_gateway
 from llm_catalyst.llm.local_hf import LocalHFClient
 from llm_catalyst.llm.proposer import Proposer, ScoredPrompt
+from llm_catalyst.weights.presets import load_pretrained_causal_lm
 
 MESSAGES = ({"role": "user", "content": "Write a prompt for sentiment."},)
 

@@ -18,9 +18,9 @@ from llm_catalyst.backbones import (
     load_pretrained_causal_lm,
     load_pretrained_encoder,
 )
-from llm_catalyst.backbones.cache import CACHE_ENV, cache_root, cached_dir
-from llm_catalyst.backbones.presets import _load_preset
 from llm_catalyst.errors import BackboneError
+from llm_catalyst.weights.cache import CACHE_ENV, cache_root, cached_dir
+from llm_catalyst.weights.presets import _load_preset
 
 
 def test_cache_root_follows_the_environment(tmp_path, monkeypatch):
