@@ -4,20 +4,8 @@ from dataclasses import replace
 
 import pytest
 
-from llm_catalyst.errors import ConfigError
 from llm_catalyst.llm.client import LLMRequest, SamplingParams
-from llm_catalyst.llm.llama_cpp import LlamaCppClient, gguf_path
-
-
-def test_preset_resolves_to_the_installed_gguf() -> None:
-    path = gguf_path("smollm2-135m-instruct")
-    assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and path.is_file()
-
-
-@pytest.mark.parametrize("model", ["no-such-preset", "missing.gguf"])
-def test_unknown_models_are_clear_errors(model, tmp_path) -> None:
-    with pytest.raises(ConfigError, match="neither a preset"):
-        gguf_path(str(tmp_path / model) if model.endswith(".gguf") else model)
+from llm_catalyst.llm.llama_cpp import LlamaCppClient
 
 
 @pytest.mark.slow
