@@ -25,8 +25,8 @@ class LlamaCppClient:
             import xllamacpp
         except ImportError:
             raise ConfigError(
-                "backend 'llama_cpp' needs xllamacpp; fix: pip install 'llm-catalyst[llama-cpp]' "
-                "(a prebuilt wheel), or use backend 'local_hf'"
+                "backend 'llama_cpp' needs xllamacpp (a dependency of llm-catalyst); fix: pip "
+                "install xllamacpp (a prebuilt wheel), or use backend 'local_hf'"
             ) from None
         self._name = model
         path = gguf_path(model)
