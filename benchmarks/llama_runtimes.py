@@ -27,11 +27,12 @@ SAMPLING = {"temperature": 0.8, "top_p": 0.95, "max_tokens": 200}
 
 
 def meta_prompts(count: int) -> list[list[dict[str, str]]]:
-    """The catalyst meta-prompts of the first ``count`` stored rounds (see llm_local.py)."""
+    """``count`` catalyst meta-prompts of the stored rounds (see llm_local.py), in turn."""
     sys.path.insert(0, str(Path(__file__).parent))
     from llm_local import load_rounds, render
 
-    return [render(entry) for entry in load_rounds()[:count]]
+    rounds = load_rounds()
+    return [render(rounds[i % len(rounds)]) for i in range(count)]
 
 
 def run_xllamacpp(path: str, threads: int, prompts: list) -> list[dict[str, float]]:
@@ -90,7 +91,7 @@ def worker(runtime: str, path: str, threads: int, count: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="qwen2.5-coder-1.5b-instruct")
-    parser.add_argument("--prompts", type=int, default=3)
+    parser.add_argument("--prompts", type=int, default=3, help="calls per process")
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--worker", choices=RUNTIMES)
     args = parser.parse_args()

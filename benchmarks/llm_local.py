@@ -9,7 +9,7 @@ is scored on that run's dev split with that run's backbone and fit policy, as th
 a restart candidate; the gap is the best proposal's dev loss minus the soft prompt's (negative:
 a proposal beat the soft prompt), median over the rounds that had a proposal.
 
-    python benchmarks/llm_local.py
+    python benchmarks/llm_local.py [--rounds N]
     python benchmarks/llm_local.py --build-fixture RUN_DIR [RUN_DIR ...]   # rebuild the rounds
 
 Prints one line per round, a table, then one line of JSON.
@@ -18,6 +18,7 @@ Prints one line per round, a table, then one line of JSON.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
@@ -68,7 +69,8 @@ def build_fixture(run_dirs: list[Path]) -> None:
                     }
                 )
             tried += [c["text"] for c in [*pool, *event["proposals"]]]
-    rounds = [entry for task in ROUNDS_PER_TASK for entry in taken[task]]
+    # Tasks take turns, so that the first rounds of a shortened run (--rounds) cover every task.
+    rounds = [entry for turn in itertools.zip_longest(*taken.values()) for entry in turn if entry]
     FIXTURE.write_text(json.dumps(rounds, indent=1, ensure_ascii=False) + "\n")
     print(f"wrote {len(rounds)} rounds to {FIXTURE}")
 
@@ -169,12 +171,13 @@ def summary(load_s: float, answers: list[ProposalRound], asked: int) -> dict[str
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build-fixture", nargs="+", type=Path, metavar="RUN_DIR")
+    parser.add_argument("--rounds", type=int, default=None, help="only the first N rounds")
     args = parser.parse_args()
     if args.build_fixture:
         build_fixture(args.build_fixture)
         return
     load_before = os.getloadavg()[0]
-    rounds = load_rounds()
+    rounds = load_rounds()[: args.rounds]
     asked = LLMConfig().proposer.num_proposals
     rows, answers = {}, {}
     for name, model in MODELS.items():
