@@ -86,7 +86,8 @@ def test_a_model_without_chat_template_continues_plain_text(tiny) -> None:
 
 
 def test_a_loaded_pair_is_reused_not_reloaded(tiny) -> None:
-    client = build_client(LLMConfig(model="tiny-causal-lm"), loaded=(tiny.model, tiny.tokenizer))
+    config = LLMConfig(backend="local_hf", model="tiny-causal-lm")
+    client = build_client(config, loaded=(tiny.model, tiny.tokenizer))
     assert isinstance(client, LocalHFClient)
     assert client.model is tiny.model
     assert client.identity == {"backend": "local_hf", "model": "tiny-causal-lm"}
@@ -98,6 +99,8 @@ def test_smollm2_shared_with_the_backbone_proposes_prompts(
 ):
     cfg = LLMConfig.model_validate(
         {
+            "backend": "local_hf",
+            "model": "smollm2-135m-instruct",
             "proposer": {"num_proposals": 3, "max_words": 15, "template": "list"},
             "sampling": {"max_tokens": 60, "seed": 0},
             "cache": {"enabled": True, "directory": str(tmp_path / "cache")},
