@@ -1,17 +1,21 @@
 """The two offline instructors side by side: Qwen2.5-Coder-1.5B-Instruct and SmolLM2-135M-Instruct.
 
-Both run through the same in-process llama.cpp back-end and answer the same 20 catalyst
-meta-prompts, rendered from rounds of real short runs (``meta_prompt_rounds.json``: the pool
-each round showed, with its dev losses, for SST-2, RTE, CB and AG News). Reports tokens/s
-(answer tokens over the wall time of the calls, prompt processing included), seconds per round,
-and the share of usable proposals (accepted / asked). On the SST-2 rounds every usable proposal
-is scored on that run's dev split with that run's backbone and fit policy, as the loop scores
-a restart candidate; the gap is the best proposal's dev loss minus the soft prompt's (negative:
-a proposal beat the soft prompt), median over the rounds that had a proposal.
+Both run through the same in-process llama.cpp back-end and answer the same catalyst
+meta-prompts, rendered from rounds of real short runs stored in ``meta_prompt_rounds.json`` (the
+pool each round showed, with its dev losses; up to 8 SST-2, 4 RTE, 4 CB and 4 AG News rounds).
+Reports tokens/s (answer tokens over the wall time of the calls, prompt processing included),
+seconds per round, and the share of usable proposals (accepted / asked). On the SST-2 rounds
+every usable proposal is scored on that run's dev split with that run's backbone and fit
+policy, as the loop scores a restart candidate; the gap is the best proposal's dev loss minus
+the soft prompt's (negative: a proposal beat it), median over the rounds that had a proposal.
 
     python benchmarks/llm_local.py [--rounds N]
     python benchmarks/llm_local.py --build-fixture RUN_DIR [RUN_DIR ...]   # rebuild the rounds
 
+The stored rounds come from ``llm-catalyst compare --config configs/grid.yaml --methods
+projection-restart`` runs (no LLM needed): SST-2 seed 1 as configured, and short runs with
+``--steps 8 --rounds 4 --set loop.stage_steps=2 --set data.dev_shots=4 --set
+train.batch_size=4`` (CB also ``--shots 8``: its smallest class has 16 train examples).
 Prints one line per round, a table, then one line of JSON.
 """
 
