@@ -40,11 +40,11 @@ import torch
 from transformers import CLIPConfig, CLIPModel
 
 from llm_catalyst.backbones.clip import CLIPBackbone, CLIPOptions
-from llm_catalyst.backbones.clip_presets import image_processor_class, tiny_clip_tokenizer
 from llm_catalyst.data.config import DataConfig, load_splits
 from llm_catalyst.data.tasks import IMAGE_FIELD
 from llm_catalyst.training.config import TrainConfig
 from llm_catalyst.training.trainer import PromptTrainer
+from llm_catalyst.weights.clip import image_processor_class, tiny_clip_tokenizer
 
 DATA_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 

@@ -1,107 +1,217 @@
-"""The local default LLM as an instructor: speed and the share of usable proposals.
+"""The two offline instructors side by side: Qwen2.5-Coder-1.5B-Instruct and SmolLM2-135M-Instruct.
 
-Runs the default LLM set-up (SmolLM2-135M-Instruct in-process through transformers, no key,
-no cache) for ``--calls`` real proposer rounds, half on an SST-2 history and half on an RTE
-history, one call per round, each with its own seed. Reports tokens/s (completion tokens over
-wall time of the calls, prompt processing included), seconds per round of C proposals, and the
-share of usable proposals (accepted / C asked for). The histories mix readable prompts with
-projection-like token salad; their scores are illustrative, as a catalyst round would show.
+Both run through the same in-process llama.cpp back-end and answer the same catalyst
+meta-prompts, rendered from rounds of real short runs stored in ``meta_prompt_rounds.json`` (the
+pool each round showed, with its dev losses; up to 8 SST-2, 4 RTE, 4 CB and 4 AG News rounds).
+Reports tokens/s (answer tokens over the wall time of the calls, prompt processing included),
+seconds per round, and the share of usable proposals (accepted / asked). On the SST-2 rounds
+every usable proposal is scored on that run's dev split with that run's backbone and fit
+policy, as the loop scores a restart candidate; the gap is the best proposal's dev loss minus
+the soft prompt's (negative: a proposal beat it), median over the rounds that had a proposal.
 
-    python benchmarks/llm_local.py --calls 20 --template auto --template list
+    python benchmarks/llm_local.py [--rounds N]
+    python benchmarks/llm_local.py --build-fixture RUN_DIR [RUN_DIR ...]   # rebuild the rounds
 
-Prints a table, then one line of JSON.
+The stored rounds come from ``llm-catalyst compare --config configs/grid.yaml --methods
+projection-restart`` runs (no LLM needed): SST-2 seed 1 as configured, and short runs with
+``--steps 8 --rounds 4 --set loop.stage_steps=2 --set data.dev_shots=4 --set
+train.batch_size=4`` (CB also ``--shots 8``: its smallest class has 16 train examples).
+Prints one line per round, a table, then one line of JSON.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import statistics
 import time
+from pathlib import Path
+from typing import Any
+
+import yaml
 
 from llm_catalyst.data.registry import get_task
+from llm_catalyst.llm.client import Message
 from llm_catalyst.llm.config import LLMConfig
 from llm_catalyst.llm.gateway import build_gateway
-from llm_catalyst.llm.proposer import Proposer, ScoredPrompt
+from llm_catalyst.llm.proposer import ProposalRound, Proposer, ScoredPrompt
+from llm_catalyst.llm.scripted import ScriptedClient
 
-HISTORIES = {
-    "sst2": [
-        ScoredPrompt("ĠFilm Ġawful Ġfriendship Ġreviewer", 0.74, 0.53),
-        ScoredPrompt("movie review sentiment", 0.66, 0.59),
-        ScoredPrompt("overall verdict critics opinion", 0.61, 0.66),
-        ScoredPrompt("Was the reviewer happy with this movie?", 0.55, 0.72),
-        ScoredPrompt("Read the review and say whether the film was good or bad.", 0.49, 0.78),
-    ],
-    "rte": [
-        ScoredPrompt("Ġpremise Ġthus Ġhypothesis Ġtrue", 0.72, 0.51),
-        ScoredPrompt("entailment question", 0.70, 0.53),
-        ScoredPrompt("Does the first text say the second is true?", 0.66, 0.58),
-        ScoredPrompt("Decide if the hypothesis follows from the premise.", 0.63, 0.61),
-    ],
-}
+FIXTURE = Path(__file__).with_name("meta_prompt_rounds.json")
+MODELS = {"qwen": "qwen2.5-coder-1.5b-instruct", "smollm2": "smollm2-135m-instruct"}
+ROUNDS_PER_TASK = {"sst2": 8, "rte": 4, "cb": 4, "agnews": 4}
 
 
-def run(template: str, calls: int) -> dict[str, object]:
-    config = LLMConfig.model_validate(
-        {"cache": {"enabled": False}, "proposer": {"template": template}}
+def build_fixture(run_dirs: list[Path]) -> None:
+    """The rounds of finished runs (``events.jsonl`` + ``config.yaml``), as few as asked for."""
+    taken: dict[str, list[dict[str, Any]]] = {task: [] for task in ROUNDS_PER_TASK}
+    for run_dir in run_dirs:
+        config = yaml.safe_load((run_dir / "config.yaml").read_text())
+        task = config["data"]["task"]
+        tried: list[str] = []
+        events = [json.loads(line) for line in (run_dir / "events.jsonl").open()]
+        for event in (e for e in events if e["event"] == "round"):
+            current, *pool = event["pool"]
+            if len(taken[task]) < ROUNDS_PER_TASK[task]:
+                taken[task].append(
+                    {
+                        "task": task,
+                        "data": {k: config["data"][k] for k in ("shots", "dev_shots", "seed")},
+                        "backbone": config["backbone"]["model"],
+                        "prompt": {k: config["prompt"][k] for k in ("length", "fit", "filler")},
+                        "round": event["round"],
+                        "soft_prompt": {
+                            "dev_loss": current["dev_loss"],
+                            "dev_accuracy": current["dev_accuracy"],
+                        },
+                        "pool": [
+                            {k: c[k] for k in ("text", "dev_loss", "dev_accuracy")} for c in pool
+                        ],
+                        "tried": list(tried),
+                    }
+                )
+            tried += [c["text"] for c in [*pool, *event["proposals"]]]
+    # Tasks take turns, so that the first rounds of a shortened run (--rounds) cover every task.
+    rounds = [entry for turn in itertools.zip_longest(*taken.values()) for entry in turn if entry]
+    FIXTURE.write_text(json.dumps(rounds, indent=1, ensure_ascii=False) + "\n")
+    print(f"wrote {len(rounds)} rounds to {FIXTURE}")
+
+
+def load_rounds() -> list[dict[str, Any]]:
+    return json.loads(FIXTURE.read_text())
+
+
+def history(entry: dict[str, Any]) -> list[ScoredPrompt]:
+    return [ScoredPrompt(c["text"], c["dev_loss"], c["dev_accuracy"]) for c in entry["pool"]]
+
+
+def _config(model: str) -> LLMConfig:
+    return LLMConfig.model_validate(
+        {"backend": "llama_cpp", "model": model, "cache": {"enabled": False}}
     )
+
+
+def render(entry: dict[str, Any]) -> list[Message]:
+    """The catalyst meta-prompt of a stored round, as a chat model is asked it."""
+    config = _config(MODELS["qwen"])
+    proposer = Proposer(build_gateway(config, client=ScriptedClient([])), config)
+    return proposer.render(get_task(entry["task"]), history(entry))
+
+
+def ask(model: str, rounds: list[dict[str, Any]]) -> tuple[float, list[ProposalRound]]:
+    """Seconds to load the model, and its answer to every stored round (seed = round position)."""
+    config = _config(model)
     started = time.perf_counter()
     proposer = Proposer(build_gateway(config), config)
     load_s = time.perf_counter() - started
-    asked = config.proposer.num_proposals
-    rounds = []
-    for i in range(calls):
-        task_name = ("sst2", "rte")[i % 2]
-        result = proposer.propose(get_task(task_name), HISTORIES[task_name], round_index=i)
-        rounds.append(result)
+    answers = []
+    for i, entry in enumerate(rounds):
+        task = get_task(entry["task"])
+        result = proposer.propose(task, history(entry), round_index=i, tried=entry["tried"])
+        answers.append(result)
         print(
-            f"  [{template}] {task_name} round {i}: {result.status}, {len(result.proposals)}/"
-            f"{asked} usable, {result.usage.completion_tokens} tokens, {result.latency_s:.1f} s",
+            f"  [{model}] {entry['task']} seed {entry['data']['seed']} round {entry['round']}: "
+            f"{len(result.proposals)}/{config.proposer.num_proposals} usable, "
+            f"{result.usage.completion_tokens} tokens, {result.latency_s:.1f} s",
             flush=True,
         )
-    seconds = [r.latency_s for r in rounds]
-    tokens = sum(r.usage.completion_tokens for r in rounds)
-    parsed = sum(len(r.proposals) + len(r.rejected) for r in rounds)
-    accepted = sum(len(r.proposals) for r in rounds)
+    return load_s, answers
+
+
+def proposal_gaps(
+    rounds: list[dict[str, Any]], answers: dict[str, list[ProposalRound]]
+) -> dict[str, list[float | None]]:
+    """Per model and SST-2 round: best proposal's dev loss minus the soft prompt's (None: none)."""
+    from llm_catalyst.backbones import BackboneConfig, build_backbone
+    from llm_catalyst.data.config import DataConfig, load_splits
+    from llm_catalyst.prompts.projection import FitPolicy, Vocabulary, embed_text
+    from llm_catalyst.training.scoring import evaluate_many
+
+    gaps: dict[str, list[float | None]] = {name: [] for name in answers}
+    backbones: dict[str, Any] = {}
+    for i, entry in enumerate(rounds):
+        if entry["task"] != "sst2":
+            continue
+        splits = load_splits(DataConfig(task="sst2", **entry["data"]))
+        if entry["backbone"] not in backbones:
+            backbones[entry["backbone"]] = build_backbone(
+                BackboneConfig(model=entry["backbone"]), splits.task
+            )
+        backbone = backbones[entry["backbone"]]
+        vocab = Vocabulary.of(backbone)
+        policy = FitPolicy.parse(entry["prompt"]["fit"], filler=entry["prompt"]["filler"])
+        for name, model_answers in answers.items():
+            texts = model_answers[i].proposals
+            if not texts:
+                gaps[name].append(None)
+                continue
+            rows = [
+                embed_text(t, vocab, entry["prompt"]["length"], policy).embeddings for t in texts
+            ]
+            best = min(r.loss for r in evaluate_many(backbone, rows, splits.dev))
+            gaps[name].append(best - entry["soft_prompt"]["dev_loss"])
+            print(
+                f"  [{name}] sst2 seed {entry['data']['seed']} round {entry['round']}: "
+                f"best proposal {best:.4f} vs soft prompt {entry['soft_prompt']['dev_loss']:.4f}"
+            )
+    return gaps
+
+
+def summary(load_s: float, answers: list[ProposalRound], asked: int) -> dict[str, Any]:
+    seconds = [a.latency_s for a in answers]
     return {
-        "template": proposer.template_name,
-        "calls": calls,
         "load_s": round(load_s, 2),
-        "tokens_per_s": round(tokens / sum(seconds), 2),
-        "s_per_round_mean": round(statistics.mean(seconds), 2),
-        "s_per_round_median": round(statistics.median(seconds), 2),
-        "s_per_round_max": round(max(seconds), 2),
-        "proposals_asked_per_round": asked,
-        "usable_share": round(accepted / (asked * calls), 3),
-        "usable_of_parsed": round(accepted / parsed, 3) if parsed else 0.0,
-        "rounds_skipped": sum(r.skipped for r in rounds),
-        "examples": [p for r in rounds for p in r.proposals][:6],
+        "tokens_per_s": round(sum(a.usage.completion_tokens for a in answers) / sum(seconds), 2),
+        "seconds_per_round": round(statistics.mean(seconds), 2),
+        "seconds_per_round_max": round(max(seconds), 2),
+        "usable_share": round(sum(len(a.proposals) for a in answers) / (asked * len(answers)), 3),
+        "rounds_skipped": sum(a.skipped for a in answers),
+        "examples": [p for a in answers for p in a.proposals][:4],
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--calls", type=int, default=20)
-    parser.add_argument("--template", action="append", default=None)
+    parser.add_argument("--build-fixture", nargs="+", type=Path, metavar="RUN_DIR")
+    parser.add_argument("--rounds", type=int, default=None, help="only the first N rounds")
     args = parser.parse_args()
+    if args.build_fixture:
+        build_fixture(args.build_fixture)
+        return
     load_before = os.getloadavg()[0]
-    rows = [run(template, args.calls) for template in args.template or ["auto"]]
-    header = (
-        f"{'template':>9}  {'calls':>5}  {'tok/s':>6}  {'s/round':>7}  {'median':>6}  "
-        f"{'max s':>6}  {'usable':>6}  {'of parsed':>9}  {'skipped':>7}"
+    rounds = load_rounds()[: args.rounds]
+    asked = LLMConfig().proposer.num_proposals
+    rows, answers = {}, {}
+    for name, model in MODELS.items():
+        load_s, answers[name] = ask(model, rounds)
+        rows[name] = summary(load_s, answers[name], asked)
+    gaps = proposal_gaps(rounds, answers)
+    for name, row in rows.items():
+        scored = [g for g in gaps[name] if g is not None]
+        row["sst2_rounds_with_proposals"] = f"{len(scored)}/{len(gaps[name])}"
+        row["median_proposal_gap"] = round(statistics.median(scored), 4) if scored else None
+        row["rounds_beating_soft_prompt"] = sum(g < 0 for g in scored)
+    print(
+        f"{'model':>8}  {'tok/s':>6}  {'s/round':>7}  {'usable':>6}  {'SST-2 gap':>9}  "
+        f"{'beat S':>6}"
     )
-    print(header)
-    for row in rows:
+    for name, row in rows.items():
         print(
-            f"{row['template']:>9}  {row['calls']:>5}  {row['tokens_per_s']:>6}  "
-            f"{row['s_per_round_mean']:>7}  {row['s_per_round_median']:>6}  "
-            f"{row['s_per_round_max']:>6}  "
-            f"{row['usable_share']:>6}  {row['usable_of_parsed']:>9}  {row['rounds_skipped']:>7}"
+            f"{name:>8}  {row['tokens_per_s']:>6}  {row['seconds_per_round']:>7}  "
+            f"{row['usable_share']:>6}  {row['median_proposal_gap']!s:>9}  "
+            f"{row['rounds_beating_soft_prompt']:>6}"
         )
-    # Other processes on a small machine slow every step: the load average says how quiet it was.
     load = {"before": load_before, "after": os.getloadavg()[0]}
-    print(json.dumps({"model": LLMConfig().model, "load_avg_1min": load, "results": rows}))
+    flat = {
+        f"{name}_{key}": rows[name][key]
+        for name in rows
+        for key in ("usable_share", "tokens_per_s", "median_proposal_gap")
+    }
+    flat["qwen_seconds_per_round"] = rows["qwen"]["seconds_per_round"]
+    flat["smollm2_seconds_per_round"] = rows["smollm2"]["seconds_per_round"]
+    print(json.dumps({**flat, "rounds": len(rounds), "load_avg_1min": load, "results": rows}))
 
 
 if __name__ == "__main__":

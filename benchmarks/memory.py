@@ -85,13 +85,13 @@ def child(spec: dict[str, Any]) -> dict[str, Any]:
     from transformers import AutoConfig
 
     from llm_catalyst.backbones import BackboneConfig, build_backbone
-    from llm_catalyst.backbones.presets import PRESETS
     from llm_catalyst.data.config import DataConfig, load_splits
     from llm_catalyst.prompts.config import PromptConfig
     from llm_catalyst.prompts.projection import Vocabulary
     from llm_catalyst.prompts.soft_prompt import init_prompt
     from llm_catalyst.training.config import TrainConfig
     from llm_catalyst.training.trainer import PromptTrainer
+    from llm_catalyst.weights.presets import PRESETS
 
     torch.manual_seed(0)
     splits = load_splits(DataConfig(task="sst2", data_dir=DATA_DIR, shots=BATCH // 2, seed=1))
@@ -153,7 +153,7 @@ def _measure(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def _installed(name: str) -> bool:
-    from llm_catalyst.backbones.presets import PRESETS
+    from llm_catalyst.weights.presets import PRESETS
 
     return PRESETS[name].local() is not None
 

@@ -34,6 +34,10 @@ class BackboneError(LLMCatalystError):
     """A backbone model cannot be found, loaded or used with the given task."""
 
 
+class WeightsError(LLMCatalystError):
+    """Model weights are missing, incomplete or corrupt; the message names the file and the fix."""
+
+
 class ArtifactError(LLMCatalystError):
     """A saved prompt artifact is missing, corrupt, or belongs to a different backbone."""
 

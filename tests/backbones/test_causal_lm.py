@@ -14,9 +14,9 @@ from transformers import (
 )
 
 from llm_catalyst.backbones import CausalLMBackbone, load_pretrained_causal_lm
-from llm_catalyst.backbones.presets import PRESETS
 from llm_catalyst.data.tasks import Example, Task
 from llm_catalyst.errors import BackboneError
+from llm_catalyst.weights.presets import PRESETS
 
 
 def _prompt(backbone, slots: int = 3, seed: int = 0) -> torch.Tensor:

@@ -12,7 +12,6 @@ import torch.nn.functional as F
 
 from llm_catalyst.backbones import BackboneConfig, build_backbone
 from llm_catalyst.backbones.clip import CLIPBackbone, CLIPOptions, context_text
-from llm_catalyst.backbones.clip_presets import TINY_CLIP_WORDS, load_pretrained_clip
 from llm_catalyst.data.config import DataConfig, load_splits
 from llm_catalyst.data.sampling import FewShotSplits
 from llm_catalyst.data.tasks import IMAGE_FIELD, Example
@@ -20,6 +19,7 @@ from llm_catalyst.errors import BackboneError, ConfigError, DataError
 from llm_catalyst.prompts.artifact import load_prompt, save_prompt
 from llm_catalyst.prompts.projection import FitPolicy, Vocabulary, embed_text, project
 from llm_catalyst.training.scoring import evaluate_hard_prompt, evaluate_many
+from llm_catalyst.weights.clip import load_pretrained_clip
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 
@@ -145,11 +145,6 @@ def test_projection_gives_clip_tokens_that_read_as_words(backbone):
     assert project(fitted.embeddings, plain).text == "a centered satellite photo of a"
 
 
-def test_tiny_clip_vocabulary_holds_its_words_as_single_tokens(backbone):
-    for word in TINY_CLIP_WORDS:
-        assert len(backbone.tokenizer(word, add_special_tokens=False)["input_ids"]) == 1, word
-
-
 @pytest.mark.parametrize(
     ("position", "sentence"),
     [
@@ -264,15 +259,6 @@ def test_wrong_pairings_are_refused(eurosat, sentiment_task):
         _backbone(sentiment_task, None)
     with pytest.raises(ConfigError, match="image task"):
         build_backbone(BackboneConfig(model="tiny-causal-lm"), eurosat.task)
-    with pytest.raises(BackboneError, match="set kind: causal_lm"):
-        load_pretrained_clip("tiny-causal-lm")
-
-
-def test_hub_presets_say_what_they_need():
-    with pytest.raises(BackboneError) as error:
-        load_pretrained_clip("clip-vit-base-patch16")
-    assert "openai/clip-vit-base-patch16" in str(error.value)
-    assert "HF_HUB_OFFLINE" in str(error.value)
 
 
 def test_a_missing_image_at_feature_time_names_the_file(backbone, tmp_path):

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from llm_catalyst.backbones import BackboneConfig, Batch, EncoderHeadBackbone, build_backbone
-from llm_catalyst.backbones.presets import load_pretrained_encoder
 from llm_catalyst.errors import BackboneError
+from llm_catalyst.weights.presets import load_pretrained_encoder
 
 
 def _prompt(backbone, slots: int = 3, seed: int = 0) -> torch.Tensor:

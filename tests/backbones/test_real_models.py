@@ -11,7 +11,7 @@ import torch
 from gguf import GGUFReader
 from gguf.quants import dequantize
 
-from llm_catalyst.backbones.presets import PRESETS
+from llm_catalyst.weights.presets import PRESETS
 
 pytestmark = pytest.mark.slow
 

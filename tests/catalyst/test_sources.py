@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
-from llm_catalyst.catalyst.runner import run
 
 from llm_catalyst.backbones import BackboneConfig, build_backbone
 from llm_catalyst.catalyst.checkpoint import Candidate, LoopState
 from llm_catalyst.catalyst.config import load_run_config
+from llm_catalyst.catalyst.runner import run
 from llm_catalyst.catalyst.sources import LLMSource, RoundInput, usage_layout, words_that_fit
 from llm_catalyst.data.config import DataConfig, load_splits
 from llm_catalyst.data.sampling import FewShotSplits

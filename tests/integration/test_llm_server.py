@@ -1,7 +1,6 @@
-"""The OpenAI-compatible client against a real server: llama-cpp-python serving SmolLM2 on loopback.
+"""The OpenAI-compatible client against a real server: llama.cpp (xllamacpp) serving SmolLM2.
 
-Needs ``llama-cpp-python[server]`` (the Makefile's install builds it) and the offline SmolLM2
-GGUF. Each server is started on 127.0.0.1 on a free port and stopped by the fixture.
+Each server runs in its own process on 127.0.0.1 on a free port and is stopped by the fixture.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from llm_catalyst.data.registry import get_task
 from llm_catalyst.llm.client import LLMRequest, SamplingParams
 from llm_catalyst.llm.config import LLMConfig
 from llm_catalyst.llm.gateway import build_gateway
-from llm_catalyst.llm.llama_cpp import gguf_path
 from llm_catalyst.llm.openai_compat import OpenAICompatClient
 from llm_catalyst.llm.proposer import Proposer, ScoredPrompt
 
@@ -47,22 +45,12 @@ def free_port() -> int:
 
 
 def start_server(log: Path) -> Server:
-    pytest.importorskip("llama_cpp.server", reason="needs llama-cpp-python[server] (make install)")
     port = free_port()
     command = [
         sys.executable,
-        "-m",
-        "llama_cpp.server",
-        "--model",
-        str(gguf_path(MODEL)),
-        "--model_alias",
+        str(Path(__file__).with_name("xllamacpp_server.py")),
         MODEL,
-        "--host",
-        "127.0.0.1",
-        "--port",
         str(port),
-        "--n_ctx",
-        "2048",
     ]
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)

@@ -19,7 +19,11 @@ def write(tmp_path: Path, text: str, name: str = "llm.yaml") -> Path:
 
 def test_default_is_the_local_key_free_model() -> None:
     cfg = LLMConfig()
-    assert (cfg.backend, cfg.model, cfg.api_key_env) == ("local_hf", "smollm2-135m-instruct", None)
+    assert (cfg.backend, cfg.model, cfg.api_key_env) == (
+        "llama_cpp",
+        "qwen2.5-coder-1.5b-instruct",
+        None,
+    )
     assert cfg.price() == Price()
 
 

@@ -1,28 +1,22 @@
+"""The in-process llama.cpp back-end on the real offline GGUFs (SmolLM2, and Qwen2.5-Coder)."""
+
 from __future__ import annotations
 
 from dataclasses import replace
 
 import pytest
 
-from llm_catalyst.errors import ConfigError
-from llm_catalyst.llm.client import LLMRequest, SamplingParams
-from llm_catalyst.llm.llama_cpp import LlamaCppClient, gguf_path
+from llm_catalyst.data.registry import get_task
+from llm_catalyst.llm.client import LLMClient, LLMRequest, SamplingParams
+from llm_catalyst.llm.config import LLMConfig
+from llm_catalyst.llm.gateway import build_gateway
+from llm_catalyst.llm.llama_cpp import LlamaCppClient
+from llm_catalyst.llm.proposer import Proposer, ScoredPrompt
+
+pytestmark = pytest.mark.slow
 
 
-def test_preset_resolves_to_the_installed_gguf() -> None:
-    path = gguf_path("smollm2-135m-instruct")
-    assert path.name == "SmolLM2-135M-Instruct.Q4_1.gguf" and path.is_file()
-
-
-@pytest.mark.parametrize("model", ["no-such-preset", "missing.gguf"])
-def test_unknown_models_are_clear_errors(model, tmp_path) -> None:
-    with pytest.raises(ConfigError, match="neither a preset"):
-        gguf_path(str(tmp_path / model) if model.endswith(".gguf") else model)
-
-
-@pytest.mark.slow
 def test_in_process_llama_cpp_is_seeded_and_samples_n() -> None:
-    pytest.importorskip("llama_cpp", reason="optional extra: pip install 'llm-catalyst[llama-cpp]'")
     client = LlamaCppClient("smollm2-135m-instruct", n_ctx=512)
     assert client.has_chat_template
     request = LLMRequest(
@@ -35,3 +29,29 @@ def test_in_process_llama_cpp_is_seeded_and_samples_n() -> None:
     other = LLMRequest(request.messages, replace(request.params, seed=40))
     assert client.complete(other).texts != first.texts
     assert client.complete(request).texts == first.texts  # whatever ran in between
+
+
+def test_qwen_preset_proposes_through_the_client_protocol(tmp_path) -> None:
+    """A real seeded round with the assembled Qwen2.5-Coder GGUF, as the catalyst asks it."""
+    config = LLMConfig.model_validate(
+        {
+            "backend": "llama_cpp",
+            "model": "qwen2.5-coder-1.5b-instruct",
+            "cache": {"enabled": False},
+            "sampling": {"seed": 3, "max_tokens": 120},
+        }
+    )
+    gateway = build_gateway(config)
+    assert isinstance(gateway.client, LLMClient) and gateway.client.has_chat_template
+    history = [
+        ScoredPrompt("ĠFilm Ġawful Ġreviewer Ġfriendship", 0.74, 0.53),
+        ScoredPrompt("Was the reviewer happy with this movie?", 0.55, 0.72),
+    ]
+    proposer = Proposer(gateway, config)
+    first = proposer.propose(get_task("sst2"), history, round_index=0)
+    assert first.status in ("ok", "partial"), (first.reason, first.raw_answers)
+    assert all(len(p.split()) <= config.proposer.max_words for p in first.proposals)
+    again = proposer.propose(get_task("sst2"), history, round_index=0)
+    assert again.raw_answers == first.raw_answers  # same seed, same text
+    other = proposer.propose(get_task("sst2"), history, round_index=1)
+    assert other.raw_answers != first.raw_answers

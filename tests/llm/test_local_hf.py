@@ -7,12 +7,12 @@ import copy
 import pytest
 import torch
 
-from llm_catalyst.backbones.presets import load_pretrained_causal_lm
 from llm_catalyst.llm.client import LLMRequest, SamplingParams, plain_prompt
 from llm_catalyst.llm.config import LLMConfig
 from llm_catalyst.llm.gateway import build_client, build_gateway
 from llm_catalyst.llm.local_hf import LocalHFClient
 from llm_catalyst.llm.proposer import Proposer, ScoredPrompt
+from llm_catalyst.weights.presets import load_pretrained_causal_lm
 
 MESSAGES = ({"role": "user", "content": "Write a prompt for sentiment."},)
 
@@ -86,7 +86,8 @@ def test_a_model_without_chat_template_continues_plain_text(tiny) -> None:
 
 
 def test_a_loaded_pair_is_reused_not_reloaded(tiny) -> None:
-    client = build_client(LLMConfig(model="tiny-causal-lm"), loaded=(tiny.model, tiny.tokenizer))
+    config = LLMConfig(backend="local_hf", model="tiny-causal-lm")
+    client = build_client(config, loaded=(tiny.model, tiny.tokenizer))
     assert isinstance(client, LocalHFClient)
     assert client.model is tiny.model
     assert client.identity == {"backend": "local_hf", "model": "tiny-causal-lm"}
@@ -98,6 +99,8 @@ def test_smollm2_shared_with_the_backbone_proposes_prompts(
 ):
     cfg = LLMConfig.model_validate(
         {
+            "backend": "local_hf",
+            "model": "smollm2-135m-instruct",
             "proposer": {"num_proposals": 3, "max_words": 15, "template": "list"},
             "sampling": {"max_tokens": 60, "seed": 0},
             "cache": {"enabled": True, "directory": str(tmp_path / "cache")},

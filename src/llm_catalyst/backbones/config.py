@@ -17,16 +17,16 @@ from transformers import PreTrainedModel
 from llm_catalyst.backbones.base import Backbone
 from llm_catalyst.backbones.causal_lm import CausalLMBackbone
 from llm_catalyst.backbones.clip import CLIPBackbone, CLIPOptions
-from llm_catalyst.backbones.clip_presets import load_pretrained_clip
 from llm_catalyst.backbones.encoder_head import EncoderHeadBackbone
-from llm_catalyst.backbones.presets import (
+from llm_catalyst.data.tasks import Task, is_image_task
+from llm_catalyst.errors import ConfigError
+from llm_catalyst.weights.clip import load_pretrained_clip
+from llm_catalyst.weights.presets import (
     PRESETS,
     TINY_PRESETS,
     load_pretrained_causal_lm,
     load_pretrained_encoder,
 )
-from llm_catalyst.data.tasks import Task, is_image_task
-from llm_catalyst.errors import ConfigError
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -34,7 +34,7 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 class BackboneConfig(BaseModel):
     """The frozen model and how it turns a task into class scores.
 
-    ``model`` is a preset name (see ``presets.PRESETS``; ``tiny-causal-lm`` and ``tiny-encoder``
+    ``model`` is a preset name (``weights.presets.PRESETS``; ``tiny-causal-lm`` and ``tiny-encoder``
     are random test models), a hub id or a local directory. ``kind`` defaults to the preset's
     kind, else ``causal_lm``. ``mc_reduction`` (multiple-choice tasks) and ``packing`` (the
     faster, padding-free layout; turn it off only to debug) apply to causal LMs; ``pooling``,

@@ -1,7 +1,9 @@
 """The LLM section of a run's configuration, and reading it from YAML.
 
-The default is the local, key-free set-up (SmolLM2-135M-Instruct in-process). An API key is
-never written in a config: ``api_key_env`` holds the NAME of the variable that holds it.
+The default is the local, key-free instructor: Qwen2.5-Coder-1.5B-Instruct in-process through
+llama.cpp (SmolLM2-135M-Instruct stays selectable, ``model: smollm2-135m-instruct``). A YAML
+file may hold the LLM section at top level or under ``llm:``. An API key is never written in a
+config: ``api_key_env`` holds the NAME of the environment variable that holds it.
 """
 
 from __future__ import annotations
@@ -135,8 +137,8 @@ class ProposerConfig(_Section):
 
 
 class LLMConfig(_Section):
-    backend: Literal["local_hf", "openai", "llama_cpp", "scripted"] = "local_hf"
-    model: str = "smollm2-135m-instruct"
+    backend: Literal["local_hf", "openai", "llama_cpp", "scripted"] = "llama_cpp"
+    model: str = "qwen2.5-coder-1.5b-instruct"
     base_url: str | None = None
     api_key_env: str | None = None
     timeout_s: float = Field(60.0, gt=0)

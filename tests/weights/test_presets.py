@@ -1,26 +1,21 @@
-"""Presets, the conversion cache and BackboneConfig: what users see when something is missing."""
+"""Presets and the conversion cache: what users see when something is missing."""
 
 from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
 
-import pydantic
 import pytest
 import torch
 
-from llm_catalyst.backbones import (
+from llm_catalyst.errors import BackboneError
+from llm_catalyst.weights.cache import CACHE_ENV, cache_root, cached_dir
+from llm_catalyst.weights.presets import (
     PRESETS,
-    BackboneConfig,
-    CausalLMBackbone,
-    EncoderHeadBackbone,
-    build_backbone,
+    _load_preset,
     load_pretrained_causal_lm,
     load_pretrained_encoder,
 )
-from llm_catalyst.backbones.cache import CACHE_ENV, cache_root, cached_dir
-from llm_catalyst.backbones.presets import _load_preset
-from llm_catalyst.errors import BackboneError
 
 
 def test_cache_root_follows_the_environment(tmp_path, monkeypatch):
@@ -123,29 +118,3 @@ def test_tiny_models_are_deterministic_and_leave_the_rng_alone():
     b, _ = load_pretrained_encoder("tiny-encoder")
     assert torch.equal(expected, after)
     assert torch.equal(a.get_input_embeddings().weight, b.get_input_embeddings().weight)
-
-
-def test_config_validation():
-    with pytest.raises(pydantic.ValidationError, match="pooling"):
-        BackboneConfig(pooling="max")
-    with pytest.raises(pydantic.ValidationError, match="unknown device"):
-        BackboneConfig(device="gpu0")
-    with pytest.raises(pydantic.ValidationError, match="extra"):
-        BackboneConfig(modle="tiny-causal-lm")
-    assert BackboneConfig(model="all-minilm-l6-v2").resolved_kind() == "encoder"
-    assert BackboneConfig(model="tiny-encoder").resolved_kind() == "encoder"
-    assert BackboneConfig(model="some/hub-id").resolved_kind() == "causal_lm"
-
-
-def test_build_backbone_binds_the_task_and_freezes(sentiment_task, copa_task):
-    causal = build_backbone(BackboneConfig(model="tiny-causal-lm", dtype="bfloat16"), copa_task)
-    assert isinstance(causal, CausalLMBackbone) and causal.task is copa_task
-    assert causal.embedding_table.dtype == torch.bfloat16
-    encoder = build_backbone(BackboneConfig(model="tiny-encoder", pooling="cls"), sentiment_task)
-    assert isinstance(encoder, EncoderHeadBackbone) and encoder.pooling == "cls"
-    assert causal.packing
-    unpacked = build_backbone(BackboneConfig(model="tiny-causal-lm", packing=False), copa_task)
-    assert not unpacked.packing
-    for backbone in (causal, encoder):
-        assert not backbone.model.training
-        assert not any(p.requires_grad for p in backbone.model.parameters())

@@ -1,25 +1,8 @@
-"""Loading CLIP models: hub presets, any hub id or directory, and the tiny random test model.
-
-``clip-vit-base-patch16`` and ``clip-vit-base-patch32`` name OpenAI's checkpoints on the hub
-(``openai/clip-vit-base-patch16``, ``.../patch32``); no package ships CLIP weights, so they need
-hub access. Any other string goes to ``from_pretrained`` as usual.
-
-``tiny-clip`` is a random, seeded ``CLIPModel`` (2-layer text and image towers, 32 wide, 32x32
-images in 8x8 patches) built in-process for tests. No CLIP vocabulary ships in any package here,
-so its tokenizer is a real ``CLIPTokenizer`` (CLIP's normaliser, pre-tokeniser, byte alphabet
-and ``</w>`` word ends) over a small BPE vocabulary made in-process: the 512 byte symbols plus
-whole-word merges for the words in ``TINY_CLIP_WORDS``. Other words tokenize into smaller
-pieces, as rare words do in CLIP's own vocabulary.
-
-Images are preprocessed by transformers' PIL/numpy CLIP image processor (never the torchvision
-one): resize the short side, centre crop, rescale, normalise with CLIP's mean and std.
-
-Public API:
-    LoadedCLIP(model, tokenizer, processor)
-    load_pretrained_clip(name_or_path, dtype=torch.float32) -> LoadedCLIP
-    tiny_clip_tokenizer() -> CLIPTokenizer
-    image_processor_class() -> type     transformers' PIL/numpy CLIP image processor
-    TINY_CLIP_WORDS
+"""CLIP weights: hub presets (no package ships CLIP weights), any hub id or directory, and
+``tiny-clip``, a random seeded CLIP built in-process for tests around a real ``CLIPTokenizer``
+over a small in-process BPE vocabulary (byte symbols plus whole-word merges of
+``TINY_CLIP_WORDS``). Images go through transformers' PIL/numpy CLIP processor, never the
+torchvision one (it pulls a CUDA build of torch).
 """
 
 from __future__ import annotations
@@ -33,8 +16,8 @@ import transformers
 from transformers import AutoTokenizer, CLIPConfig, CLIPModel, CLIPTokenizer
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
-from llm_catalyst.backbones.presets import PRESETS, TINY_PRESETS
 from llm_catalyst.errors import BackboneError
+from llm_catalyst.weights.presets import PRESETS, TINY_PRESETS
 
 TINY_CLIP_WORDS: tuple[str, ...] = tuple(
     """
