@@ -31,8 +31,11 @@ demo: install
 		--seeds 1,2 --output $(DEMO_DIR)
 	$(BIN)/llm-catalyst report $(DEMO_DIR)
 
+# Import contracts (pyproject.toml, docs/architecture.md) before the tests: a layer that imports
+# upwards or a cycle fails as surely as a broken test.
 test: install
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -ra
 
 lint: install

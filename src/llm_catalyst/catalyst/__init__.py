@@ -17,7 +17,7 @@ _EXPORTS = {
     "RunConfig": "llm_catalyst.catalyst.config",
     "load_run_config": "llm_catalyst.catalyst.config",
     "CatalystLoop": "llm_catalyst.catalyst.loop",
-    "RunInterrupted": "llm_catalyst.catalyst.loop",
+    "RunInterrupted": "llm_catalyst.catalyst.bookkeeping",
     "RunResult": "llm_catalyst.catalyst.runner",
     "run": "llm_catalyst.catalyst.runner",
     "resume": "llm_catalyst.catalyst.runner",

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from llm_catalyst.backbones.causal_lm import CausalLMBackbone
 from llm_catalyst.backbones.config import build_backbone
+from llm_catalyst.catalyst.bookkeeping import DevScorer, RoundBook
 from llm_catalyst.catalyst.checkpoint import (
     Candidate,
     LoopState,
@@ -24,7 +25,7 @@ from llm_catalyst.catalyst.checkpoint import (
     restore_checkpoint,
 )
 from llm_catalyst.catalyst.config import RunConfig, load_run_config
-from llm_catalyst.catalyst.loop import CatalystLoop, DevScorer, HardPromptSearch, RoundBook
+from llm_catalyst.catalyst.loop import CatalystLoop, HardPromptSearch
 from llm_catalyst.catalyst.methods import SourceContext, get_method
 from llm_catalyst.catalyst.sources import MainProcessSource
 from llm_catalyst.data.config import load_data, load_splits

@@ -103,7 +103,7 @@ def run_cell(cell: Cell, output: Path, console: Console | None = None) -> CellOu
     Errors a user can cause (and a held lock) come back as a failed outcome with the message;
     Ctrl-C comes back as ``interrupted`` after the run wrote its checkpoint.
     """
-    from llm_catalyst.catalyst.loop import RunInterrupted
+    from llm_catalyst.catalyst.bookkeeping import RunInterrupted
     from llm_catalyst.catalyst.runner import resume, run
 
     console = console or Console(quiet=True)
