@@ -1,9 +1,5 @@
 """Where local benchmark data lives: one rule, used by every part of the library.
 
-Public API:
-    DATA_ENV_VAR: the environment variable that points at a data folder.
-    resolve_data_dir(data_dir=None) -> Path | None
-
 Precedence: an explicit argument, then ``$LLM_CATALYST_DATA``, then ``../shared/data`` relative
 to the current directory (the layout of this project's machines and CI), else ``None``, which
 means "no local data: use the hub". An explicit argument or environment variable that names a

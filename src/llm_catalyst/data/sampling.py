@@ -1,10 +1,5 @@
 """Seeded, class-balanced few-shot train and dev sets drawn from a task's train pool.
 
-Public API:
-    sample_splits(data, shots, seed, dev_shots=None) -> FewShotSplits
-    FewShotSplits
-    seeded_permutation(n, seed, salt="") -> list[int]
-
 Protocol: per class, the pool is put in a seeded order; the first ``dev_shots`` examples form
 the dev set and the next ``shots`` the train set, so train and dev never overlap, the dev set of
 a seed does not depend on ``shots``, and the train set for k shots is contained in the one for

@@ -1,15 +1,5 @@
 """The one interface every LLM back-end implements, and the values that cross it.
 
-Public API:
-    Message                      one chat message (``{"role": ..., "content": ...}``)
-    SamplingParams               n, temperature, top_p, max_tokens, seed, stop
-    LLMRequest                   messages + sampling + sample index (the cache's unit)
-    Usage, Completion            what a back-end returns
-    LLMClient                    the protocol: ``identity``, ``has_chat_template``, ``complete``
-    LLMUnavailable               the LLM cannot answer now; callers skip the round
-    TransientLLMError            a failure worth retrying (rate limit, 5xx, timeout, bad body)
-    plain_prompt(messages)       the text a model without a chat template continues
-
 Back-ends raise ``TransientLLMError`` for failures that may heal and ``LLMUnavailable`` for
 failures that will not (bad key, unknown model). Retrying, caching, budgets and logging live
 in ``gateway.py`` so that every back-end gets them the same way.

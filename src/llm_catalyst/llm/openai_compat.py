@@ -1,8 +1,5 @@
 """An OpenAI-compatible HTTP back-end (OpenAI, vLLM, Ollama, llama.cpp servers, ...).
 
-Public API:
-    OpenAICompatClient(base_url, model, api_key_env=None, timeout_s=60.0)
-
 The key is read from the environment variable whose NAME the user configured, at construction,
 and lives only inside the ``openai`` client object: it is not part of ``identity``, the cache
 key, the call log or any error message (server text quoted in errors is scrubbed of it).
