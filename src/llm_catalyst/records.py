@@ -86,6 +86,7 @@ class RunResults(Record):
 
     format_version: int = 1
     method: str
+    arm: str | None = None
     task: str
     seed: int
     protocol: str | None = None
@@ -104,6 +105,11 @@ class RunResults(Record):
     llm: LLMUsage | None = None
     budget: ComputeSpent | None = None
     run_dir: str | None = None
+
+    @property
+    def arm_name(self) -> str:
+        """What a comparison calls this run: its experiment arm, else its method."""
+        return self.arm or self.method
 
 
 class Event(Record):

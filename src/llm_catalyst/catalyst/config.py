@@ -24,7 +24,7 @@ from llm_catalyst.llm.config import LLMConfig
 from llm_catalyst.prompts.config import PromptConfig
 from llm_catalyst.training.config import TrainConfig
 
-Protocol = Literal["fewshot", "paper"]
+Protocol = Literal["fewshot", "validation", "paper"]
 Selection = Literal["margin", "best", "first"]
 
 # What ``protocol: paper`` sets unless the user set the key (dotted keys of RunConfig).
@@ -175,6 +175,9 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     method: str = "catalyst"
+    arm: str | None = Field(
+        None, description="the run's name in an experiment's tables (default: the method)"
+    )
     protocol: Protocol = "fewshot"
     data: DataConfig
     backbone: BackboneConfig = BackboneConfig()
@@ -202,6 +205,19 @@ class RunConfig(BaseModel):
         for key, value in PAPER_CHOICES.items():
             _set_default(tree, key, value)
         return tree
+
+    @model_validator(mode="after")
+    def _validation_protocol(self) -> RunConfig:
+        if self.protocol != "validation":
+            return self
+        if self.max_test_examples is None:
+            raise ValueError(
+                "protocol 'validation' scores the end of the run on held-out train-pool "
+                "examples: set max_test_examples to how many (e.g. 300)"
+            )
+        if self.data.image_spec_name() is not None:
+            raise ValueError("protocol 'validation' is for text tasks; use protocol fewshot")
+        return self
 
 
 def _plain_tree(data: dict[str, Any]) -> dict[str, Any]:

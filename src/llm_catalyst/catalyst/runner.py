@@ -29,7 +29,12 @@ from llm_catalyst.catalyst.loop import CatalystLoop, HardPromptSearch
 from llm_catalyst.catalyst.methods import SourceContext, get_method
 from llm_catalyst.catalyst.sources import MainProcessSource
 from llm_catalyst.data.config import load_data, load_splits
-from llm_catalyst.data.sampling import FewShotSplits
+from llm_catalyst.data.sampling import (
+    FewShotSplits,
+    evaluation_subset,
+    held_out_validation,
+    sample_splits,
+)
 from llm_catalyst.distributed import Distributed
 from llm_catalyst.errors import ConfigError, TrainingError
 from llm_catalyst.llm.budget import Budget
@@ -72,12 +77,17 @@ class RunResult:
 
 
 def protocol_splits(config: RunConfig) -> FewShotSplits:
-    """fewshot: k-shot train and dev from the train pool; paper: the whole pool for training
-    and the evaluation split as dev too (the reference code's leak, reproduced on purpose)."""
+    """fewshot: k-shot train and dev from the train pool; validation: the same, scored at the
+    end on other train-pool examples instead of the evaluation split (for choosing a recipe);
+    paper: the whole pool for training and the evaluation split as dev too (the reference
+    code's leak, reproduced on purpose)."""
     if config.protocol == "fewshot":
         return load_splits(config.data)
     data = load_data(config.data)
-    test = data.test[: config.max_test_examples]
+    if config.protocol == "validation":
+        splits = sample_splits(data, config.data.shots, config.data.seed, config.data.dev_shots)
+        return held_out_validation(data, splits)
+    test = evaluation_subset(data.test, config.max_test_examples)
     return FewShotSplits(
         task=data.task,
         train=data.train,
@@ -185,7 +195,7 @@ class _Run:
             )
         self.vocab = Vocabulary.of(self.backbone)
         self.initial = self._initial_prompt()
-        self.test = self.splits.test[: config.max_test_examples]
+        self.test = evaluation_subset(self.splits.test, config.max_test_examples)
         self.console.print(f"run directory: {self.run_dir.path}")
         self.state = (
             LoopState.fresh(config.train.select_by)
@@ -388,6 +398,7 @@ class _Run:
         results = RunResults(
             format_version=RESULTS_FORMAT_VERSION,
             method=config.method,
+            arm=config.arm,
             task=task,
             seed=config.data.seed,
             protocol=config.protocol,

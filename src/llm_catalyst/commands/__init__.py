@@ -13,6 +13,7 @@ from llm_catalyst.commands.project import project_command
 from llm_catalyst.commands.propose import propose_command
 from llm_catalyst.commands.report import report_command
 from llm_catalyst.commands.run import run_command, tune_command
+from llm_catalyst.commands.sweep import sweep_command
 from llm_catalyst.commands.tasks import tasks_command
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ COMMANDS = {
     "tune": tune_command,
     "run": run_command,
     "compare": compare_command,
+    "sweep": sweep_command,
     "report": report_command,
     "project": project_command,
     "propose": propose_command,

@@ -25,19 +25,75 @@ from llm_catalyst.commands.options import (
     split_list,
 )
 from llm_catalyst.errors import ConfigError
+from llm_catalyst.experiments.experiment import Experiment
 from llm_catalyst.experiments.grid import grid_cells, llm_plan, unfinished, write_comparison
-from llm_catalyst.experiments.workers import run_cells
+from llm_catalyst.experiments.workers import Cell, CellOutcome, run_cells
+
+ExperimentOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="an experiment file (run settings, tasks, arms, seeds); --tasks, --methods and "
+        "--seeds then pick among its tasks, arms and seeds"
+    ),
+]
+WorkersOption = Annotated[
+    int, typer.Option(help="cells run at once, each in its own local worker process")
+]
+
+
+def parse_seeds(seeds: list[str] | None) -> list[int] | None:
+    try:
+        return [int(s) for s in split_list(seeds, [])] or None
+    except ValueError:
+        raise ConfigError(f"--seeds must be integers, got {seeds}") from None
+
+
+def run_grid(
+    cells: list[Cell], output: Path, workers: int, ray: str | None = None
+) -> list[CellOutcome]:
+    """Run the unfinished cells, saying what is left and what the LLM may spend; exit 130 when
+    interrupted (the same command continues)."""
+    todo = unfinished(cells, output)
+    _, err = consoles()
+    err.print(f"grid: {len(cells)} cell(s), {len(cells) - len(todo)} finished, {len(todo)} to run")
+    plan = llm_plan(cells)
+    if plan is not None:
+        err.print(plan)
+    outcomes = run_cells(todo, output, workers=workers, ray_address=ray, console=err)
+    if any(outcome.status == "interrupted" for outcome in outcomes):
+        err.print("give the same command again to continue the grid")
+        raise typer.Exit(code=130)
+    return outcomes
+
+
+def fail_on_failed(outcomes: list[CellOutcome]) -> None:
+    failed = [outcome.name for outcome in outcomes if outcome.status == "failed"]
+    if failed:
+        consoles()[1].print(f"{len(failed)} cell(s) failed: {json.dumps(failed)}")
+        raise typer.Exit(code=1)
 
 
 def compare_command(
-    tasks: Annotated[list[str], typer.Option(help=f"built-in task names, {CSV_HELP}")],
+    tasks: Annotated[
+        list[str] | None,
+        typer.Option(help=f"task names (built-in, or an experiment file's), {CSV_HELP}"),
+    ] = None,
     methods: Annotated[
-        list[str] | None, typer.Option(help=f"methods (default: all five), {CSV_HELP}")
+        list[str] | None,
+        typer.Option(help=f"methods, or an experiment file's arms (default: all), {CSV_HELP}"),
     ] = None,
     seeds: Annotated[
-        list[str] | None, typer.Option(help=f"seeds (default 1,2,3), {CSV_HELP}")
+        list[str] | None,
+        typer.Option(help=f"seeds (default 1,2,3 or the experiment file's), {CSV_HELP}"),
     ] = None,
     output: Annotated[Path, typer.Option(help="the grid's folder")] = Path("runs/compare"),
+    experiment: ExperimentOption = None,
+    ablation: Annotated[
+        bool,
+        typer.Option(
+            help="run the experiment file's ablation (scored on held-out train-pool examples)"
+        ),
+    ] = False,
     config: ConfigOption = None,
     llm: LLMOption = None,
     model: ModelOption = None,
@@ -47,9 +103,7 @@ def compare_command(
     data_dir: DataDirOption = None,
     max_test_examples: MaxTestOption = None,
     set_: SetOption = None,
-    workers: Annotated[
-        int, typer.Option(help="cells run at once, each in its own local worker process")
-    ] = 1,
+    workers: WorkersOption = 1,
     ray: Annotated[
         str | None,
         typer.Option(
@@ -58,11 +112,9 @@ def compare_command(
         ),
     ] = None,
 ) -> None:
-    """Run a task x method x seed grid (finished cells are skipped) and print the table."""
-    try:
-        seed_values = [int(s) for s in split_list(seeds, ["1", "2", "3"])]
-    except ValueError:
-        raise ConfigError(f"--seeds must be integers, got {seeds}") from None
+    """Run a task x method x seed grid, or an experiment file's task x arm x seed grid
+    (finished cells are skipped), and print the table."""
+    seed_values = parse_seeds(seeds)
     options = {
         "model": model,
         "shots": shots,
@@ -72,23 +124,33 @@ def compare_command(
         "max_test_examples": max_test_examples,
     }
     overrides = config_overrides(options, set_, llm)
-    method_names = split_list(methods, list(METHODS))
-    cells = grid_cells(output, split_list(tasks, []), method_names, seed_values, config, overrides)
-    todo = unfinished(cells, output)
-    out, err = consoles()
-    err.print(f"grid: {len(cells)} cell(s), {len(cells) - len(todo)} finished, {len(todo)} to run")
-    plan = llm_plan(cells)
-    if plan is not None:
-        err.print(plan)
-    outcomes = run_cells(todo, output, workers=workers, ray_address=ray, console=err)
-    if any(outcome.status == "interrupted" for outcome in outcomes):
-        err.print("give the same compare command again to continue the grid")
-        raise typer.Exit(code=130)
-    comparison = write_comparison(output)
+    task_names = split_list(tasks, [])
+    if experiment is not None:
+        if config is not None:
+            raise ConfigError("give --experiment or --config, not both: the file holds the run")
+        loaded = Experiment.load(experiment)
+        if ablation:
+            cells = loaded.ablation_cells(output, split_list(methods, []), overrides)
+            baseline = cells[0].name.split("/")[1]
+        else:
+            cells = loaded.cells(
+                output, task_names, split_list(methods, []), seed_values, overrides
+            )
+            baseline = loaded.config.baseline
+    else:
+        if ablation:
+            raise ConfigError("--ablation runs an experiment file's ablation: give --experiment")
+        if not task_names:
+            raise ConfigError("name the tasks to compare with --tasks (or give --experiment)")
+        method_names = split_list(methods, list(METHODS))
+        cells = grid_cells(
+            output, task_names, method_names, seed_values or [1, 2, 3], config, overrides
+        )
+        baseline = "plain"
+    outcomes = run_grid(cells, output, workers, ray)
+    out = consoles()[0]
+    comparison = write_comparison(output, baseline)
     if comparison is not None:
         out.print(comparison.markdown)
         out.print(f"tables: {comparison.markdown_path}, {comparison.csv_path}")
-    failed = [outcome.name for outcome in outcomes if outcome.status == "failed"]
-    if failed:
-        err.print(f"{len(failed)} cell(s) failed: {json.dumps(failed)}")
-        raise typer.Exit(code=1)
+    fail_on_failed(outcomes)

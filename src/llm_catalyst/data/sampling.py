@@ -6,7 +6,8 @@ a seed does not depend on ``shots``, and the train set for k shots is contained 
 more shots (same seed and dev_shots). ``shots=None`` is the full-pool protocol of the reference
 paper: every pool example not held out for dev is a train example; ``dev_shots`` must then be
 given, since selecting on the test split is what this library refuses to do. The test split is
-passed through untouched.
+passed through untouched, except by ``held_out_validation``, which swaps it for pool examples
+that are neither train nor dev, so recipe choices can be made without the test split.
 
 Orders come from BLAKE2 hashes of (salt, seed, position), not from ``random`` or numpy, so they
 are identical across processes, Python versions and library upgrades.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from llm_catalyst.data.tasks import Example, Task, TaskData
 from llm_catalyst.errors import ConfigError, DataError
@@ -88,6 +89,31 @@ def sample_splits(
         dev_shots=dev_k,
         source=data.source,
     )
+
+
+def held_out_validation(data: TaskData, splits: FewShotSplits) -> FewShotSplits:
+    """``splits`` with its test split replaced by the train-pool examples outside train and dev,
+    in a seeded order (natural class frequencies): a large dev set for choosing a recipe, so the
+    evaluation split is never looked at before the experiment it is kept for."""
+    used = {id(example) for example in (*splits.train, *splits.dev)}
+    rest = [example for example in data.train if id(example) not in used]
+    if not rest:
+        raise DataError(
+            f"task {splits.task.name!r}: the train pool has no example outside the few-shot "
+            f"train and dev sets ({data.source}), so there is nothing to validate on",
+            fix="use protocol fewshot, or fewer shots",
+        )
+    validation = tuple(rest[i] for i in seeded_permutation(len(rest), splits.seed, "validation"))
+    return replace(splits, test=validation)
+
+
+def evaluation_subset(examples: Sequence[Example], size: int | None) -> tuple[Example, ...]:
+    """``size`` examples of an evaluation split, the same for every seed and method: a fixed
+    seeded draw, not the first ``size`` (files such as MR's list one class after the other)."""
+    if size is None or size >= len(examples):
+        return tuple(examples)
+    picked = sorted(seeded_permutation(len(examples), 0, "evaluation subset")[:size])
+    return tuple(examples[i] for i in picked)
 
 
 def _indices_by_class(pool: Sequence[Example], task: Task) -> list[list[int]]:

@@ -64,11 +64,11 @@ class Comparison:
     csv_path: Path
 
 
-def write_comparison(output: Path) -> Comparison | None:
+def write_comparison(output: Path, baseline: str = "plain") -> Comparison | None:
     """The table of the grid's finished runs, written beside them (None when none finished)."""
     finished = collect_runs(output).finished
     if not finished:
         return None
-    table = comparison_table(finished)
+    table = comparison_table(finished, baseline=baseline)
     markdown_path, csv_path = write_tables(table, output)
     return Comparison(to_markdown(table), markdown_path, csv_path)

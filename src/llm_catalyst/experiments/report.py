@@ -207,6 +207,7 @@ def _summary_html(record: RunRecord) -> str:
     rows: list[tuple[str, object]] = [
         ("task", record.task),
         ("method", record.method),
+        ("arm", record.arm_name),
         ("seed", record.seed),
         ("protocol", record.protocol),
         ("backbone", record.backbone),
@@ -289,7 +290,7 @@ def _rounds_html(rounds: Sequence[RoundEvent]) -> str:
 def _run_html(view: _RunView) -> str:
     record = view.record
     title = (
-        f"{record.task} · {record.method} · seed {record.seed}"
+        f"{record.task} · {record.arm_name} · seed {record.seed}"
         if record is not None
         else f"{view.name} (unfinished)"
     )

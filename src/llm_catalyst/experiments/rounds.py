@@ -87,7 +87,7 @@ def round_outcomes(runs: Iterable[RunRecord]) -> list[RoundOutcome]:
     """One outcome per (task, method) whose runs logged at least one round, in table order."""
     groups: dict[tuple[str, str], list[RunRecord]] = defaultdict(list)
     for run in runs:
-        groups[(run.task, run.method)].append(run)
+        groups[(run.task, run.arm_name)].append(run)
     outcomes = [_outcome(task, method, group) for (task, method), group in groups.items()]
     return sorted(
         (o for o in outcomes if o.rounds),

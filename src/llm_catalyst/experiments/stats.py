@@ -119,11 +119,11 @@ def _cells(runs: Iterable[RunRecord]) -> dict[tuple[str, str], dict[int, RunReco
     """Runs by (task, method) and seed; two runs of the same cell and seed are ambiguous."""
     cells: dict[tuple[str, str], dict[int, RunRecord]] = defaultdict(dict)
     for run in runs:
-        cell = cells[(run.task, run.method)]
+        cell = cells[(run.task, run.arm_name)]
         if run.seed in cell:
             other = cell[run.seed]
             raise DataError(
-                f"two finished runs of task {run.task!r}, method {run.method!r}, seed "
+                f"two finished runs of task {run.task!r}, arm {run.arm_name!r}, seed "
                 f"{run.seed}: {other.path} (backbone {other.backbone}) and this one "
                 f"(backbone {run.backbone})",
                 path=run.path,
@@ -180,7 +180,7 @@ def wall_clock_summary(
     groups: dict[tuple[str | None, str], list[WallClock]] = defaultdict(list)
     for run in runs:
         if run.wall_clock is not None:
-            groups[(run.task if per_task else None, run.method)].append(run.wall_clock)
+            groups[(run.task if per_task else None, run.arm_name)].append(run.wall_clock)
     summaries = []
     for (task, method), clocks in sorted(
         groups.items(), key=lambda item: (item[0][0] or "", method_sort_key(item[0][1]))
