@@ -173,6 +173,62 @@ def paired_deltas(
     return deltas
 
 
+@dataclass(frozen=True)
+class Contrast:
+    """One arm against another, paired by task and seed: per task, and over every task the two
+    share (the mean of the per-task means, so each task weighs the same whatever its seeds;
+    its interval resamples seeds within each task)."""
+
+    arm: str
+    baseline: str
+    per_task: tuple[PairedDelta, ...]
+    overall: PairedDelta
+
+
+def contrast(
+    runs: Iterable[RunRecord],
+    arm: str,
+    baseline: str,
+    *,
+    resamples: int = DEFAULT_RESAMPLES,
+    level: float = DEFAULT_LEVEL,
+    seed: int = 0,
+) -> Contrast | None:
+    """``arm`` minus ``baseline``; None when they share no (task, seed)."""
+    cells = _cells(runs)
+    per_task: list[PairedDelta] = []
+    differences: list[np.ndarray] = []
+    for (task, name), by_seed in cells.items():
+        reference = cells.get((task, baseline))
+        if name != arm or reference is None:
+            continue
+        seeds = tuple(sorted(set(by_seed) & set(reference)))
+        if not seeds:
+            continue
+        diff = np.array([by_seed[s].test.accuracy - reference[s].test.accuracy for s in seeds])
+        ci = (
+            bootstrap_ci(list(diff), resamples=resamples, level=level, seed=seed)
+            if len(diff) > 1
+            else None
+        )
+        per_task.append(PairedDelta(task, arm, baseline, seeds, float(diff.mean()), ci))
+        differences.append(diff)
+    if not per_task:
+        return None
+    rng = np.random.default_rng(seed)
+    resampled = np.mean(
+        [d[rng.integers(0, len(d), size=(resamples, len(d)))].mean(axis=1) for d in differences],
+        axis=0,
+    )
+    tail = (1.0 - level) / 2.0
+    low, high = np.quantile(resampled, [tail, 1.0 - tail])
+    overall_ci = ConfidenceInterval(float(low), float(high), level, resamples)
+    all_seeds = tuple(sorted({s for d in per_task for s in d.seeds}))
+    mean = float(np.mean([d.mean for d in per_task]))
+    overall = PairedDelta("all", arm, baseline, all_seeds, mean, overall_ci)
+    return Contrast(arm, baseline, tuple(per_task), overall)
+
+
 def wall_clock_summary(
     runs: Iterable[RunRecord], *, per_task: bool = True
 ) -> list[WallClockSummary]:

@@ -15,6 +15,7 @@ from llm_catalyst.experiments.results import RunRecord
 from llm_catalyst.experiments.stats import (
     DEFAULT_LEVEL,
     DEFAULT_RESAMPLES,
+    Contrast,
     MethodSummary,
     PairedDelta,
     WallClockSummary,
@@ -113,6 +114,30 @@ def _delta(row: ComparisonRow, baseline: str) -> str:
     if delta.n != row.summary.n:
         text += f" (n={delta.n})"
     return text
+
+
+def _interval(delta: PairedDelta) -> str:
+    if delta.ci is None:
+        return f"{100 * delta.mean:+.1f}"
+    return f"{100 * delta.mean:+.1f} [{100 * delta.ci.low:+.1f}, {100 * delta.ci.high:+.1f}]"
+
+
+def contrasts_markdown(contrasts: Iterable[Contrast]) -> str:
+    """Each pre-registered contrast per task and over all tasks, in percentage points."""
+    rows = [
+        (f"{c.arm} − {c.baseline}", d.task, str(d.n), _interval(d))
+        for c in contrasts
+        for d in (*c.per_task, c.overall)
+    ]
+    if not rows:
+        return ""
+    headers = ("contrast", "task", "seeds", "Δ test acc., pp [95% CI]")
+    legend = (
+        "Paired by task and seed. Per task: mean difference over the seeds with a percentile "
+        "bootstrap interval; all: the mean of the per-task means, its interval resampling seeds "
+        "within each task."
+    )
+    return f"{markdown_table(headers, rows)}\n\n{legend}\n"
 
 
 def _share(wall_clock: WallClockSummary | None) -> str:
