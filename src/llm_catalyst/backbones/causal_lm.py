@@ -6,6 +6,7 @@ the layout, packing and checks: docs/design.md, "Exact and fast scoring in the c
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -47,6 +48,7 @@ class CausalLMBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
         self.max_length = max_length
         self.mc_reduction = mc_reduction
         self._decoder = model.get_decoder()
+        self._cache_argument = _cache_argument(self._decoder)
         self._embed = model.get_input_embeddings()
         self._unembed = model.get_output_embeddings()
         self._checkpointed = [
@@ -240,14 +242,15 @@ class CausalLMBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
         cache = None
         if slots:
             visible = torch.cat([real[:, :, None].expand(-1, -1, slots), visible], dim=2)
-            cache = self._decoder(inputs_embeds=prompt.unsqueeze(0), use_cache=True).past_key_values
+            prefix = self._decoder(inputs_embeds=prompt.unsqueeze(0), use_cache=True)
+            cache = getattr(prefix, self._cache_argument)
             cache.batch_repeat_interleave(len(rows))
         hidden = self._decoder(
             inputs_embeds=self._embed(ids),
             attention_mask=visible.unsqueeze(1),
             position_ids=positions,
-            past_key_values=cache,
             use_cache=False,
+            **{self._cache_argument: cache},
         ).last_hidden_state
         return _Encoded(hidden, row_of, start_of)
 
@@ -378,6 +381,16 @@ def _first_fit(lengths: Sequence[int], capacity: int) -> list[list[int]]:
             rows.append([i])
             free.append(capacity - lengths[i])
     return rows
+
+
+def _cache_argument(decoder: torch.nn.Module) -> str:
+    """The name under which this transformers version passes and returns a key/value cache.
+
+    transformers 5 renamed ``past_key_values`` to ``cache`` (the old name still works there but
+    warns on every run); 4.x knows only the old one. The output field carries the same name.
+    """
+    parameters = inspect.signature(decoder.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
 
 
 def _pad_id(tokenizer: PreTrainedTokenizerBase) -> int:
