@@ -6,6 +6,7 @@ import io
 import logging
 import warnings
 
+from rich.console import Console
 from transformers.utils import logging as transformers_logging
 
 from llm_catalyst.catalyst.config import load_run_config
@@ -55,3 +56,31 @@ def test_a_catalyst_run_from_a_saved_model_prints_no_third_party_noise(
     assert [str(w.message) for w in caught if issubclass(w.category, Warning)] == []
     assert [word for word in NOISE if word in err] == [], err
     assert "run directory:" in err
+
+
+def test_a_run_names_a_label_word_scored_by_its_first_token_once(tmp_path, shared_data_dir):
+    rows = ["a gripping film", "a dull mess", "warm and funny", "the jokes fall flat"]
+    for split in ("train", "test"):
+        lines = "".join(f"{text},{i % 2}\n" for i, text in enumerate(rows * 2))
+        (tmp_path / f"{split}.csv").write_text("text,label\n" + lines, encoding="utf-8")
+    task = {
+        "name": "reviews",
+        "description": "Short movie reviews, good or bad.",
+        "train": str(tmp_path / "train.csv"),
+        "test": str(tmp_path / "test.csv"),
+        "columns": {"text": "text"},
+        "label_names": ["good", "bad"],
+        "label_words": [" terrific", " abominable"],
+        "template": "Review: {text}\nSentiment:",
+        "text_fields": ["text"],
+    }
+    settings = run_settings(tmp_path, shared_data_dir, script(tmp_path, []), method="plain")
+    settings |= {"data.task": task, "data.shots": 2, "train.steps": 6, "max_test_examples": 4}
+    printed = io.StringIO()
+    run(load_run_config(None, settings), console=Console(file=printed, soft_wrap=True))
+    named = [line for line in printed.getvalue().splitlines() if "abominable" in line]
+    assert named == [
+        "warning: 'tiny-causal-lm' splits label words of task 'reviews' into several tokens and "
+        "only the first is scored: ' abominable' as ' ab'; for whole words, choose label words "
+        "of one token each"
+    ]

@@ -68,6 +68,7 @@ class CausalLMBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
         self._space = "" if task.template[-1:].isspace() else " "
         self._table: torch.Tensor | None = None
         self._label_ids = torch.tensor([], dtype=torch.long)
+        self.cut_label_words: tuple[tuple[str, str], ...] = ()
         if task.kind == "classification":
             self._label_ids = torch.tensor(self._label_first_tokens(), dtype=torch.long)
         self.packing = False
@@ -95,7 +96,10 @@ class CausalLMBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
     # -- tokenisation -------------------------------------------------------------------------
 
     def _label_first_tokens(self) -> list[int]:
+        """The first token of each label word; words of several tokens go to ``cut_label_words``
+        as (word, the text of the token scored for it)."""
         first: list[int] = []
+        cut: list[tuple[str, str]] = []
         for word in self.task.label_words:
             ids = self._continuation_ids(word)
             if not ids:
@@ -104,6 +108,9 @@ class CausalLMBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
                     "  fix: give every label a non-empty label word"
                 )
             first.append(ids[0])
+            if len(ids) > 1:
+                cut.append((word, self._tokenizer.decode(ids[:1])))
+        self.cut_label_words = tuple(cut)
         for i, a in enumerate(first):
             for j in range(i):
                 if first[j] == a:
@@ -115,6 +122,21 @@ class CausalLMBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
                         "  fix: choose label words whose first tokens differ"
                     )
         return first
+
+    def label_word_warning(self) -> str | None:
+        """One line for the user when some label words are scored by their first token alone.
+
+        Such a class is scored by a prefix that other words share (" ab" for " abominable"),
+        which the user did not choose; the run goes on, but should say so.
+        """
+        if not self.cut_label_words:
+            return None
+        scored = "; ".join(f"{word!r} as {token!r}" for word, token in self.cut_label_words)
+        return (
+            f"warning: {self.name!r} splits label words of task {self.task.name!r} into several "
+            f"tokens and only the first is scored: {scored}; for whole words, choose label "
+            "words of one token each"
+        )
 
     def _continuation_ids(self, text: str) -> list[int]:
         prefix = "" if text[:1].isspace() else self._space
