@@ -6,6 +6,7 @@ the layout, packing and checks: docs/design.md, "Exact and fast scoring in the c
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -47,6 +48,7 @@ class CausalLMBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
         self.max_length = max_length
         self.mc_reduction = mc_reduction
         self._decoder = model.get_decoder()
+        self._cache_argument = _cache_argument(self._decoder)
         self._embed = model.get_input_embeddings()
         self._unembed = model.get_output_embeddings()
         self._checkpointed = [
@@ -66,6 +68,7 @@ class CausalLMBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
         self._space = "" if task.template[-1:].isspace() else " "
         self._table: torch.Tensor | None = None
         self._label_ids = torch.tensor([], dtype=torch.long)
+        self.cut_label_words: tuple[tuple[str, str], ...] = ()
         if task.kind == "classification":
             self._label_ids = torch.tensor(self._label_first_tokens(), dtype=torch.long)
         self.packing = False
@@ -93,7 +96,10 @@ class CausalLMBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
     # -- tokenisation -------------------------------------------------------------------------
 
     def _label_first_tokens(self) -> list[int]:
+        """The first token of each label word; words of several tokens go to ``cut_label_words``
+        as (word, the text of the token scored for it)."""
         first: list[int] = []
+        cut: list[tuple[str, str]] = []
         for word in self.task.label_words:
             ids = self._continuation_ids(word)
             if not ids:
@@ -102,6 +108,9 @@ class CausalLMBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
                     "  fix: give every label a non-empty label word"
                 )
             first.append(ids[0])
+            if len(ids) > 1:
+                cut.append((word, self._tokenizer.decode(ids[:1])))
+        self.cut_label_words = tuple(cut)
         for i, a in enumerate(first):
             for j in range(i):
                 if first[j] == a:
@@ -113,6 +122,21 @@ class CausalLMBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
                         "  fix: choose label words whose first tokens differ"
                     )
         return first
+
+    def label_word_warning(self) -> str | None:
+        """One line for the user when some label words are scored by their first token alone.
+
+        Such a class is scored by a prefix that other words share (" ab" for " abominable"),
+        which the user did not choose; the run goes on, but should say so.
+        """
+        if not self.cut_label_words:
+            return None
+        scored = "; ".join(f"{word!r} as {token!r}" for word, token in self.cut_label_words)
+        return (
+            f"warning: {self.name!r} splits label words of task {self.task.name!r} into several "
+            f"tokens and only the first is scored: {scored}; for whole words, choose label "
+            "words of one token each"
+        )
 
     def _continuation_ids(self, text: str) -> list[int]:
         prefix = "" if text[:1].isspace() else self._space
@@ -240,14 +264,15 @@ class CausalLMBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
         cache = None
         if slots:
             visible = torch.cat([real[:, :, None].expand(-1, -1, slots), visible], dim=2)
-            cache = self._decoder(inputs_embeds=prompt.unsqueeze(0), use_cache=True).past_key_values
+            prefix = self._decoder(inputs_embeds=prompt.unsqueeze(0), use_cache=True)
+            cache = getattr(prefix, self._cache_argument)
             cache.batch_repeat_interleave(len(rows))
         hidden = self._decoder(
             inputs_embeds=self._embed(ids),
             attention_mask=visible.unsqueeze(1),
             position_ids=positions,
-            past_key_values=cache,
             use_cache=False,
+            **{self._cache_argument: cache},
         ).last_hidden_state
         return _Encoded(hidden, row_of, start_of)
 
@@ -378,6 +403,16 @@ def _first_fit(lengths: Sequence[int], capacity: int) -> list[list[int]]:
             rows.append([i])
             free.append(capacity - lengths[i])
     return rows
+
+
+def _cache_argument(decoder: torch.nn.Module) -> str:
+    """The name under which this transformers version passes and returns a key/value cache.
+
+    transformers 5 renamed ``past_key_values`` to ``cache`` (the old name still works there but
+    warns on every run); 4.x knows only the old one. The output field carries the same name.
+    """
+    parameters = inspect.signature(decoder.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
 
 
 def _pad_id(tokenizer: PreTrainedTokenizerBase) -> int:

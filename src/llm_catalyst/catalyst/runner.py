@@ -187,6 +187,10 @@ class _Run:
         torch.manual_seed(seed)
         self.splits = protocol_splits(config)
         self.backbone = build_backbone(config.backbone, self.splits.task)
+        if isinstance(self.backbone, CausalLMBackbone):
+            warning = self.backbone.label_word_warning()
+            if warning is not None:
+                self.console.print(warning, markup=False)
         if not self.method.trains and self.backbone.head_parameters():
             raise ConfigError(
                 f"method {config.method} trains nothing, but backbone "

@@ -17,7 +17,9 @@ from transformers import AutoTokenizer, CLIPConfig, CLIPModel, CLIPTokenizer
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
 from llm_catalyst.errors import BackboneError
+from llm_catalyst.weights.hub import hub_unavailable
 from llm_catalyst.weights.presets import PRESETS, TINY_PRESETS
+from llm_catalyst.weights.quiet import no_loading_bar
 
 TINY_CLIP_WORDS: tuple[str, ...] = tuple(
     """
@@ -66,14 +68,21 @@ def load_pretrained_clip(name_or_path: str, dtype: torch.dtype = torch.float32) 
             f"  fix: set kind: {preset.kind} in the backbone config"
         )
     source = preset.hub_id if preset is not None else name_or_path
+    local = Path(source).exists()
+    unavailable = None if local else hub_unavailable()
+    cache_only = bool(unavailable)
     try:
-        model = CLIPModel.from_pretrained(source, dtype=dtype)
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        processor = image_processor_class().from_pretrained(source)
+        with no_loading_bar():
+            model = CLIPModel.from_pretrained(source, dtype=dtype, local_files_only=cache_only)
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=cache_only)
+        processor = image_processor_class().from_pretrained(source, local_files_only=cache_only)
     except (OSError, ValueError) as err:
-        where = "a local directory" if Path(source).exists() else "a hub id"
+        where = "a local directory" if local else "a hub id"
+        reason = f"{type(err).__name__}: {err}"
+        if unavailable:
+            reason = f"not in the hub cache, the only place read: {unavailable}"
         raise BackboneError(
-            f"cannot load the CLIP model {source!r} ({where}): {type(err).__name__}: {err}\n"
+            f"cannot load the CLIP model {source!r} ({where}): {reason}\n"
             "  fix: allow hub access (unset HF_HUB_OFFLINE) or pass a directory holding a CLIP "
             "checkpoint (config.json, weights, tokenizer and preprocessor_config.json); no "
             "CLIP weights ship in any package, and tiny-clip is the random test model"
