@@ -113,7 +113,7 @@ class RichProgress:
 
     def __init__(self, console: Console, label: str = ""):
         self._bar = Progress(
-            TextColumn(label or "run"),
+            *([TextColumn(label, style="bold")] if label else []),
             TextColumn("{task.description}"),
             BarColumn(),
             TextColumn("{task.completed}/{task.total}"),
