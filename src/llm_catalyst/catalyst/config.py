@@ -26,6 +26,7 @@ from llm_catalyst.training.config import TrainConfig
 
 Protocol = Literal["fewshot", "validation", "paper"]
 Selection = Literal["margin", "best", "first"]
+ScoringPath = Literal["auto", "sequential", "stacked"]
 
 # What ``protocol: paper`` sets unless the user set the key (dotted keys of RunConfig).
 PAPER_CHOICES: dict[str, Any] = {
@@ -55,6 +56,14 @@ class LoopConfig(BaseModel):
     probed versions. The winner continues from its probed state; the others' steps are spent
     budget. ``init_round`` asks the source for C prompts before the first gradient step
     (recorded as round 0) and starts from the one the policy picks.
+
+    ``scoring`` is how several candidates are scored on dev: ``sequential`` (one packed pass
+    per candidate, the faster way on a CPU), ``stacked`` (candidates stacked in shared passes,
+    which fills a GPU better) or ``auto`` (sequential on CPU, stacked on a GPU); the scores
+    agree to float rounding (docs/design.md, "Candidate scoring"). ``racing`` scores the
+    round's proposals on growing seeded dev subsets from ``race_start`` examples, halving the
+    field each time, until ``race_finalists`` remain (at least ``probe_top`` with probes);
+    only those are scored on the whole dev split and take part in the choice.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -70,6 +79,10 @@ class LoopConfig(BaseModel):
     probe_steps: int = Field(0, ge=0, description="probe steps k per candidate (0: no probes)")
     probe_top: int = Field(2, ge=1, description="proposals probed per round t")
     init_round: bool = Field(False, description="an LLM round before the first gradient step")
+    scoring: ScoringPath = Field("auto", description="how several candidates are scored")
+    racing: bool = Field(False, description="race proposals on growing dev subsets")
+    race_start: int = Field(8, ge=1, description="dev examples of a race's first subset")
+    race_finalists: int = Field(2, ge=1, description="proposals scored on the whole dev split")
 
     @model_validator(mode="after")
     def _consistent(self) -> LoopConfig:
@@ -81,7 +94,17 @@ class LoopConfig(BaseModel):
                 "would be spent without being compared: set probe_steps to 0 or selection to "
                 "margin or best"
             )
+        if self.racing and self.selection == "first":
+            raise ValueError(
+                "selection 'first' takes the first proposal unconditionally, so a race would "
+                "compare proposals for nothing: set racing to false or selection to margin or best"
+            )
         return self
+
+    @property
+    def finalists(self) -> int:
+        """Proposals a race keeps for the whole dev split: enough for every probe."""
+        return max(self.race_finalists, self.probe_top if self.probe_steps else 1)
 
     def schedule(self, total_steps: int, steps_per_epoch: int) -> Schedule:
         """N, m, the probes and M for a budget of ``total_steps`` optimizer steps; raises
