@@ -110,8 +110,11 @@ def embedded_images(page: str) -> list[bytes]:
 
 
 def assert_self_contained(page: str) -> None:
-    sources = re.findall(r'(?:src|href)="([^"]*)"', page)
+    """Images embedded, links only within the page, nothing fetched or run."""
+    sources = re.findall(r'src="([^"]*)"', page)
     assert sources and all(s.startswith("data:image/png;base64,") for s in sources)
+    anchors = set(re.findall(r'<section id="([^"]*)">', page))
+    assert all(link[1:] in anchors for link in re.findall(r'href="([^"]*)"', page))
     assert "http://" not in page and "https://" not in page
     assert "<script" not in page and "<link" not in page
 
@@ -122,11 +125,22 @@ def test_grid_report(grid: Path) -> None:
     assert report == grid / "report" / "report.html"
     page = report.read_text(encoding="utf-8")
     assert_self_contained(page)
-    assert page.count("<section>") == 4
+    assert page.count("<section ") == 4
     assert "<h2>comparison</h2>" in page
     assert "<td>sst2</td><td>catalyst</td><td>1</td><td>70.0</td><td>+20.0</td>" in page
     assert "<tr><td>catalyst</td><td>1</td><td>3.3 min</td><td>25%</td></tr>" in page
     assert "catalyst-s2 (unfinished)" in page
+    # every run is linked from one index, by task and arm
+    index = page[page.index("<h2>runs</h2>") : page.index("<section ")]
+    assert table_cells(index) == [
+        [
+            "sst2",
+            "plain",
+            '<a href="#run-plain-s1">seed 1 (50.0%)</a> · <a href="#run-plain-s2">seed 2 (60.0%)</a>',
+        ],
+        ["sst2", "catalyst", '<a href="#run-catalyst-s1">seed 1 (70.0%)</a>'],
+    ]
+    assert '<p>unfinished: <a href="#run-catalyst-s2">catalyst-s2</a></p>' in index
     # what the rounds did: 2 rounds, 1 skipped, a restart from the LLM 0.05 below S
     rounds_row = "<td>sst2</td><td>catalyst</td><td>2</td><td>1</td><td>0</td><td>1 llm</td>"
     assert f"<tr>{rounds_row}<td>1/2</td><td>-0.050</td></tr>" in page
@@ -164,7 +178,7 @@ def test_single_run_report(grid: Path, tmp_path: Path) -> None:
     page = report.read_text(encoding="utf-8")
     assert_self_contained(page)
     assert "comparison" not in page
-    assert page.count("<section>") == 1
+    assert page.count("<section ") == 1
     assert len(embedded_images(page)) == 2
     assert "<td>wall-clock</td><td>3.3 min</td>" in page
     assert "<td>LLM tokens (prompt / completion)</td><td>800 / 90</td>" in page
@@ -177,7 +191,7 @@ def test_duplicate_runs_replace_the_table_by_the_reason(tmp_path: Path) -> None:
     write_run(tmp_path / "again", seed=1)
     page = write_report(tmp_path).read_text(encoding="utf-8")
     assert "No comparison table:" in page and "seed 1" in page
-    assert page.count("<section>") == 2
+    assert page.count("<section ") == 2
 
 
 def test_restarts_change_the_curves_plot(tmp_path: Path) -> None:
@@ -199,7 +213,7 @@ def test_no_runs_is_an_error(tmp_path: Path) -> None:
 def section(page: str, title: str) -> str:
     """The part of the page about one run, from its heading to the next section."""
     start = page.index(f"<h2>{title}</h2>")
-    end = page.find("<section>", start)
+    end = page.find("<section ", start)
     return page[start : end if end != -1 else len(page)]
 
 
@@ -350,7 +364,7 @@ def test_the_methods_are_compared_per_seed_with_intervals(tmp_path: Path) -> Non
     assert plot.read_bytes().startswith(PNG_SIGNATURE)
     assert plot.read_bytes() in embedded_images(page)
     assert "95% percentile bootstrap interval over seeds (10000 resamples" in page
-    assert page.index('alt="comparison"') < page.index("<section>"), "the plot tops the page"
+    assert page.index('alt="comparison"') < page.index("<section "), "the plot tops the page"
 
     # what the plot draws: each arm's seeds, in table order, and the interval of their mean
     runs = collect_runs(tmp_path).finished

@@ -28,8 +28,9 @@ from llm_catalyst.records import CandidateRecord, RoundEvent
 _DPI = 100
 _RC = {"text.parse_math": False}
 # A restart's line and marker are coloured by where it came from; other origins are grey.
-_ORIGIN_COLORS = {"llm": "tab:purple", "random tokens": "tab:orange", "projection": "tab:green"}
+_ORIGIN_COLORS = {"llm": "tab:purple", "random tokens": "tab:brown", "projection": "tab:green"}
 _KEPT_COLOR = "tab:red"
+_DEV_COLOR = "tab:orange"
 
 
 @dataclass(frozen=True)
@@ -165,12 +166,19 @@ def plot_curves(
         loss_axes, accuracy_axes = figure.subplots(1, 2)
         steps = events.train_steps
         loss_axes.plot(
-            [s.step for s in steps], [s.loss for s in steps], lw=1, label="train (batch)"
+            [s.step for s in steps], [s.loss for s in steps], lw=1, alpha=0.6, label="train (batch)"
         )
-        loss_axes.plot(*_dev_path(events, loss=True), marker=".", lw=1, label="dev, S")
+        loss_axes.plot(
+            *_dev_path(events, loss=True), marker=".", lw=1.5, color=_DEV_COLOR, label="dev, S"
+        )
         steps_at, accuracies = _dev_path(events, loss=False)
         accuracy_axes.plot(
-            steps_at, [100 * a for a in accuracies], marker=".", lw=1, label="dev, S"
+            steps_at,
+            [100 * a for a in accuracies],
+            marker=".",
+            lw=1.5,
+            color=_DEV_COLOR,
+            label="dev, S",
         )
         kept = kept_point(events, best_step, best_origin)
         if kept is not None:

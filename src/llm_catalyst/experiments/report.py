@@ -32,7 +32,12 @@ from llm_catalyst.experiments.rounds import (
     round_outcomes,
     rounds_rows,
 )
-from llm_catalyst.experiments.stats import DEFAULT_LEVEL, DEFAULT_RESAMPLES, bootstrap_ci
+from llm_catalyst.experiments.stats import (
+    DEFAULT_LEVEL,
+    DEFAULT_RESAMPLES,
+    bootstrap_ci,
+    method_sort_key,
+)
 from llm_catalyst.experiments.tables import (
     ComparisonTable,
     comparison_table,
@@ -80,9 +85,12 @@ _COMPARISON_CAPTION = (
 
 _CURVES_CAPTION = (
     "Left: the train loss of each batch and the dev loss of S at each evaluation; right: the dev "
-    "accuracy of S. Dashed lines: restarts, labelled R<round> and coloured by origin; a diamond "
-    "is the restart's own dev score, so the jump at the line is what the restart changed. Star: "
-    "the kept prompt (best dev score), the one scored on test."
+    "accuracy of S. Star: the kept prompt (best dev score), the one scored on test."
+)
+
+_RESTARTS_CAPTION = (
+    " Dashed lines: restarts, labelled R<round> and coloured by origin; a diamond is the "
+    "restart's own dev score, so the jump at the line is what the restart changed."
 )
 
 _ROUNDS_CAPTION = (
@@ -100,9 +108,11 @@ _SEARCH_ROUNDS_CAPTION = (
 
 @dataclass(frozen=True)
 class _RunView:
-    """What one section of the page shows; ``record`` is None for an unfinished run."""
+    """What one section of the page shows; ``record`` is None for an unfinished run. ``name``
+    names its files and its anchor, ``label`` is its folder under the report's root."""
 
     name: str
+    label: str
     path: Path
     record: RunRecord | None
     events: RunEvents
@@ -246,7 +256,7 @@ def _summary_html(record: RunRecord, has_rounds: bool) -> str:
             ("LLM time", clock.llm_s),
         )
         cost += [(label, format_duration(s)) for label, s in phases if s is not None]
-    if record.llm is not None:
+    if record.llm is not None and (record.llm.calls or record.llm.skipped_rounds):
         cost += [
             ("LLM calls", record.llm.calls),
             (
@@ -440,15 +450,19 @@ def _run_html(view: _RunView) -> str:
     title = (
         f"{record.task} · {record.arm_name} · seed {record.seed}"
         if record is not None
-        else f"{view.name} (unfinished)"
+        else f"{view.label} (unfinished)"
     )
-    parts = [f"<section><h2>{_e(title)}</h2>", f'<p class="note">{_e(view.path)}</p>']
+    parts = [
+        f'<section id="{_e(_anchor(view))}"><h2>{_e(title)}</h2>',
+        f'<p class="note">{_e(view.path)}</p>',
+    ]
     if record is not None:
         parts.append(_summary_html(record, bool(rounds)))
     else:
         parts.append("<p>No results.json yet: the curves show the run so far.</p>")
     if view.curves is not None:
-        parts += [_image(view.curves), _caption(_CURVES_CAPTION)]
+        restarts = _RESTARTS_CAPTION if view.events.restarts else ""
+        parts += [_image(view.curves), _caption(_CURVES_CAPTION + restarts)]
     parts.append(_restarts_html(view))
     if view.rounds is not None:
         parts.append("<h3>rounds: what each round proposed and chose</h3>")
@@ -508,7 +522,9 @@ def _comparison_html(
     return "".join(parts)
 
 
-def _view(name: str, path: Path, record: RunRecord | None, out_dir: Path) -> _RunView:
+def _view(root: Path, path: Path, record: RunRecord | None, out_dir: Path) -> _RunView:
+    relative = path.relative_to(root).parts
+    name = "__".join(relative) if relative else path.name
     events = read_events(path)
     best_step = None if record is None else record.best_step
     best_origin = None if record is None else record.best_origin
@@ -519,12 +535,40 @@ def _view(name: str, path: Path, record: RunRecord | None, out_dir: Path) -> _Ru
     if events.rounds:
         sides = [(_chosen_at(item) or ("",))[0] == "proposals" for item in events.rounds]
         rounds = plot_rounds(events.rounds, sides, out_dir / f"{name}-rounds.png")
-    return _RunView(name, path, record, events, curves, rounds)
+    return _RunView(name, "/".join(relative) or path.name, path, record, events, curves, rounds)
 
 
-def _name(root: Path, run_dir: Path) -> str:
-    relative = run_dir.relative_to(root)
-    return "__".join(relative.parts) if relative.parts else run_dir.name
+def _anchor(view: _RunView) -> str:
+    return f"run-{view.name}"
+
+
+def _index_html(views: Sequence[_RunView]) -> str:
+    """Links to every run's section, finished ones by task and arm: a grid's page is long."""
+    cells: dict[tuple[str, str], list[str]] = {}
+    unfinished = []
+    for view in views:
+        link = f'<a href="#{_e(_anchor(view))}">{{}}</a>'
+        record = view.record
+        if record is None:
+            unfinished.append(link.format(_e(view.label)))
+            continue
+        text = f"seed {record.seed} ({_percent(record.test.accuracy)})"
+        cells.setdefault((record.task, record.arm_name), []).append(link.format(_e(text)))
+    rows = "".join(
+        f"<tr><td>{_e(task)}</td><td>{_e(arm)}</td><td>{' · '.join(links)}</td></tr>"
+        for (task, arm), links in sorted(
+            cells.items(), key=lambda item: (item[0][0], method_sort_key(item[0][1]))
+        )
+    )
+    parts = ["<h2>runs</h2>"]
+    if rows:
+        parts.append(
+            "<table><thead><tr><th>task</th><th>arm</th><th>runs (test accuracy)</th></tr>"
+            f"</thead><tbody>{rows}</tbody></table>"
+        )
+    if unfinished:
+        parts.append(f"<p>unfinished: {' · '.join(unfinished)}</p>")
+    return "".join(parts)
 
 
 def write_report(
@@ -554,7 +598,7 @@ def write_report(
     entries: list[tuple[Path, RunRecord | None]] = [(r.path, r) for r in collection.finished]
     entries += [(u.path, None) for u in collection.unfinished]
     views = [
-        _view(_name(root, run_dir), run_dir, record, out_dir)
+        _view(root, run_dir, record, out_dir)
         for run_dir, record in sorted(entries, key=lambda entry: str(entry[0]))
     ]
     single = len(views) == 1 and views[0].path == root
@@ -577,6 +621,7 @@ def write_report(
                 scores = method_scores(table, collection.finished, seed)
                 plot = plot_comparison(scores, baseline, level, out_dir / COMPARISON_PLOT)
             body.append(_comparison_html(table, round_outcomes(collection.finished), plot))
+        body.append(_index_html(views))
     body += [_run_html(view) for view in views]
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
