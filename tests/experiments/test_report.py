@@ -136,7 +136,8 @@ def test_grid_report(grid: Path) -> None:
         [
             "sst2",
             "plain",
-            '<a href="#run-plain-s1">seed 1 (50.0%)</a> · <a href="#run-plain-s2">seed 2 (60.0%)</a>',
+            '<a href="#run-plain-s1">seed 1 (50.0%)</a> · '
+            '<a href="#run-plain-s2">seed 2 (60.0%)</a>',
         ],
         ["sst2", "catalyst", '<a href="#run-catalyst-s1">seed 1 (70.0%)</a>'],
     ]
