@@ -328,7 +328,7 @@ def finished_run(
     """A run directory as a run writes it: RunDirectory, logged events, results.json."""
     run = RunDirectory.create(
         root,
-        f"{task}-{arm or method}-s{seed}",
+        f"{task}-{method}-s{seed}",
         {"backbone": {"model": "tiny-causal-lm"}},
         seed=seed,
         protocol="fewshot",
@@ -351,8 +351,9 @@ def finished_run(
 
 
 def test_the_methods_are_compared_per_seed_with_intervals(tmp_path: Path) -> None:
+    named = "catalyst $\\nosuch$"  # drawn as written: as math text it would not render at all
     cells = {
-        ("sst2", "catalyst", "catalyst-lr3"): (0.6, 0.8, 0.7),
+        ("sst2", "catalyst", named): (0.6, 0.8, 0.7),
         ("sst2", "plain", None): (0.5, 0.6, 0.7),
         ("rte", "plain", None): (0.45,),
     }
@@ -373,7 +374,7 @@ def test_the_methods_are_compared_per_seed_with_intervals(tmp_path: Path) -> Non
     assert [(s.task, s.method, s.seeds) for s in scores] == [
         ("rte", "plain", (1,)),
         ("sst2", "plain", (1, 2, 3)),
-        ("sst2", "catalyst-lr3", (1, 2, 3)),
+        ("sst2", named, (1, 2, 3)),
     ]
     assert scores[2].accuracies == (0.6, 0.8, 0.7)
     assert scores[2].interval == bootstrap_ci([0.6, 0.8, 0.7])
@@ -381,7 +382,7 @@ def test_the_methods_are_compared_per_seed_with_intervals(tmp_path: Path) -> Non
 
     # one seed's result moves a dot: the plot is drawn from the runs, not a fixed picture
     before = plot.read_bytes()
-    finished_run(tmp_path / "more", "sst2", "catalyst", 4, 0.2, "catalyst-lr3")
+    finished_run(tmp_path / "more", "sst2", "catalyst", 4, 0.2, named)
     write_report(tmp_path)
     assert plot.read_bytes() != before
 
