@@ -318,6 +318,7 @@ def test_a_search_without_gradients_shows_its_text_as_a_hard_prompt(tmp_path: Pa
     assert "soft prompt" not in page and EXPLANATION not in page
     assert "round 1 (after step 0): new best (llm)" in page
     assert "prompts scored before this round (1), shown to the LLM" in page
+    assert "Δ loss vs S" not in page
     # no gradient step, no training curve: only the rounds are drawn
     assert [p.name for p in report.parent.glob("*.png")] == ["llm-only-rounds.png"]
 

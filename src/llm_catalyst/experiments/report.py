@@ -296,6 +296,24 @@ def _outcome(item: RoundEvent, current: CandidateRecord | None) -> str:
 
 
 _CANDIDATE_HEADERS = ("candidate", "text", "dev loss", "dev accuracy", "Δ loss vs S", "note")
+_DELTA_COLUMN = 4
+
+
+def _candidates_table(
+    rows: Sequence[tuple[object, ...]], classes: Sequence[str], has_current: bool
+) -> str:
+    """Rows under ``_CANDIDATE_HEADERS``; without S (a search) its Δ column is left out."""
+    if has_current:
+        return _html_table(
+            _CANDIDATE_HEADERS, rows, text_columns=frozenset({1}), row_classes=classes
+        )
+    keep = [i for i in range(len(_CANDIDATE_HEADERS)) if i != _DELTA_COLUMN]
+    return _html_table(
+        [_CANDIDATE_HEADERS[i] for i in keep],
+        [[row[i] for i in keep] for row in rows],
+        text_columns=frozenset({1}),
+        row_classes=classes,
+    )
 
 
 def _proposals_table(item: RoundEvent, chosen: tuple[str, int] | None) -> str:
@@ -348,7 +366,7 @@ def _proposals_table(item: RoundEvent, chosen: tuple[str, int] | None) -> str:
         classes.append("rejected")
     if not rows:
         return ""
-    return _html_table(_CANDIDATE_HEADERS, rows, text_columns=frozenset({1}), row_classes=classes)
+    return _candidates_table(rows, classes, current is not None)
 
 
 def _pool_html(item: RoundEvent, chosen: tuple[str, int] | None) -> str:
@@ -362,9 +380,8 @@ def _pool_html(item: RoundEvent, chosen: tuple[str, int] | None) -> str:
         if current is not None
         else f"prompts scored before this round ({len(listed)}), shown to the LLM"
     )
-    table = _html_table(
-        _CANDIDATE_HEADERS,
-        (
+    table = _candidates_table(
+        [
             (
                 c.source or "—",
                 c.text,
@@ -374,9 +391,9 @@ def _pool_html(item: RoundEvent, chosen: tuple[str, int] | None) -> str:
                 "chosen" if chosen == ("pool", i) else "",
             )
             for i, c in listed
-        ),
-        text_columns=frozenset({1}),
-        row_classes=("chosen" if chosen == ("pool", i) else "" for i, _ in listed),
+        ],
+        ["chosen" if chosen == ("pool", i) else "" for i, _ in listed],
+        current is not None,
     )
     opened = " open" if chosen is not None and chosen[0] == "pool" else ""
     return f"<details{opened}><summary>{_e(summary)}</summary>{table}</details>"
