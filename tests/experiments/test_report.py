@@ -51,6 +51,7 @@ def catalyst_events() -> list[dict]:
                 candidate("unscored", None, source="llm"),
                 candidate(CHOSEN, 0.55, source="llm"),
                 candidate("Is it <good>?", 0.65, source="llm"),
+                candidate("As good as S", 0.60001, source="llm"),
             ],
             "chosen": candidate(CHOSEN, 0.55, source="llm"),
             "reason": "best proposal beats the current prompt by 0.05 > margin",
@@ -144,7 +145,7 @@ def test_grid_report(grid: Path) -> None:
     assert '<p>unfinished: <a href="#run-catalyst-s2">catalyst-s2</a></p>' in index
     # what the rounds did: 2 rounds, 1 skipped, a restart from the LLM 0.05 below S
     rounds_row = "<td>sst2</td><td>catalyst</td><td>2</td><td>1</td><td>0</td><td>1 llm</td>"
-    assert f"<tr>{rounds_row}<td>1/2</td><td>-0.050</td></tr>" in page
+    assert f"<tr>{rounds_row}<td>1/3</td><td>-0.050</td></tr>" in page
 
     # LLM and file texts arrive escaped, braces untouched, nothing executable
     escaped = "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; {braces} {0} $x^2$ &amp; &quot;"
@@ -246,8 +247,9 @@ def test_proposals_are_read_against_s_with_their_dev_scores(grid: Path) -> None:
             "0.5500",
             "45.0%",
             "-0.0500",
-            "chosen; cut to the prompt&#x27;s slots: &#x27;Rate the&#x27;",
+            "chosen; cut to fit the prompt&#x27;s slots, scored as &#x27;Rate the&#x27;",
         ],
+        ["proposal: llm", "As good as S", "0.6000", "40.0%", "0.0000", ""],
         ["proposal: llm", "Is it &lt;good&gt;?", "0.6500", "35.0%", "+0.0500", ""],
         ["proposal: llm", "unscored", "—", "—", "—", "not scored"],
         ["rejected", "Say &lt;it&gt; again", "—", "—", "—", "already tried"],

@@ -283,7 +283,8 @@ def _detail_list(item: RoundEvent, key: str) -> list[dict[str, Any]]:
 def _delta(candidate: CandidateRecord, current: CandidateRecord | None) -> str | None:
     if current is None or current.dev_loss is None or candidate.dev_loss is None:
         return None
-    return f"{candidate.dev_loss - current.dev_loss:+.4f}"
+    text = f"{candidate.dev_loss - current.dev_loss:+.4f}"
+    return "0.0000" if float(text) == 0 else text  # neither "+0.0000" nor "-0.0000"
 
 
 def _outcome(item: RoundEvent, current: CandidateRecord | None) -> str:
@@ -321,7 +322,7 @@ def _proposals_table(item: RoundEvent, chosen: tuple[str, int] | None) -> str:
     not scored, with why."""
     current = _current(item)
     cut = {
-        str(t.get("text")): f"cut to the prompt's slots: {t.get('kept')!r}"
+        str(t.get("text")): f"cut to fit the prompt's slots, scored as {t.get('kept')!r}"
         for t in _detail_list(item, "truncated")
     }
     rows: list[tuple[object, ...]] = []
