@@ -143,6 +143,14 @@ def test_grid_report(grid: Path) -> None:
         ["sst2", "catalyst", '<a href="#run-catalyst-s1">seed 1 (70.0%)</a>'],
     ]
     assert '<p>unfinished: <a href="#run-catalyst-s2">catalyst-s2</a></p>' in index
+    # the sections follow the table: task, arm, seed; unfinished runs last
+    titles = re.findall(r'<section id="[^"]*"><h2>(.*?)</h2>', page)
+    assert titles == [
+        "sst2 · plain · seed 1",
+        "sst2 · plain · seed 2",
+        "sst2 · catalyst · seed 1",
+        "catalyst-s2 (unfinished)",
+    ]
     # what the rounds did: 2 rounds, 1 skipped, a restart from the LLM 0.05 below S
     rounds_row = "<td>sst2</td><td>catalyst</td><td>2</td><td>1</td><td>0</td><td>1 llm</td>"
     assert f"<tr>{rounds_row}<td>1/3</td><td>-0.050</td></tr>" in page

@@ -556,6 +556,14 @@ def _view(root: Path, path: Path, record: RunRecord | None, out_dir: Path) -> _R
     return _RunView(name, "/".join(relative) or path.name, path, record, events, curves, rounds)
 
 
+def _section_order(entry: tuple[Path, RunRecord | None]) -> tuple[object, ...]:
+    """Finished runs in table order (task, arm, seed), then the unfinished by folder."""
+    path, record = entry
+    if record is None:
+        return (1, str(path))
+    return (0, record.task, method_sort_key(record.arm_name), record.seed, str(path))
+
+
 def _anchor(view: _RunView) -> str:
     return f"run-{view.name}"
 
@@ -617,7 +625,7 @@ def write_report(
     entries += [(u.path, None) for u in collection.unfinished]
     views = [
         _view(root, run_dir, record, out_dir)
-        for run_dir, record in sorted(entries, key=lambda entry: str(entry[0]))
+        for run_dir, record in sorted(entries, key=_section_order)
     ]
     single = len(views) == 1 and views[0].path == root
     body = [
