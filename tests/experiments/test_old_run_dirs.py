@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import html
 import shutil
 from pathlib import Path
 
 import pytest
 
-from llm_catalyst.experiments.report import write_report
+from llm_catalyst.experiments.report import SOFT_VS_PROJECTED, write_report
 from llm_catalyst.experiments.results import collect_runs, read_events
 from llm_catalyst.experiments.tables import comparison_table, to_markdown
 
@@ -56,3 +57,11 @@ def test_report_and_tables_are_made_from_old_run_directories(old_runs):
     assert "| sst2 | catalyst | 1 | 62.5" in table
     page = write_report(old_runs).read_text(encoding="utf-8")
     assert "llm-only" in page and "catalyst" in page
+    assert (write_report(old_runs / "grid").parent / "comparison.png").is_file()
+    # the old catalyst logged S and, in its pool, the same projected text at another loss
+    catalyst = page[page.index("<h2>sst2 · catalyst · seed 1</h2>") :]
+    catalyst = catalyst[: catalyst.index("</section>")]
+    assert catalyst.count(html.escape(SOFT_VS_PROJECTED, quote=True)) == 1
+    assert "round 1 (after step 3): kept S" in catalyst
+    # what the LLM wrote that was not scored is listed with why
+    assert '<tr class="rejected"><td>rejected</td>' in catalyst and "already tried" in catalyst

@@ -44,7 +44,7 @@ class RoundOutcome:
         return statistics.median(self.loss_gaps) if self.loss_gaps else None
 
 
-def _kind(source: str | None) -> str:
+def restart_kind(source: str | None) -> str:
     """The kind of a restart's source: "projection (step 8, lowest train loss)" -> "projection"."""
     return (source or "unknown").split(" (", 1)[0]
 
@@ -69,7 +69,9 @@ def _whole_split_losses(item: RoundEvent) -> list[float]:
 def _outcome(task: str, method: str, runs: Sequence[RunRecord]) -> RoundOutcome:
     rounds = [item for run in runs for item in read_events(run.path).rounds]
     restarts: Counter[str] = Counter(
-        _kind(item.chosen.source) for item in rounds if not item.skipped and item.chosen is not None
+        restart_kind(item.chosen.source)
+        for item in rounds
+        if not item.skipped and item.chosen is not None
     )
     gaps: list[float] = []
     better = scored = 0
@@ -129,7 +131,8 @@ ROUNDS_LEGEND = (
     "compared with the initial prompt) included. "
     "Skipped: no usable proposal (LLM failure or nothing parsable). "
     "Kept S: the selection policy kept the current prompt. Proposals better than S: dev loss "
-    "below the current prompt's in the same round. Median dev-loss gap: the best proposal's "
+    "below the current prompt's in the same round (S scored as the soft prompt it is, each "
+    "proposal as the hard prompt its text fits to). Median dev-loss gap: the best proposal's "
     "dev loss minus the current prompt's (negative: a proposal was better)."
 )
 
