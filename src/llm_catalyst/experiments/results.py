@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from llm_catalyst.errors import DataError
+from llm_catalyst.jsonio import read_json
 from llm_catalyst.records import (
     DevEvalEvent,
     Event,
@@ -34,6 +35,7 @@ RESULTS_FILE = "results.json"
 RUN_FILE = "run.json"
 EVENTS_FILE = "events.jsonl"
 CONFIG_FILE = "config.yaml"
+_CORRUPT_FIX = "the file is corrupt; restore it, or rerun or resume this run so it is rewritten"
 
 
 class _RunFile(Record):
@@ -63,22 +65,6 @@ class RunCollection:
     unfinished: tuple[UnfinishedRun, ...]
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise DataError(
-            f"not valid JSON ({error.msg}, column {error.colno})",
-            path=path,
-            line=error.lineno,
-            fix="the file is corrupt; restore it, or rerun or resume this run so it is rewritten",
-        ) from error
-    except UnicodeDecodeError as error:
-        raise DataError(
-            "not UTF-8 text", path=path, fix="restore the file or rerun this run"
-        ) from error
-
-
 def _problems(error: ValidationError) -> str:
     return "; ".join(
         f"field '{'.'.join(map(str, item['loc'])) or '(top level)'}': {item['msg']}"
@@ -105,7 +91,7 @@ def _run_file(run_dir: Path) -> _RunFile:
     path = run_dir / RUN_FILE
     if not path.exists():
         return _RunFile()
-    return _validated(_RunFile, _read_json(path), path)
+    return _validated(_RunFile, read_json(path, _CORRUPT_FIX), path)
 
 
 def _backbone(run_dir: Path) -> str | None:
@@ -145,7 +131,7 @@ def load_run(path: Path) -> RunRecord:
             path=run_dir,
             fix="resume the run (llm-catalyst run --resume DIR) or leave it out of the comparison",
         )
-    results = _validated(RunResults, _read_json(results_path), results_path)
+    results = _validated(RunResults, read_json(results_path, _CORRUPT_FIX), results_path)
     info = _run_file(run_dir)
     return RunRecord(
         path=run_dir,

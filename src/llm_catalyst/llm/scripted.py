@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llm_catalyst.errors import ConfigError
+from llm_catalyst.jsonio import read_json_items
 from llm_catalyst.llm.client import (
     Completion,
     LLMRequest,
@@ -18,7 +19,6 @@ from llm_catalyst.llm.client import (
     TransientLLMError,
     Usage,
 )
-from llm_catalyst.llm.jsonio import read_json_items
 
 
 @dataclass(frozen=True)
