@@ -19,6 +19,7 @@ __all__, __getattr__ = lazy_exports(
             "RunCollection",
         ),
         "llm_catalyst.experiments.stats": (
+            "Bootstrap",
             "summarize",
             "paired_deltas",
             "bootstrap_ci",

@@ -25,7 +25,7 @@ from llm_catalyst.experiments.rounds import (
     round_outcomes,
     rounds_rows,
 )
-from llm_catalyst.experiments.stats import DEFAULT_LEVEL, DEFAULT_RESAMPLES
+from llm_catalyst.experiments.stats import DEFAULT_BOOTSTRAP, Bootstrap
 from llm_catalyst.experiments.tables import (
     ComparisonTable,
     comparison_table,
@@ -352,9 +352,7 @@ def write_report(
     *,
     out_dir: Path | None = None,
     baseline: str = "plain",
-    resamples: int = DEFAULT_RESAMPLES,
-    level: float = DEFAULT_LEVEL,
-    seed: int = 0,
+    bootstrap: Bootstrap = DEFAULT_BOOTSTRAP,
 ) -> Path:
     """Write the plots and ``report.html`` for a run directory or a folder of runs.
 
@@ -386,9 +384,7 @@ def write_report(
     ]
     if not single:
         try:
-            table = comparison_table(
-                collection.finished, baseline=baseline, resamples=resamples, level=level, seed=seed
-            )
+            table = comparison_table(collection.finished, baseline=baseline, bootstrap=bootstrap)
         except DataError as error:  # e.g. two runs of one cell and seed: the runs still show
             body.append(f"<h2>comparison</h2><p>No comparison table: {_e(error)}</p>")
         else:
