@@ -75,16 +75,22 @@ def _problems(error: ValidationError) -> str:
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
-def _validated(model: type[_Model], payload: Any, path: Path) -> _Model:
+def _validated(
+    model: type[_Model],
+    payload: Any,
+    path: Path,
+    *,
+    what: str = "unexpected content",
+    line: int | None = None,
+    fix: str = "this file was not written by llm-catalyst or was edited; restore it or rerun "
+    "this run",
+) -> _Model:
+    """``payload`` as ``model``; a mismatch is a DataError naming the file (and line) and
+    every field that does not fit."""
     try:
         return model.model_validate(payload)
     except ValidationError as error:
-        raise DataError(
-            f"unexpected content: {_problems(error)}",
-            path=path,
-            fix="this file was not written by llm-catalyst or was edited; restore it or rerun "
-            "this run",
-        ) from error
+        raise DataError(f"{what}: {_problems(error)}", path=path, line=line, fix=fix) from error
 
 
 def _run_file(run_dir: Path) -> _RunFile:
@@ -237,15 +243,14 @@ def read_events(run_dir: Path) -> RunEvents:
         if event["event"] not in _EVENT_MODELS:
             continue
         model, key = _EVENT_MODELS[event["event"]]
-        try:
-            record = model.model_validate(event)
-        except ValidationError as error:
-            raise DataError(
-                f"{event['event']} event: {_problems(error)}",
-                path=path,
-                line=number,
-                fix="delete or repair this line; it does not match the event format",
-            ) from error
+        record = _validated(
+            model,
+            event,
+            path,
+            what=f"{event['event']} event",
+            line=number,
+            fix="delete or repair this line; it does not match the event format",
+        )
         latest[event["event"]][getattr(record, key)] = record
     ordered = {kind: tuple(by_key[k] for k in sorted(by_key)) for kind, by_key in latest.items()}
     return RunEvents(
