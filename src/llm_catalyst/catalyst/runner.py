@@ -53,7 +53,6 @@ from llm_catalyst.records import (
     PlanEvent,
     ResumeEvent,
     RunResults,
-    ScheduleRecord,
     SplitsEvent,
     WallClock,
     ZeroShotEvent,
@@ -270,7 +269,7 @@ class _Run:
                 selection_split=_selection_split(config),
             )
         )
-        self.run_dir.log(PlanEvent(method=config.method, **self.schedule.as_dict()))
+        self.run_dir.log(PlanEvent(method=config.method, **self.schedule.record().model_dump()))
         if config.evaluate_zero_shot:
             with state.clock.phase("scoring_s"):
                 zero = evaluate_hard_prompt(
@@ -410,7 +409,7 @@ class _Run:
             projected_text=projection.text,
             projection_roundtrip_ok=projection.roundtrip_ok,
             selection_split=_selection_split(config),
-            schedule=ScheduleRecord(**self.schedule.as_dict()),
+            schedule=self.schedule.record(),
             rounds_done=state.rounds_done,
             restarts=state.restarts,
             wall_clock=WallClock(**state.clock.totals()),
