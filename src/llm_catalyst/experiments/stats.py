@@ -118,15 +118,22 @@ def bootstrap_ci(
     array = np.asarray(values, dtype=float)
     rng = np.random.default_rng(bootstrap.seed)
     picks = rng.integers(0, len(array), size=(bootstrap.resamples, len(array)))
-    means = array[picks].mean(axis=1)
+    return _percentiles(array[picks].mean(axis=1), bootstrap)
+
+
+def _percentiles(means: np.ndarray, bootstrap: Bootstrap) -> ConfidenceInterval:
+    """The central ``bootstrap.level`` interval of resampled means."""
     tail = (1.0 - bootstrap.level) / 2.0
     low, high = np.quantile(means, [tail, 1.0 - tail])
     return ConfidenceInterval(float(low), float(high), bootstrap.level, bootstrap.resamples)
 
 
-def _cells(runs: Iterable[RunRecord]) -> dict[tuple[str, str], dict[int, RunRecord]]:
+Cells = dict[tuple[str, str], dict[int, RunRecord]]
+
+
+def _cells(runs: Iterable[RunRecord]) -> Cells:
     """Runs by (task, method) and seed; two runs of the same cell and seed are ambiguous."""
-    cells: dict[tuple[str, str], dict[int, RunRecord]] = defaultdict(dict)
+    cells: Cells = defaultdict(dict)
     for run in runs:
         cell = cells[(run.task, run.arm_name)]
         if run.seed in cell:
@@ -151,6 +158,21 @@ def summarize(runs: Iterable[RunRecord]) -> list[MethodSummary]:
     return summaries
 
 
+def _paired(
+    cells: Cells, task: str, method: str, baseline: str, bootstrap: Bootstrap
+) -> tuple[PairedDelta, np.ndarray] | None:
+    """``method`` minus ``baseline`` on ``task`` over the seeds both ran, and the differences;
+    None when they share no seed."""
+    by_seed, reference = cells[(task, method)], cells.get((task, baseline), {})
+    seeds = tuple(sorted(set(by_seed) & set(reference)))
+    if not seeds:
+        return None
+    differences = np.array([by_seed[s].test.accuracy - reference[s].test.accuracy for s in seeds])
+    ci = bootstrap_ci(list(differences), bootstrap) if len(seeds) > 1 else None
+    mean = float(differences.mean())
+    return PairedDelta(task, method, seeds, mean, baseline=baseline, ci=ci), differences
+
+
 def paired_deltas(
     runs: Iterable[RunRecord],
     *,
@@ -162,19 +184,12 @@ def paired_deltas(
     Methods that share no seed with the baseline on a task are left out.
     """
     cells = _cells(runs)
-    deltas = []
-    for (task, method), by_seed in cells.items():
-        reference = cells.get((task, baseline))
-        if method == baseline or reference is None:
-            continue
-        seeds = tuple(sorted(set(by_seed) & set(reference)))
-        if not seeds:
-            continue
-        differences = [by_seed[s].test.accuracy - reference[s].test.accuracy for s in seeds]
-        ci = bootstrap_ci(differences, bootstrap) if len(differences) > 1 else None
-        mean = float(np.mean(differences))
-        deltas.append(PairedDelta(task, method, seeds, mean, baseline=baseline, ci=ci))
-    return deltas
+    pairs = [
+        _paired(cells, task, method, baseline, bootstrap)
+        for task, method in cells
+        if method != baseline
+    ]
+    return [pair[0] for pair in pairs if pair is not None]
 
 
 @dataclass(frozen=True)
@@ -198,33 +213,22 @@ def contrast(
 ) -> Contrast | None:
     """``arm`` minus ``baseline``; None when they share no (task, seed)."""
     cells = _cells(runs)
-    per_task: list[PairedDelta] = []
-    differences: list[np.ndarray] = []
-    for (task, name), by_seed in cells.items():
-        reference = cells.get((task, baseline))
-        if name != arm or reference is None:
-            continue
-        seeds = tuple(sorted(set(by_seed) & set(reference)))
-        if not seeds:
-            continue
-        diff = np.array([by_seed[s].test.accuracy - reference[s].test.accuracy for s in seeds])
-        ci = bootstrap_ci(list(diff), bootstrap) if len(diff) > 1 else None
-        per_task.append(PairedDelta(task, arm, seeds, float(diff.mean()), baseline=baseline, ci=ci))
-        differences.append(diff)
-    if not per_task:
+    pairs = [_paired(cells, task, arm, baseline, bootstrap) for task, name in cells if name == arm]
+    found = [pair for pair in pairs if pair is not None]
+    if not found:
         return None
     rng = np.random.default_rng(bootstrap.seed)
     size = bootstrap.resamples
     resampled = np.mean(
-        [d[rng.integers(0, len(d), size=(size, len(d)))].mean(axis=1) for d in differences], axis=0
+        [d[rng.integers(0, len(d), size=(size, len(d)))].mean(axis=1) for _, d in found], axis=0
     )
-    tail = (1.0 - bootstrap.level) / 2.0
-    low, high = np.quantile(resampled, [tail, 1.0 - tail])
-    overall_ci = ConfidenceInterval(float(low), float(high), bootstrap.level, bootstrap.resamples)
+    per_task = tuple(delta for delta, _ in found)
     all_seeds = tuple(sorted({s for d in per_task for s in d.seeds}))
     mean = float(np.mean([d.mean for d in per_task]))
-    overall = PairedDelta("all", arm, all_seeds, mean, baseline=baseline, ci=overall_ci)
-    return Contrast(arm, baseline, tuple(per_task), overall)
+    overall = PairedDelta(
+        "all", arm, all_seeds, mean, baseline=baseline, ci=_percentiles(resampled, bootstrap)
+    )
+    return Contrast(arm, baseline, per_task, overall)
 
 
 def wall_clock_summary(
