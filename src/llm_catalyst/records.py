@@ -78,14 +78,23 @@ class ComputeSpent(Record):
     train_forward_passes: int = Field(0, ge=0)
 
 
-class ScheduleRecord(Record):
+class SchedulePlan(Record):
+    """How a run divides its optimizer steps (``catalyst.config.Schedule`` adds the arithmetic):
+    ``rounds`` gradient stages of ``stage_steps``, probes of ``probe_steps`` for the
+    ``probe_top`` best proposals, and ``final_steps`` to close the run."""
+
     rounds: int
     stage_steps: int
     final_steps: int
-    total_steps: int
     probe_steps: int = 0
     probe_top: int = 0
     init_round: bool = False
+
+
+class ScheduleRecord(SchedulePlan):
+    """The plan as results.json and the plan event hold it, with the steps it adds up to."""
+
+    total_steps: int
 
 
 class RunResults(Record):
@@ -246,14 +255,13 @@ class RoundEvent(Event):
     race: tuple[RaceStage, ...] = ()
 
 
-class RestartEvent(Event):
+class RestartEvent(CandidateRecord, Event):
+    """A restart from a scored candidate (its record), after round ``round`` at ``step``, with
+    the optimizer moments reset or kept."""
+
     kind: ClassVar[str] = "restart"
     step: int
     round: int | None = None
-    text: str | None = None
-    source: str | None = None
-    dev_loss: float | None = None
-    dev_accuracy: float | None = None
     moments: str | None = None
     improved: bool = False
 

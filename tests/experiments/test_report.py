@@ -381,7 +381,7 @@ def test_the_methods_are_compared_per_seed_with_intervals(tmp_path: Path) -> Non
 
     # what the plot draws: each arm's seeds, in table order, and the interval of their mean
     runs = collect_runs(tmp_path).finished
-    scores = method_scores(comparison_table(runs), runs, seed=0)
+    scores = method_scores(comparison_table(runs), runs)
     assert [(s.task, s.method, s.seeds) for s in scores] == [
         ("rte", "plain", (1,)),
         ("sst2", "plain", (1, 2, 3)),

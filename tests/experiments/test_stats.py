@@ -7,6 +7,7 @@ import pytest
 from llm_catalyst.errors import ConfigError, DataError
 from llm_catalyst.experiments.results import RunRecord
 from llm_catalyst.experiments.stats import (
+    Bootstrap,
     bootstrap_ci,
     contrast,
     mean_std,
@@ -58,18 +59,18 @@ def test_constant_differences_give_a_zero_width_interval() -> None:
 
 def test_bootstrap_quantiles_of_two_values_by_hand() -> None:
     # Resampling [0, 1] twice gives means 0, 0.5, 1 with probabilities 1/4, 1/2, 1/4.
-    wide = bootstrap_ci([0.0, 1.0], level=0.95)
+    wide = bootstrap_ci([0.0, 1.0], Bootstrap(level=0.95))
     assert (wide.low, wide.high) == (0.0, 1.0)
     # The 30% and 70% quantiles both fall on 0.5: a 40% interval has zero width there.
-    narrow = bootstrap_ci([0.0, 1.0], level=0.4)
+    narrow = bootstrap_ci([0.0, 1.0], Bootstrap(level=0.4))
     assert (narrow.low, narrow.high) == (0.5, 0.5)
 
 
 def test_bootstrap_is_seeded() -> None:
     values = [0.02, -0.01, 0.05, 0.03, 0.0]
-    first = bootstrap_ci(values, resamples=2000, seed=3)
-    assert bootstrap_ci(values, resamples=2000, seed=3) == first
-    other = bootstrap_ci(values, resamples=2000, seed=4)
+    first = bootstrap_ci(values, Bootstrap(resamples=2000, seed=3))
+    assert bootstrap_ci(values, Bootstrap(resamples=2000, seed=3)) == first
+    other = bootstrap_ci(values, Bootstrap(resamples=2000, seed=4))
     assert (other.low, other.high) != (first.low, first.high)
     assert min(values) <= first.low < sum(values) / len(values) < first.high <= max(values)
 
@@ -79,7 +80,7 @@ def test_bootstrap_is_seeded() -> None:
 )
 def test_bootstrap_settings_are_checked(kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        bootstrap_ci([0.1, 0.2], **kwargs)
+        Bootstrap(**kwargs)
 
 
 def test_summaries_per_task_and_method() -> None:

@@ -13,16 +13,16 @@ from typing import Literal
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
-from transformers.modeling_layers import GradientCheckpointingLayer
 
-from llm_catalyst.backbones.base import Batch, FrozenEmbeddingsMixin, NoHeadMixin, freeze
+from llm_catalyst.backbones.base import Batch, NoHeadMixin
+from llm_catalyst.backbones.transformer import FrozenTransformer
 from llm_catalyst.data.tasks import Example, Task
 from llm_catalyst.errors import BackboneError
 
 McReduction = Literal["mean", "sum"]
 
 
-class CausalLMBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
+class CausalLMBackbone(FrozenTransformer, NoHeadMixin):
     """The Backbone protocol for causal LMs (Llama, SmolLM2, Gemma 3, ...)."""
 
     _head_refusal = (
@@ -41,22 +41,11 @@ class CausalLMBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
         mc_reduction: McReduction = "mean",
         packing: bool = True,
     ) -> None:
-        self.model = freeze(model)
-        self._tokenizer = tokenizer
-        self.task = task
-        self.name = name or model.config.name_or_path
-        self.max_length = max_length
+        super().__init__(model, tokenizer, task, name=name, max_length=max_length)
         self.mc_reduction = mc_reduction
         self._decoder = model.get_decoder()
         self._cache_argument = _cache_argument(self._decoder)
-        self._embed = model.get_input_embeddings()
         self._unembed = model.get_output_embeddings()
-        self._checkpointed = [
-            m
-            for m in model.modules()
-            if isinstance(m, GradientCheckpointingLayer) and m.gradient_checkpointing
-        ]
-        self._training = False
         if self._unembed is None:
             raise BackboneError(
                 f"{self.name!r} has no output embedding (LM head): it cannot score label words\n"
@@ -365,15 +354,6 @@ class CausalLMBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
             packed = self._encode_packed(prompt, ids, mask).at(sequences, last)
             padded = self._encode_padded(prompt, ids, mask).at(sequences, last)
         return bool(torch.allclose(packed.float(), padded.float(), rtol=1e-3, atol=1e-3))
-
-    # -- mode -----------------------------------------------------------------------------------
-
-    def train(self, mode: bool = True) -> None:
-        """The model stays in eval mode and there is no head; only checkpointed layers (if
-        gradient checkpointing is on) follow ``mode``, so that transformers recomputes them."""
-        self._training = mode
-        for layer in self._checkpointed:
-            layer.training = mode
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,6 @@ key, so the difference can be measured.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,6 +21,7 @@ from llm_catalyst.data.config import DataConfig
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.llm.config import LLMConfig
 from llm_catalyst.prompts.config import PromptConfig
+from llm_catalyst.records import SchedulePlan, ScheduleRecord
 from llm_catalyst.training.config import TrainConfig
 
 Protocol = Literal["fewshot", "validation", "paper"]
@@ -136,30 +136,22 @@ class LoopConfig(BaseModel):
                 "loop.stage_steps / loop.probe_steps / loop.probe_top"
             )
         return Schedule(
-            self.rounds,
-            stage,
-            total_steps - self.rounds * stage - probes,
+            rounds=self.rounds,
+            stage_steps=stage,
+            final_steps=total_steps - self.rounds * stage - probes,
             probe_steps=self.probe_steps,
             probe_top=self.probe_top if self.probe_steps else 0,
             init_round=self.init_round,
         )
 
 
-@dataclass(frozen=True)
-class Schedule:
+class Schedule(SchedulePlan):
     """Round r (1-based) follows the stage that ends at step r * m of the kept trajectory; M
     steps close the run. Probes take (t + 1) * k optimizer steps per round when every entrant
     is probed, of which the winner's k extend the kept trajectory: so round r comes after
     r * m + (r - 1 + init_round) * k trajectory steps. ``final_steps`` is M when every probe
     has all t + 1 entrants; a round that probes fewer leaves its unspent steps to the final
     stage, so every run executes exactly ``total_steps`` optimizer steps."""
-
-    rounds: int
-    stage_steps: int
-    final_steps: int
-    probe_steps: int = 0
-    probe_top: int = 0
-    init_round: bool = False
 
     @property
     def llm_rounds(self) -> int:
@@ -180,16 +172,9 @@ class Schedule:
         earlier_probes = round_index + self.init_round
         return (round_index + 1) * self.stage_steps + earlier_probes * self.probe_steps
 
-    def as_dict(self) -> dict[str, int | bool]:
-        return {
-            "rounds": self.rounds,
-            "stage_steps": self.stage_steps,
-            "final_steps": self.final_steps,
-            "total_steps": self.total_steps,
-            "probe_steps": self.probe_steps,
-            "probe_top": self.probe_top,
-            "init_round": self.init_round,
-        }
+    def record(self) -> ScheduleRecord:
+        """What results.json and the plan event hold: the plan and its total."""
+        return ScheduleRecord(**self.model_dump(), total_steps=self.total_steps)
 
 
 class RunConfig(BaseModel):

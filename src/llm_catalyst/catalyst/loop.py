@@ -365,12 +365,9 @@ class CatalystLoop:
         )
         self.book.run_dir.log(
             RestartEvent(
+                **chosen.record().model_dump(),
                 step=step,
                 round=number,
-                text=chosen.text,
-                source=chosen.source,
-                dev_loss=chosen.result.loss,
-                dev_accuracy=chosen.result.accuracy,
                 moments="reset" if probed else self.config.moments,
                 improved=improved,
             )

@@ -55,7 +55,6 @@ from llm_catalyst.records import (
     PlanEvent,
     ResumeEvent,
     RunResults,
-    ScheduleRecord,
     SplitsEvent,
     WallClock,
     ZeroShotEvent,
@@ -303,7 +302,7 @@ class _Run:
                 selection_split=_selection_split(config),
             )
         )
-        self.run_dir.log(PlanEvent(method=config.method, **self.schedule.as_dict()))
+        self.run_dir.log(PlanEvent(method=config.method, **self.schedule.record().model_dump()))
         if config.evaluate_zero_shot:
             self.progress.stage("zero-shot on test")
             zero, reused = self._zero_shot()
@@ -459,7 +458,7 @@ class _Run:
             projected_text=projection.text,
             projection_roundtrip_ok=projection.roundtrip_ok,
             selection_split=_selection_split(config),
-            schedule=ScheduleRecord(**self.schedule.as_dict()),
+            schedule=self.schedule.record(),
             rounds_done=state.rounds_done,
             restarts=state.restarts,
             wall_clock=WallClock(**state.clock.totals()),

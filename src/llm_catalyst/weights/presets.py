@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from transformers import (
@@ -219,21 +219,23 @@ def _load_preset(preset: Preset, dtype: torch.dtype) -> Loaded:
     )
 
 
+def check_preset_kind(name_or_path: str, kind: Kind) -> None:
+    """Refuse a preset (a tiny one too) whose model is of another kind than the one loaded."""
+    found = (
+        PRESETS[name_or_path].kind if name_or_path in PRESETS else TINY_PRESETS.get(name_or_path)
+    )
+    if found is not None and found != kind:
+        raise BackboneError(
+            f"preset {name_or_path!r} is a {found} model, not a {kind} model\n"
+            f"  fix: set kind: {found} in the backbone config"
+        )
+
+
 def _load_any(name_or_path: str, kind: Kind, dtype: torch.dtype) -> Loaded:
-    preset = PRESETS.get(name_or_path)
-    if preset is not None:
-        if preset.kind != kind:
-            raise BackboneError(
-                f"preset {name_or_path!r} is a {preset.kind} model, not a {kind} model\n"
-                f"  fix: set kind: {preset.kind} in the backbone config"
-            )
-        return _load_preset(preset, dtype)
+    check_preset_kind(name_or_path, kind)
+    if name_or_path in PRESETS:
+        return _load_preset(PRESETS[name_or_path], dtype)
     if name_or_path in TINY_PRESETS:
-        if TINY_PRESETS[name_or_path] != kind:
-            raise BackboneError(
-                f"preset {name_or_path!r} is a {TINY_PRESETS[name_or_path]} model, not a {kind}"
-                f" model\n  fix: set kind: {TINY_PRESETS[name_or_path]} in the backbone config"
-            )
         return _tiny_causal_lm(dtype) if kind == "causal_lm" else _tiny_encoder(dtype)
     if Path(name_or_path).exists():
         try:
@@ -275,7 +277,7 @@ def load_pretrained_encoder(name_or_path: str, dtype: torch.dtype = torch.float3
     return _load_any(name_or_path, "encoder", dtype)
 
 
-def _seeded_init(build: Callable[[], PreTrainedModel], dtype: torch.dtype) -> PreTrainedModel:
+def seeded_init(build: Callable[[], PreTrainedModel], dtype: torch.dtype) -> PreTrainedModel:
     """Build a random model with fixed weights, leaving the caller's RNG state untouched."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -283,36 +285,37 @@ def _seeded_init(build: Callable[[], PreTrainedModel], dtype: torch.dtype) -> Pr
     return model.to(dtype).eval()
 
 
+# The size of every tiny model, and of each tower of tiny-clip: two layers, so that per-layer code
+# (gradient checkpointing, device maps) is exercised, and small enough for fast unit tests.
+TINY_SIZE: Mapping[str, int] = MappingProxyType(
+    {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4}
+)
+
+
+def tiny_text_config(tokenizer: PreTrainedTokenizerBase, max_positions: int) -> dict[str, Any]:
+    """The keyword arguments of a tiny model's text config: ``TINY_SIZE`` around ``tokenizer``."""
+    return {
+        **TINY_SIZE,
+        "vocab_size": len(tokenizer),
+        "max_position_embeddings": max_positions,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+
+
 def _tiny_causal_lm(dtype: torch.dtype) -> Loaded:
     tokenizer = _load_tokenizer_only("smollm2-135m-instruct")
     config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        tie_word_embeddings=False,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
+        **tiny_text_config(tokenizer, 512), num_key_value_heads=2, tie_word_embeddings=False
     )
-    return _seeded_init(lambda: LlamaForCausalLM(config), dtype), tokenizer
+    return seeded_init(lambda: LlamaForCausalLM(config), dtype), tokenizer
 
 
 def _tiny_encoder(dtype: torch.dtype) -> Loaded:
     tokenizer = _load_tokenizer_only("all-minilm-l6-v2")
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        max_position_embeddings=512,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    return _seeded_init(lambda: BertModel(config, add_pooling_layer=False), dtype), tokenizer
+    config = BertConfig(**tiny_text_config(tokenizer, 512))
+    return seeded_init(lambda: BertModel(config, add_pooling_layer=False), dtype), tokenizer
 
 
 def _load_tokenizer_only(preset_name: str) -> PreTrainedTokenizerBase:
