@@ -279,7 +279,7 @@ def plot_rounds(
                 colors="black",
                 lw=2,
                 zorder=2,
-                label="S, current soft prompt",
+                label="S (current soft prompt)",
             )
         for series, shift, marker, label in (
             ("pool", -offset, "o", pool_label),
