@@ -242,7 +242,7 @@ def test_proposals_are_read_against_s_with_their_dev_scores(grid: Path) -> None:
     # S first (the bar to beat), then the proposals by dev loss, then what was not scored
     assert table_cells(round_1) == [
         [
-            "S, current soft prompt",
+            "S (current soft prompt)",
             PROJECTED,
             "0.6000",
             "40.0%",
@@ -250,16 +250,16 @@ def test_proposals_are_read_against_s_with_their_dev_scores(grid: Path) -> None:
             "text: the nearest tokens of S; scores: the soft prompt&#x27;s own",
         ],
         [
-            "proposal: llm",
+            "llm",
             "Rate the &lt;b&gt;mood&lt;/b&gt; {label}",
             "0.5500",
             "45.0%",
             "-0.0500",
             "chosen; cut to fit the prompt&#x27;s slots, scored as &#x27;Rate the&#x27;",
         ],
-        ["proposal: llm", "As good as S", "0.6000", "40.0%", "0.0000", ""],
-        ["proposal: llm", "Is it &lt;good&gt;?", "0.6500", "35.0%", "+0.0500", ""],
-        ["proposal: llm", "unscored", "—", "—", "—", "not scored"],
+        ["llm", "As good as S", "0.6000", "40.0%", "0.0000", ""],
+        ["llm", "Is it &lt;good&gt;?", "0.6500", "35.0%", "+0.0500", ""],
+        ["llm", "unscored", "—", "—", "—", "not scored"],
         ["rejected", "Say &lt;it&gt; again", "—", "—", "—", "already tried"],
     ]
     # the pool, folded away, with S's projected text again at its hard-prompt score
@@ -290,7 +290,7 @@ def test_soft_and_projected_scores_are_explained_where_both_appear(grid: Path) -
     catalyst = section(page, "sst2 · catalyst · seed 1")
     # the rounds list S (soft) and the pool (the same text, hard): the explanation comes first
     assert catalyst.count(EXPLANATION) == 1
-    assert catalyst.index(EXPLANATION) < catalyst.index("S, current soft prompt")
+    assert catalyst.index(EXPLANATION) < catalyst.index("S (current soft prompt)")
     assert page.count(EXPLANATION) == 1, "runs without rounds have no S row to explain"
     # every finished run shows its kept prompt's projected text next to the soft prompt's scores
     kept_note = "The dev and test scores above are the soft prompt&#x27;s."

@@ -59,6 +59,20 @@ def _origin_color(source: str | None) -> str:
 # -- methods compared ---------------------------------------------------------------------------
 
 
+# A panel spans at least this many percentage points, so that a difference of one point does
+# not fill the height of the plot.
+_MIN_SPAN_PP = 10.0
+
+
+def _at_least(limits: tuple[float, float], span: float) -> tuple[float, float]:
+    """``limits`` widened about their centre to ``span``, kept within 0-100%."""
+    low, high = limits
+    if high - low >= span:
+        return low, high
+    low = min(max(0.0, (low + high - span) / 2), 100.0 - span)
+    return low, low + span
+
+
 def _method_panel(
     axes: Axes, task: str, scores: Sequence[MethodScores], baseline: str, colors: dict[int, str]
 ) -> None:
@@ -85,6 +99,7 @@ def _method_panel(
         for label in axes.get_xticklabels():
             label.set(rotation=25, ha="right", rotation_mode="anchor")
     axes.set_xlim(-0.6, len(scores) - 0.4)
+    axes.set_ylim(_at_least(axes.get_ylim(), _MIN_SPAN_PP))
     axes.set(title=task, ylabel="test accuracy (%)")
     axes.grid(axis="y", alpha=0.3)
 
@@ -264,7 +279,7 @@ def plot_rounds(
                 colors="black",
                 lw=2,
                 zorder=2,
-                label="S, current soft prompt",
+                label="S (current soft prompt)",
             )
         for series, shift, marker, label in (
             ("pool", -offset, "o", pool_label),

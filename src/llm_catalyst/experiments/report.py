@@ -296,7 +296,7 @@ def _outcome(item: RoundEvent, current: CandidateRecord | None) -> str:
     return f"restart from {source}" if current is not None else f"new best ({source})"
 
 
-_CANDIDATE_HEADERS = ("candidate", "text", "dev loss", "dev accuracy", "Δ loss vs S", "note")
+_CANDIDATE_HEADERS = ("source", "text", "dev loss", "dev accuracy", "Δ loss vs S", "note")
 _DELTA_COLUMN = 4
 
 
@@ -330,7 +330,7 @@ def _proposals_table(item: RoundEvent, chosen: tuple[str, int] | None) -> str:
     if current is not None:
         rows.append(
             (
-                "S, current soft prompt",
+                "S (current soft prompt)",
                 current.text,
                 current.dev_loss,
                 _percent(current.dev_accuracy),
@@ -353,7 +353,7 @@ def _proposals_table(item: RoundEvent, chosen: tuple[str, int] | None) -> str:
             note = "not scored"
         rows.append(
             (
-                f"proposal: {candidate.source or '—'}",
+                candidate.source or "—",
                 candidate.text,
                 candidate.dev_loss,
                 _percent(candidate.dev_accuracy),
