@@ -155,8 +155,8 @@ class PlanEvent(ScheduleRecord, Event):
 
 
 class ZeroShotEvent(Event):
-    """``reused``: read from the zero-shot cache of the output folder, where another run with
-    the same backbone, task, template and test subset wrote it (catalyst/zero_shot.py)."""
+    """``reused``: read from the zero-shot cache of the grid, where another cell with the same
+    backbone, task, template and test subset wrote it (catalyst/zero_shot.py)."""
 
     kind: ClassVar[str] = "zero_shot_test"
     loss: float

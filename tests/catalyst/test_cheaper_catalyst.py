@@ -1,5 +1,5 @@
 """A cheaper catalyst changes no result: reused dev scores, the scoring path, races (off by
-default) and the zero-shot score computed once per output folder; and a run's progress lines.
+default) and the zero-shot score computed once per grid; and a run's progress lines.
 
 The runs are the experiment's catalyst recipe in small: an LLM round before the first step,
 rounds whose best proposal and S each take probe steps, on 16 dev examples per class.
@@ -18,6 +18,7 @@ from rich.console import Console
 from llm_catalyst.catalyst.bookkeeping import DevScorer
 from llm_catalyst.catalyst.config import load_run_config
 from llm_catalyst.catalyst.runner import run
+from llm_catalyst.catalyst.zero_shot import ZeroShotCache
 from llm_catalyst.errors import ConfigError
 from tests.catalyst.small_runs import ANSWER, PROMPTS, run_settings, script
 
@@ -51,7 +52,9 @@ def _run(
         script(tmp_path, list(answers), f"{name}.json"),
         **{**RECIPE, "llm.cache.directory": str(tmp_path / f"cache-{name}"), **extra},
     )
-    run_dir = run(load_run_config(None, settings), console=console or Console(quiet=True)).run_dir
+    config = load_run_config(None, settings)
+    shared = ZeroShotCache(tmp_path / "grid")  # as the cells of a grid share it
+    run_dir = run(config, console=console or Console(quiet=True), zero_shot=shared).run_dir
     results = json.loads((run_dir / "results.json").read_text())
     lines = (run_dir / "events.jsonl").read_text().splitlines()
     events = [{k: v for k, v in e.items() if k != "time"} for e in map(json.loads, lines)]
@@ -76,8 +79,8 @@ def reused(tmp_path_factory, shared_data_dir):
 
 @pytest.fixture(scope="module")
 def not_reused(tmp_path_factory, shared_data_dir, reused):
-    """Every score computed afresh (each prompt gets a key of its own), in the same output
-    folder as ``reused``, whose zero-shot score it finds there."""
+    """Every score computed afresh (each prompt gets a key of its own), sharing the zero-shot
+    cache of ``reused``, whose zero-shot score it finds there."""
     tmp_path = reused[3]
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(DevScorer, "_key", lambda self, prompt, way: uuid.uuid4().hex)
@@ -101,7 +104,7 @@ def test_reused_scores_change_no_result(reused, not_reused):
     assert all(p["dev_n"] == 32 for r in rounds for p in r["proposals"])
 
 
-def test_the_zero_shot_score_is_computed_once_per_output_folder(reused, not_reused):
+def test_the_zero_shot_score_is_computed_once_per_grid(reused, not_reused):
     results, events, _, tmp_path = reused
     fresh_results, fresh_events = not_reused
     first, second = (
@@ -111,7 +114,8 @@ def test_the_zero_shot_score_is_computed_once_per_output_folder(reused, not_reus
     assert results["zero_shot_test"] == fresh_results["zero_shot_test"]
     assert results["budget"]["test_forward_passes"] == 2 * 32
     assert fresh_results["budget"]["test_forward_passes"] == 32
-    assert len(list((tmp_path / "runs" / ".zero-shot").glob("*.json"))) == 1
+    assert len(list((tmp_path / "grid" / ".zero-shot").glob("*.json"))) == 1
+    assert not (tmp_path / "runs" / ".zero-shot").exists()
 
 
 def test_another_test_subset_gets_its_own_zero_shot_score(reused, shared_data_dir):
@@ -119,7 +123,7 @@ def test_another_test_subset_gets_its_own_zero_shot_score(reused, shared_data_di
     _, events = _run(tmp_path, shared_data_dir, "subset", max_test_examples=24)
     (zero,) = [e for e in events if e["event"] == "zero_shot_test"]
     assert not zero["reused"] and zero["n"] == 24
-    assert len(list((tmp_path / "runs" / ".zero-shot").glob("*.json"))) == 2
+    assert len(list((tmp_path / "grid" / ".zero-shot").glob("*.json"))) == 2
 
 
 def test_progress_lines_name_stage_round_step_loss_and_scores(reused):

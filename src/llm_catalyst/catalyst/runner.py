@@ -119,11 +119,13 @@ def run(
     console: Console | None = None,
     name: str | None = None,
     progress: ProgressSink | None = None,
+    zero_shot: ZeroShotCache | None = None,
 ) -> RunResult:
     """Run ``config.method`` in a new run directory and return its results.
 
     Progress goes to ``progress``, or by default to the console: a live bar on a terminal,
-    log lines elsewhere (``train.progress: false``: none)."""
+    log lines elsewhere (``train.progress: false``: none). ``zero_shot``: where the runs of a
+    grid share their zero-shot scores (none: computed here)."""
     dist = Distributed.from_environment(config.backbone.resolved_device())
     path = dist.on_main(
         lambda: (
@@ -138,11 +140,14 @@ def run(
         )
     )
     run_dir = dist.run_directory(path)
-    return _Run(config, run_dir, console, dist, progress).execute(checkpoint=None)
+    return _Run(config, run_dir, console, dist, progress, zero_shot).execute(checkpoint=None)
 
 
 def resume(
-    path: Path, console: Console | None = None, progress: ProgressSink | None = None
+    path: Path,
+    console: Console | None = None,
+    progress: ProgressSink | None = None,
+    zero_shot: ZeroShotCache | None = None,
 ) -> RunResult:
     """Continue the run in ``path`` from its last checkpoint (from the start if it has none).
 
@@ -158,7 +163,7 @@ def resume(
     if checkpoint is None:
         run_dir.truncate_events(0)
     run_dir.mark_resumed()
-    return _Run(config, run_dir, console, dist, progress).execute(checkpoint=checkpoint)
+    return _Run(config, run_dir, console, dist, progress, zero_shot).execute(checkpoint=checkpoint)
 
 
 class _Run:
@@ -171,8 +176,10 @@ class _Run:
         console: Console | None,
         dist: Distributed,
         progress: ProgressSink | None = None,
+        zero_shot: ZeroShotCache | None = None,
     ):
         self.config = config
+        self.zero_shot_cache = zero_shot
         self.method = get_method(config.method)
         self.run_dir = run_dir
         self.dist = dist
@@ -315,19 +322,22 @@ class _Run:
         self._save()
 
     def _zero_shot(self) -> tuple[EvalResult, bool]:
-        """The zero-shot score on test, and whether it was reused from the output folder's
-        cache (another run of the grid computed the very same score: catalyst/zero_shot.py)."""
-        config, dist = self.config, self.dist
+        """The zero-shot score on test, and whether it was reused from the grid's cache
+        (another run of the grid computed the very same score: catalyst/zero_shot.py)."""
+        config, dist, cache = self.config, self.dist, self.zero_shot_cache
         batch_size = config.train.eval_batch_size
-        key = zero_shot_key(config.backbone, self.backbone, self.test, batch_size, dist.world_size)
-        cache = ZeroShotCache(config.output_dir)
-        known = dist.on_main(lambda: cache.get(key))
-        if known is not None:
-            return known, True
+        key = ""
+        if cache is not None:
+            key = zero_shot_key(
+                config.backbone, self.backbone, self.test, batch_size, dist.world_size
+            )
+            known = dist.on_main(lambda: cache.get(key))
+            if known is not None:
+                return known, True
         with self.state.clock.phase("scoring_s"):
             zero = evaluate_hard_prompt(self.backbone, self.test, batch_size, dist)
         self.state.counters.test_forward_passes += len(self.test)
-        if dist.is_main:
+        if cache is not None and dist.is_main:
             cache.put(key, zero)
         return zero, False
 

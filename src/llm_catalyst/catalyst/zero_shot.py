@@ -1,12 +1,13 @@
 """The zero-shot score (the task's template alone, no soft prompt, on the test subset), computed
-once per output folder and reused by every run whose score would be the same.
+once per grid and reused by every cell whose score would be the same.
 
 Every method and seed of a grid shares the backbone, the task and the seeded test subset, so
 each cell used to score the same hard prompt on the same examples again (300 test sequences per
-cell in configs/experiment.yaml's settings). The score is kept in ``<output>/.zero-shot/`` under
-a hash of everything it is computed from: the backbone's settings, a sample of its weights and
-its head, the task, every test example, the batch size, the number of processes and the torch
-version. A different input gives a different file; the same input gives the number a fresh
+cell in configs/experiment.yaml's settings). The grid's cells keep the score in
+``<output>/.zero-shot/`` (a single ``run`` computes its own and leaves its output folder as it
+was) under a hash of everything it is computed from: the backbone's settings, a sample of its
+weights and its head, the task, every test example, the batch size, the number of processes and
+the torch version. A different input gives a different file; the same input gives the number a fresh
 evaluation would give, so reuse changes no result.
 """
 

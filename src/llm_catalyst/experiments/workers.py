@@ -105,13 +105,15 @@ def run_cell(
     progress: ProgressSink | None = None,
 ) -> CellOutcome:
     """Run, resume or skip one cell in this process, under its lock; its progress goes to
-    ``progress`` (default: none).
+    ``progress`` (default: none). The cells of one output folder share their zero-shot
+    scores in ``OUTPUT/.zero-shot/`` (catalyst/zero_shot.py).
 
     Errors a user can cause (and a held lock) come back as a failed outcome with the message;
     Ctrl-C comes back as ``interrupted`` after the run wrote its checkpoint.
     """
     from llm_catalyst.catalyst.bookkeeping import RunInterrupted
     from llm_catalyst.catalyst.runner import resume, run
+    from llm_catalyst.catalyst.zero_shot import ZeroShotCache
 
     console = console or Console(quiet=True)
     directory = Path(output) / cell.name
@@ -123,10 +125,11 @@ def run_cell(
             if (directory / "results.json").is_file():
                 return CellOutcome(cell.name, "finished", "finished earlier")
             progress = progress or NoProgress()
+            shared = ZeroShotCache(Path(output))
             if directory.exists():
-                result = resume(directory, console=console, progress=progress)
+                result = resume(directory, console, progress, shared)
             else:
-                result = run(cell.config, console=console, name=cell.name, progress=progress)
+                result = run(cell.config, console, cell.name, progress, shared)
     except RunInterrupted as stop:
         return CellOutcome(cell.name, "interrupted", str(stop), time.perf_counter() - start)
     except LLMCatalystError as error:
