@@ -99,7 +99,8 @@ _RESTARTS_CAPTION = (
 _ROUNDS_CAPTION = (
     "Per round, by dev loss: the black bar is S (the soft prompt), circles the pool's projected "
     "texts, triangles the proposals, both scored as hard prompts; the star is the candidate "
-    "chosen (with probes, its score after the probe steps); dotted: a skipped round."
+    "chosen (with probes, its score after the probe steps); dotted: a skipped round (no proposal "
+    "to score)."
 )
 
 _SEARCH_ROUNDS_CAPTION = (
