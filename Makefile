@@ -23,7 +23,7 @@ $(VENV)/.installed: pyproject.toml Makefile
 	touch $@
 
 # The main job: plain prompt tuning against the catalyst (Qwen2.5-Coder LLM through llama.cpp)
-# on SST-2 16-shot, 2 seeds, the first 500 test sentences (all 1821 and 2 seeds took 18 min on
+# on SST-2 16-shot, 2 seeds, 500 test sentences (a fixed seeded draw) (all 1821 and 2 seeds took 18 min on
 # these 2 cores, over the 15-minute goal); finished cells are skipped, so a second `make demo`
 # only prints the table again.
 DEMO_DIR := runs/demo

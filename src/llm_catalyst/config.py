@@ -45,7 +45,7 @@ def load_config(
     try:
         return model.model_validate(tree)
     except ValidationError as error:
-        problems = [_problem(item, path, root, prefix, given) for item in error.errors()]
+        problems = [_problem(item, tree, path, root, prefix, given) for item in error.errors()]
         raise ConfigError("invalid configuration\n  " + "\n  ".join(problems)) from None
 
 
@@ -93,13 +93,14 @@ def _set_dotted(tree: dict[str, Any], dotted_key: str, value: Any) -> None:
 
 def _problem(
     item: Any,
+    tree: Mapping[str, Any],
     path: str | Path | None,
     root: yaml.Node | None,
     prefix: tuple[str, ...],
     overrides: Mapping[str, Any],
 ) -> str:
     """One line: where (file and line, or the override), the dotted key, the message."""
-    loc = tuple(str(part) for part in item["loc"])
+    loc = _keys_given(tree, tuple(str(part) for part in item["loc"]), item["type"] == "missing")
     key = ".".join(loc)
     from_override = any(key == given or key.startswith(given + ".") for given in overrides)
     if from_override or path is None:
@@ -108,6 +109,28 @@ def _problem(
         line = _line_of(root, prefix + loc)
         where = f"{path}" + (f", line {line}" if line else "")
     return f"{where}: {'.'.join(prefix + loc) or '(top level)'}: {item['msg']}"
+
+
+def _keys_given(tree: Any, loc: tuple[str, ...], missing: bool) -> tuple[str, ...]:
+    """``loc`` as the user wrote it: without the branch labels pydantic puts into it.
+
+    A tagged union (a task given as a name, a text spec or an image spec) adds its tag to the
+    location (``task.text.columns``), a key the file does not have. Errors are only reported
+    inside values that were given, so a part that is not a key of the mapping given there is
+    such a label, except the last part of a ``missing`` error: the key the user left out.
+    """
+    kept: list[str] = []
+    node = tree
+    for i, part in enumerate(loc):
+        if isinstance(node, Mapping):
+            if part in node:
+                node = node[part]
+            elif not (missing and i == len(loc) - 1):
+                continue
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        kept.append(part)
+    return tuple(kept)
 
 
 def _line_of(node: yaml.Node | None, loc: tuple[str, ...]) -> int | None:

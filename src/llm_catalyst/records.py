@@ -54,6 +54,11 @@ class LLMUsage(Record):
 class ComputeSpent(Record):
     """Work besides the LLM: the gradient budget every method shares, and evaluation passes.
 
+    ``dev_prompts_scored`` counts the prompts scored on the whole dev split;
+    ``dev_prompts_reused`` those whose score on it was already known (the same rows and head,
+    scored earlier in the run) and so not scored again; ``dev_prompts_raced_out`` the
+    proposals a race (``loop.racing``) dropped after scoring them on a part of it.
+
     ``gradient_steps`` counts every optimizer step, probes included; ``probe_steps`` those
     taken inside probes (the winners' included, which extend the kept trajectory) and
     ``discarded_probe_steps`` those of the probed candidates that did not continue.
@@ -62,6 +67,9 @@ class ComputeSpent(Record):
     gradient_steps: int = Field(ge=0)
     train_examples_seen: int = Field(ge=0)
     dev_prompts_scored: int = Field(ge=0)
+    # Written since scores are reused and proposals raced: absent (0) in older results.json.
+    dev_prompts_reused: int = Field(0, ge=0)
+    dev_prompts_raced_out: int = Field(0, ge=0)
     dev_forward_passes: int = Field(ge=0)
     test_forward_passes: int = Field(ge=0)
     probe_steps: int = Field(default=0, ge=0)
@@ -70,14 +78,23 @@ class ComputeSpent(Record):
     train_forward_passes: int = Field(0, ge=0)
 
 
-class ScheduleRecord(Record):
+class SchedulePlan(Record):
+    """How a run divides its optimizer steps (``catalyst.config.Schedule`` adds the arithmetic):
+    ``rounds`` gradient stages of ``stage_steps``, probes of ``probe_steps`` for the
+    ``probe_top`` best proposals, and ``final_steps`` to close the run."""
+
     rounds: int
     stage_steps: int
     final_steps: int
-    total_steps: int
     probe_steps: int = 0
     probe_top: int = 0
     init_round: bool = False
+
+
+class ScheduleRecord(SchedulePlan):
+    """The plan as results.json and the plan event hold it, with the steps it adds up to."""
+
+    total_steps: int
 
 
 class RunResults(Record):
@@ -138,10 +155,14 @@ class PlanEvent(ScheduleRecord, Event):
 
 
 class ZeroShotEvent(Event):
+    """``reused``: read from the zero-shot cache of the output folder, where another run with
+    the same backbone, task, template and test subset wrote it (catalyst/zero_shot.py)."""
+
     kind: ClassVar[str] = "zero_shot_test"
     loss: float
     accuracy: float
     n: int
+    reused: bool = False
 
 
 class TrainStepEvent(Event):
@@ -175,12 +196,24 @@ class TrajectoryEvent(Event):
 
 
 class CandidateRecord(Record):
-    """A prompt text scored on dev during a round (unscored fields are None)."""
+    """A prompt text scored on dev during a round (unscored fields are None). ``dev_n`` is how
+    many dev examples the score is over: fewer than the dev split for a proposal a race
+    dropped (absent in run directories written before racing)."""
 
     text: str
     source: str | None = None
     dev_loss: float | None = None
     dev_accuracy: float | None = None
+    dev_n: int | None = None
+
+
+class RaceStage(Record):
+    """One stage of a race: ``entrants`` proposals scored on the first ``examples`` examples of
+    the dev split's seeded order, of which the ``kept`` lowest by loss went on."""
+
+    examples: int
+    entrants: int
+    kept: int
 
 
 class ProbeRecord(Record):
@@ -200,7 +233,9 @@ class ProbeRecord(Record):
 class RoundEvent(Event):
     """What one round saw and decided. ``step`` is 0 for a search without gradients and for
     round 0 (``loop.init_round``). ``proposals`` hold the dev scores before any probe step;
-    with probes, ``chosen`` holds the winner's probed score and ``probes`` every entrant."""
+    with probes, ``chosen`` holds the winner's probed score and ``probes`` every entrant.
+    ``dev_prompts_scored`` and ``dev_prompts_reused`` count the round's prompts scored on the
+    whole dev split and those whose known score was reused; ``race`` the stages of its race."""
 
     kind: ClassVar[str] = "round"
     round: int
@@ -215,16 +250,18 @@ class RoundEvent(Event):
     details: dict[str, Any] = Field(default_factory=dict)
     probe_steps: int = 0
     probes: tuple[ProbeRecord, ...] = ()
+    dev_prompts_scored: int = 0
+    dev_prompts_reused: int = 0
+    race: tuple[RaceStage, ...] = ()
 
 
-class RestartEvent(Event):
+class RestartEvent(CandidateRecord, Event):
+    """A restart from a scored candidate (its record), after round ``round`` at ``step``, with
+    the optimizer moments reset or kept."""
+
     kind: ClassVar[str] = "restart"
     step: int
     round: int | None = None
-    text: str | None = None
-    source: str | None = None
-    dev_loss: float | None = None
-    dev_accuracy: float | None = None
     moments: str | None = None
     improved: bool = False
 

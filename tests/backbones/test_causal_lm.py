@@ -172,6 +172,22 @@ def test_label_words_sharing_a_first_token_are_rejected(sentiment_task):
     assert "fix:" in str(err.value)
 
 
+def test_a_label_word_of_several_tokens_is_named_with_the_token_scored(sentiment_task):
+    model, tokenizer = load_pretrained_causal_lm("tiny-causal-lm")
+    task = Task(**{**sentiment_task.__dict__, "label_words": (" abominable", " good")})
+    backbone = CausalLMBackbone(model, tokenizer, task, name="tiny")
+    assert backbone.cut_label_words == ((" abominable", " ab"),)
+    assert backbone.label_token_ids[0] == tokenizer(" ab", add_special_tokens=False)["input_ids"][0]
+    warning = backbone.label_word_warning()
+    assert warning is not None and "\n" not in warning
+    assert "' abominable' as ' ab'" in warning and "' good'" not in warning
+
+
+def test_label_words_of_one_token_give_no_warning(tiny_causal_backbone):
+    assert tiny_causal_backbone.cut_label_words == ()
+    assert tiny_causal_backbone.label_word_warning() is None
+
+
 def test_excluded_ids_cover_special_added_and_unused_rows(sentiment_task):
     model, tokenizer = load_pretrained_causal_lm("tiny-causal-lm")
     model.resize_token_embeddings(len(tokenizer) + 8)

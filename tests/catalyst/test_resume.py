@@ -161,6 +161,8 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path, shared_dat
     _resume(run_dir)
     assert [e["event"] for e in _events(run_dir)].count("resume") == 1
     assert _outcome(run_dir) == reference
+    # Scores reused before the kill are kept in the checkpoint and reused again after it.
+    assert reference[0]["budget"]["dev_prompts_reused"] > 0
 
 
 def test_ctrl_c_writes_a_checkpoint_then_resume_gives_the_same_result(

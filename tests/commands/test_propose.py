@@ -72,3 +72,15 @@ def test_propose_user_errors_are_messages_not_tracebacks(tmp_path) -> None:
     assert result.exit_code == 2
     assert "history.jsonl: line 1: not a scored prompt" in result.output
     assert "Traceback" not in result.output
+
+
+def test_an_answer_that_repeats_the_history_explains_exit_code_1(tmp_path) -> None:
+    """What SmolLM2 answers to the README's example: the tried prompts again."""
+    config, history = files(tmp_path, ['["terrible great", "Is the review positive?"]'])
+    args = ["propose", "--task", "sst2", "--llm", str(config), "--history", str(history)]
+    result = CliRunner().invoke(app, [*args, "--num", "2", "--round", "2"])
+    assert result.exit_code == 1
+    assert "status: empty (no usable proposal in 1 answer(s) (2 rejected))" in result.output
+    assert "rejected (already tried): Is the review positive?" in result.output
+    assert "a run would skip this round (exit code 1)" in result.output
+    assert "try another sample (--round 3) or a larger LLM (--llm)" in result.output

@@ -52,7 +52,7 @@ def test_tune_is_run_with_method_plain(tmp_path, shared_data_dir):
         output = tmp_path / command[0]
         outcome = runner.invoke(app, [*command, *common, "--output-dir", str(output)])
         assert outcome.exit_code == 0, outcome.output
-        (dirs[command[0]],) = output.iterdir()
+        (dirs[command[0]],) = [p for p in output.iterdir() if not p.name.startswith(".")]
     tuned, ran = (json.loads((dirs[c] / "results.json").read_text()) for c in ("tune", "run"))
     assert tuned.keys() == ran.keys()
     assert tuned["method"] == ran["method"] == "plain"

@@ -5,8 +5,10 @@ from collections import Counter
 import pytest
 from pydantic import ValidationError
 
+from llm_catalyst.config import load_config
 from llm_catalyst.data.config import DataConfig, load_data, load_splits
 from llm_catalyst.data.specs import TextTaskSpec
+from llm_catalyst.errors import ConfigError
 
 
 def test_defaults_and_dev_shots_following_shots(data_root):
@@ -116,3 +118,58 @@ def test_a_task_that_is_neither_a_name_nor_a_mapping_says_what_is_expected():
     with pytest.raises(ValidationError, match="built-in task name or a mapping") as info:
         DataConfig(task=3)
     assert len(info.value.errors()) == 1
+
+
+_SPEC_FILE = """\
+data:
+  shots: 2
+  task:
+    description: Reviews.
+    train: train.csv
+    test: test.csv
+    columns: {text: text}
+    label_names: [negative, positive]
+    template: "Review: {text}"
+    text_fields: [text]
+"""
+_IMAGE_SPEC_FILE = """\
+data:
+  task:
+    description: Pictures.
+    format: folders
+    train_dir: a
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "lines"),
+    [
+        (
+            _SPEC_FILE.replace("    text_fields: [text]\n", ""),
+            ["line 3: data.task.text_fields: Field required"],
+        ),
+        (
+            _SPEC_FILE.replace("    columns:", "    colums:"),
+            [
+                "line 3: data.task.columns: Field required",
+                "line 7: data.task.colums: Extra inputs are not permitted",
+            ],
+        ),
+        (
+            _SPEC_FILE.replace("[negative, positive]", "negative"),
+            ["line 8: data.task.label_names: Input should be a valid list"],
+        ),
+        (
+            _IMAGE_SPEC_FILE,
+            ["line 2: data.task: Value error, format folders needs train_dir and test_dir"],
+        ),
+    ],
+)
+def test_a_spec_file_with_one_mistake_names_the_keys_the_user_wrote(tmp_path, text, lines):
+    """The union's branch tag (text, image) is not a key of the file: it stays out of the
+    dotted key, and the line is that of the key at fault (of ``task`` for a missing one)."""
+    path = tmp_path / "run.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as error:
+        load_config(DataConfig, path, section="data")
+    assert str(error.value).splitlines()[1:] == [f"  {path}, {line}" for line in lines]

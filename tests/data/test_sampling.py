@@ -9,7 +9,12 @@ import pytest
 
 from llm_catalyst.data.readers import load_task
 from llm_catalyst.data.registry import get_task
-from llm_catalyst.data.sampling import sample_splits, seeded_permutation
+from llm_catalyst.data.sampling import (
+    evaluation_subset,
+    held_out_validation,
+    sample_splits,
+    seeded_permutation,
+)
 from llm_catalyst.data.tasks import Example, TaskData
 from llm_catalyst.errors import ConfigError, DataError
 
@@ -130,3 +135,26 @@ def test_samples_are_identical_in_a_process_with_another_hash_seed(cb, data_root
     assert done.returncode == 0, done.stderr
     here = sample_splits(cb, 4, seed=7)
     assert done.stdout.strip() == ",".join(_uids(here.train + here.dev))
+
+
+def test_held_out_validation_uses_pool_examples_outside_train_and_dev(cb):
+    splits = sample_splits(cb, shots=4, seed=1, dev_shots=3)
+    validation = held_out_validation(cb, splits)
+    assert (validation.train, validation.dev) == (splits.train, splits.dev)
+    used = set(_uids(splits.train)) | set(_uids(splits.dev))
+    held_out = _uids(validation.test)
+    assert len(held_out) == len(cb.train) - len(used)
+    assert not set(held_out) & used and set(held_out) <= set(_uids(cb.train))
+    assert not set(held_out) & set(_uids(cb.test)), "never the evaluation split"
+    assert held_out == _uids(held_out_validation(cb, splits).test), "a fixed order per seed"
+
+
+def test_evaluation_subset_is_a_fixed_draw_not_the_first_examples(data_root):
+    mr = load_task("mr", data_root, source="local")
+    assert Counter(e.label for e in mr.test[:300]) == {0: 300}, "MR lists one class first"
+    subset = evaluation_subset(mr.test, 300)
+    counts = Counter(e.label for e in subset)
+    assert len(subset) == 300 and min(counts.values()) > 100
+    assert _uids(subset) == _uids(evaluation_subset(mr.test, 300))
+    assert set(_uids(evaluation_subset(mr.test, 100))) <= set(_uids(subset)), "nested draws"
+    assert evaluation_subset(mr.test, None) == tuple(mr.test)

@@ -381,7 +381,7 @@ def test_the_methods_are_compared_per_seed_with_intervals(tmp_path: Path) -> Non
 
     # what the plot draws: each arm's seeds, in table order, and the interval of their mean
     runs = collect_runs(tmp_path).finished
-    scores = method_scores(comparison_table(runs), runs, seed=0)
+    scores = method_scores(comparison_table(runs), runs)
     assert [(s.task, s.method, s.seeds) for s in scores] == [
         ("rte", "plain", (1,)),
         ("sst2", "plain", (1, 2, 3)),
@@ -401,7 +401,9 @@ def test_the_methods_are_compared_per_seed_with_intervals(tmp_path: Path) -> Non
 def test_the_kept_point_is_the_restart_when_the_restart_was_kept() -> None:
     events = RunEvents(
         dev_evals=(DevEvalEvent(step=4, loss=0.6, accuracy=0.5),),
-        restarts=(RestartEvent(step=4, round=1, dev_accuracy=0.75, improved=True),),
+        restarts=(
+            RestartEvent(step=4, round=1, text="Is it good?", dev_accuracy=0.75, improved=True),
+        ),
     )
     assert kept_point(events, 4, "restart of round 1") == (4, 0.75)
     assert kept_point(events, 4, "step 4") == (4, 0.5)

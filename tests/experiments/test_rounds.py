@@ -66,3 +66,18 @@ def test_runs_without_rounds_give_no_table(tmp_path: Path) -> None:
     outcomes = round_outcomes(collect_runs(tmp_path).finished)
     assert outcomes == []
     assert rounds_markdown(outcomes) == ""
+
+
+def test_proposals_a_race_dropped_are_left_out_of_the_counts(tmp_path: Path) -> None:
+    """Scored on 8 of the 32 dev examples, a dropped proposal's loss is no whole-split loss."""
+    item = round_event(1, 0.7, [0.5, 0.6, 0.1], candidate("p0", 0.5, "llm"), skipped=False)
+    for record in item["pool"]:
+        record["dev_n"] = 32
+    for record, size in zip(item["proposals"], [32, 32, 8], strict=True):
+        record["dev_n"] = size
+    write_run(tmp_path / "grid" / "catalyst-s1", method="catalyst", events=[item])
+
+    [outcome] = round_outcomes(collect_runs(tmp_path / "grid").finished)
+
+    assert (outcome.proposals_better, outcome.proposals_scored) == (2, 2)
+    assert [round(g, 6) for g in outcome.loss_gaps] == [-0.2]

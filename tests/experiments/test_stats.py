@@ -7,7 +7,9 @@ import pytest
 from llm_catalyst.errors import ConfigError, DataError
 from llm_catalyst.experiments.results import RunRecord
 from llm_catalyst.experiments.stats import (
+    Bootstrap,
     bootstrap_ci,
+    contrast,
     mean_std,
     paired_deltas,
     summarize,
@@ -22,11 +24,13 @@ def run(
     seed: int,
     accuracy: float,
     wall_clock: WallClock | None = None,
+    arm: str | None = None,
 ) -> RunRecord:
     return RunRecord(
-        path=Path(f"/runs/{task}-{method}-s{seed}"),
+        path=Path(f"/runs/{task}-{arm or method}-s{seed}"),
         task=task,
         method=method,
+        arm=arm,
         seed=seed,
         test=Metrics(accuracy=accuracy, loss=0.5, n=100),
         wall_clock=wall_clock,
@@ -55,18 +59,18 @@ def test_constant_differences_give_a_zero_width_interval() -> None:
 
 def test_bootstrap_quantiles_of_two_values_by_hand() -> None:
     # Resampling [0, 1] twice gives means 0, 0.5, 1 with probabilities 1/4, 1/2, 1/4.
-    wide = bootstrap_ci([0.0, 1.0], level=0.95)
+    wide = bootstrap_ci([0.0, 1.0], Bootstrap(level=0.95))
     assert (wide.low, wide.high) == (0.0, 1.0)
     # The 30% and 70% quantiles both fall on 0.5: a 40% interval has zero width there.
-    narrow = bootstrap_ci([0.0, 1.0], level=0.4)
+    narrow = bootstrap_ci([0.0, 1.0], Bootstrap(level=0.4))
     assert (narrow.low, narrow.high) == (0.5, 0.5)
 
 
 def test_bootstrap_is_seeded() -> None:
     values = [0.02, -0.01, 0.05, 0.03, 0.0]
-    first = bootstrap_ci(values, resamples=2000, seed=3)
-    assert bootstrap_ci(values, resamples=2000, seed=3) == first
-    other = bootstrap_ci(values, resamples=2000, seed=4)
+    first = bootstrap_ci(values, Bootstrap(resamples=2000, seed=3))
+    assert bootstrap_ci(values, Bootstrap(resamples=2000, seed=3)) == first
+    other = bootstrap_ci(values, Bootstrap(resamples=2000, seed=4))
     assert (other.low, other.high) != (first.low, first.high)
     assert min(values) <= first.low < sum(values) / len(values) < first.high <= max(values)
 
@@ -76,7 +80,7 @@ def test_bootstrap_is_seeded() -> None:
 )
 def test_bootstrap_settings_are_checked(kwargs: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
-        bootstrap_ci([0.1, 0.2], **kwargs)
+        Bootstrap(**kwargs)
 
 
 def test_summaries_per_task_and_method() -> None:
@@ -170,3 +174,35 @@ def test_wall_clock_and_llm_share() -> None:
     assert per_method["catalyst"].runs == 4
     assert per_method["catalyst"].mean_total_s == pytest.approx(300.0)
     assert per_method["catalyst"].llm_share == pytest.approx(600 / 1000)
+
+
+def test_arms_of_one_method_are_separate_rows() -> None:
+    runs = [run("sst2", "catalyst", 1, 0.8, arm="paper"), run("sst2", "catalyst", 1, 0.7)]
+    assert {(s.method, s.mean) for s in summarize(runs)} == {("paper", 0.8), ("catalyst", 0.7)}
+
+
+def test_contrast_per_task_and_overall_by_hand() -> None:
+    runs = [
+        run("sst2", "plain", 1, 0.70),
+        run("sst2", "plain", 2, 0.60),
+        run("sst2", "catalyst", 1, 0.80),
+        run("sst2", "catalyst", 2, 0.70),
+        run("rte", "plain", 1, 0.50),
+        run("rte", "plain", 2, 0.50),
+        run("rte", "plain", 3, 0.50),
+        run("rte", "catalyst", 1, 0.50),
+        run("rte", "catalyst", 2, 0.50),
+        run("rte", "catalyst", 3, 0.50),
+    ]
+    found = contrast(runs, "catalyst", "plain")
+    assert found is not None
+    by_task = {d.task: d for d in found.per_task}
+    assert by_task["sst2"].mean == pytest.approx(0.1) and by_task["rte"].mean == pytest.approx(0)
+    # Each task weighs the same: (0.1 + 0) / 2, not the mean over the five pairs (0.04).
+    assert found.overall.mean == pytest.approx(0.05)
+    assert found.overall.seeds == (1, 2, 3)
+    # Every resample of constant differences within each task gives the same overall mean.
+    assert found.overall.ci.low == pytest.approx(0.05) and found.overall.ci.high == pytest.approx(
+        0.05
+    )
+    assert contrast(runs, "catalyst", "random-restart") is None

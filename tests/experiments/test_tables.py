@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from llm_catalyst.experiments.results import RunRecord
+from llm_catalyst.experiments.stats import Bootstrap
 from llm_catalyst.experiments.tables import comparison_table, to_csv, to_markdown, write_tables
 from llm_catalyst.records import Metrics, WallClock
 
@@ -52,7 +53,8 @@ def test_markdown_rows(runs: list[RunRecord]) -> None:
 
 def test_fewer_pairs_than_seeds_are_shown() -> None:
     table = comparison_table(
-        [run("plain", 1, 0.5), run("catalyst", 1, 0.6), run("catalyst", 2, 0.9)], level=0.9
+        [run("plain", 1, 0.5), run("catalyst", 1, 0.6), run("catalyst", 2, 0.9)],
+        bootstrap=Bootstrap(level=0.9),
     )
     markdown = to_markdown(table)
     assert "| sst2 | catalyst | 2 | 75.0 ± 21.2 | +10.0 (n=1) |" in markdown

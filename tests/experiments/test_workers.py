@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from rich.console import Console
 from typer.testing import CliRunner
 
 from llm_catalyst.catalyst.config import load_run_config
@@ -157,3 +158,24 @@ def test_a_cell_run_with_other_settings_is_neither_skipped_nor_resumed(tmp_path,
     steps = cell.config.train.steps
     assert f"train.steps: {steps} there, {steps + 1} now" in outcome.message
     assert "delete that directory" in outcome.message
+
+
+def test_each_cell_shows_its_progress_as_lines_where_stderr_is_no_terminal(
+    tmp_path, shared_data_dir
+):
+    """One worker, stderr a pipe: each cell's stages as log lines named ``cell i/n NAME``; the
+    same cells on worker processes write such lines from each worker (``_worker_cell``)."""
+    cell = _small_cell(tmp_path, shared_data_dir)
+    shown = cell.config.model_copy(
+        update={"train": cell.config.train.model_copy(update={"progress": True})}
+    )
+    output = io.StringIO()
+    (outcome,) = run_cells(
+        [Cell(cell.name, shown)], tmp_path / "grid", console=Console(file=output)
+    )
+    assert outcome.status == "finished"
+    lines = output.getvalue().splitlines()
+    assert "[cell 1/1 sst2/plain/seed1] gradient: step 0/8, 1 scored" in lines, lines
+    assert any(
+        line.startswith("[cell 1/1 sst2/plain/seed1] test: step 8/8, loss") for line in lines
+    )

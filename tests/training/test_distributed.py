@@ -65,7 +65,7 @@ def _launch(command: str, settings: dict, cwd: Path) -> str:
 
 
 def _only_run_dir(output: Path) -> Path:
-    (run_dir,) = [p for p in output.iterdir() if p.is_dir()]
+    (run_dir,) = [p for p in output.iterdir() if p.is_dir() and not p.name.startswith(".")]
     return run_dir
 
 

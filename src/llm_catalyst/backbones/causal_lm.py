@@ -6,22 +6,23 @@ the layout, packing and checks: docs/design.md, "Exact and fast scoring in the c
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
-from transformers.modeling_layers import GradientCheckpointingLayer
 
-from llm_catalyst.backbones.base import Batch, FrozenEmbeddingsMixin, NoHeadMixin, freeze
+from llm_catalyst.backbones.base import Batch, NoHeadMixin
+from llm_catalyst.backbones.transformer import FrozenTransformer
 from llm_catalyst.data.tasks import Example, Task
 from llm_catalyst.errors import BackboneError
 
 McReduction = Literal["mean", "sum"]
 
 
-class CausalLMBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
+class CausalLMBackbone(FrozenTransformer, NoHeadMixin):
     """The Backbone protocol for causal LMs (Llama, SmolLM2, Gemma 3, ...)."""
 
     _head_refusal = (
@@ -40,21 +41,11 @@ class CausalLMBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
         mc_reduction: McReduction = "mean",
         packing: bool = True,
     ) -> None:
-        self.model = freeze(model)
-        self._tokenizer = tokenizer
-        self.task = task
-        self.name = name or model.config.name_or_path
-        self.max_length = max_length
+        super().__init__(model, tokenizer, task, name=name, max_length=max_length)
         self.mc_reduction = mc_reduction
         self._decoder = model.get_decoder()
-        self._embed = model.get_input_embeddings()
+        self._cache_argument = _cache_argument(self._decoder)
         self._unembed = model.get_output_embeddings()
-        self._checkpointed = [
-            m
-            for m in model.modules()
-            if isinstance(m, GradientCheckpointingLayer) and m.gradient_checkpointing
-        ]
-        self._training = False
         if self._unembed is None:
             raise BackboneError(
                 f"{self.name!r} has no output embedding (LM head): it cannot score label words\n"
@@ -66,6 +57,7 @@ class CausalLMBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
         self._space = "" if task.template[-1:].isspace() else " "
         self._table: torch.Tensor | None = None
         self._label_ids = torch.tensor([], dtype=torch.long)
+        self.cut_label_words: tuple[tuple[str, str], ...] = ()
         if task.kind == "classification":
             self._label_ids = torch.tensor(self._label_first_tokens(), dtype=torch.long)
         self.packing = False
@@ -93,7 +85,10 @@ class CausalLMBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
     # -- tokenisation -------------------------------------------------------------------------
 
     def _label_first_tokens(self) -> list[int]:
+        """The first token of each label word; words of several tokens go to ``cut_label_words``
+        as (word, the text of the token scored for it)."""
         first: list[int] = []
+        cut: list[tuple[str, str]] = []
         for word in self.task.label_words:
             ids = self._continuation_ids(word)
             if not ids:
@@ -102,6 +97,9 @@ class CausalLMBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
                     "  fix: give every label a non-empty label word"
                 )
             first.append(ids[0])
+            if len(ids) > 1:
+                cut.append((word, self._tokenizer.decode(ids[:1])))
+        self.cut_label_words = tuple(cut)
         for i, a in enumerate(first):
             for j in range(i):
                 if first[j] == a:
@@ -113,6 +111,21 @@ class CausalLMBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
                         "  fix: choose label words whose first tokens differ"
                     )
         return first
+
+    def label_word_warning(self) -> str | None:
+        """One line for the user when some label words are scored by their first token alone.
+
+        Such a class is scored by a prefix that other words share (" ab" for " abominable"),
+        which the user did not choose; the run goes on, but should say so.
+        """
+        if not self.cut_label_words:
+            return None
+        scored = "; ".join(f"{word!r} as {token!r}" for word, token in self.cut_label_words)
+        return (
+            f"warning: {self.name!r} splits label words of task {self.task.name!r} into several "
+            f"tokens and only the first is scored: {scored}; for whole words, choose label "
+            "words of one token each"
+        )
 
     def _continuation_ids(self, text: str) -> list[int]:
         prefix = "" if text[:1].isspace() else self._space
@@ -240,14 +253,15 @@ class CausalLMBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
         cache = None
         if slots:
             visible = torch.cat([real[:, :, None].expand(-1, -1, slots), visible], dim=2)
-            cache = self._decoder(inputs_embeds=prompt.unsqueeze(0), use_cache=True).past_key_values
+            prefix = self._decoder(inputs_embeds=prompt.unsqueeze(0), use_cache=True)
+            cache = getattr(prefix, self._cache_argument)
             cache.batch_repeat_interleave(len(rows))
         hidden = self._decoder(
             inputs_embeds=self._embed(ids),
             attention_mask=visible.unsqueeze(1),
             position_ids=positions,
-            past_key_values=cache,
             use_cache=False,
+            **{self._cache_argument: cache},
         ).last_hidden_state
         return _Encoded(hidden, row_of, start_of)
 
@@ -341,15 +355,6 @@ class CausalLMBackbone(FrozenEmbeddingsMixin, NoHeadMixin):
             padded = self._encode_padded(prompt, ids, mask).at(sequences, last)
         return bool(torch.allclose(packed.float(), padded.float(), rtol=1e-3, atol=1e-3))
 
-    # -- mode -----------------------------------------------------------------------------------
-
-    def train(self, mode: bool = True) -> None:
-        """The model stays in eval mode and there is no head; only checkpointed layers (if
-        gradient checkpointing is on) follow ``mode``, so that transformers recomputes them."""
-        self._training = mode
-        for layer in self._checkpointed:
-            layer.training = mode
-
 
 @dataclass(frozen=True)
 class _Encoded:
@@ -378,6 +383,16 @@ def _first_fit(lengths: Sequence[int], capacity: int) -> list[list[int]]:
             rows.append([i])
             free.append(capacity - lengths[i])
     return rows
+
+
+def _cache_argument(decoder: torch.nn.Module) -> str:
+    """The name under which this transformers version passes and returns a key/value cache.
+
+    transformers 5 renamed ``past_key_values`` to ``cache`` (the old name still works there but
+    warns on every run); 4.x knows only the old one. The output field carries the same name.
+    """
+    parameters = inspect.signature(decoder.forward).parameters
+    return "cache" if "cache" in parameters else "past_key_values"
 
 
 def _pad_id(tokenizer: PreTrainedTokenizerBase) -> int:

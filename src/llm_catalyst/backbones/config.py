@@ -132,27 +132,31 @@ def build_backbone(config: BackboneConfig, task: Task) -> Backbone:
             name=config.model,
             options=config.clip,
         )
+    # The two text kinds differ only in their loader and their own options.
     if kind == "causal_lm":
-        model, tokenizer = load_pretrained_causal_lm(config.model, dtype)
-        return CausalLMBackbone(
-            _prepare(model, config, device),
-            tokenizer,
-            task,
-            name=config.model,
-            max_length=config.max_length,
-            mc_reduction=config.mc_reduction,
-            packing=config.packing,
+        load, backbone, options = (
+            load_pretrained_causal_lm,
+            CausalLMBackbone,
+            {"mc_reduction": config.mc_reduction, "packing": config.packing},
         )
-    model, tokenizer = load_pretrained_encoder(config.model, dtype)
-    return EncoderHeadBackbone(
+    else:
+        load, backbone, options = (
+            load_pretrained_encoder,
+            EncoderHeadBackbone,
+            {
+                "pooling": config.pooling,
+                "dropout": config.head_dropout,
+                "head_seed": config.head_seed,
+            },
+        )
+    model, tokenizer = load(config.model, dtype)
+    return backbone(
         _prepare(model, config, device),
         tokenizer,
         task,
         name=config.model,
         max_length=config.max_length,
-        pooling=config.pooling,
-        dropout=config.head_dropout,
-        head_seed=config.head_seed,
+        **options,
     )
 
 

@@ -10,16 +10,16 @@ from typing import Literal
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
-from transformers.modeling_layers import GradientCheckpointingLayer
 
-from llm_catalyst.backbones.base import Batch, FrozenEmbeddingsMixin, freeze
+from llm_catalyst.backbones.base import Batch
+from llm_catalyst.backbones.transformer import FrozenTransformer
 from llm_catalyst.data.tasks import Example, Task
 from llm_catalyst.errors import BackboneError
 
 Pooling = Literal["mean", "cls"]
 
 
-class EncoderHeadBackbone(FrozenEmbeddingsMixin):
+class EncoderHeadBackbone(FrozenTransformer):
     """The Backbone protocol for encoders with a trainable linear head."""
 
     def __init__(
@@ -34,18 +34,8 @@ class EncoderHeadBackbone(FrozenEmbeddingsMixin):
         dropout: float = 0.1,
         head_seed: int = 0,
     ) -> None:
-        self.model = freeze(model)
-        self._tokenizer = tokenizer
-        self.task = task
-        self.name = name or model.config.name_or_path
-        self.max_length = max_length
+        super().__init__(model, tokenizer, task, name=name, max_length=max_length)
         self.pooling = pooling
-        self._embed = model.get_input_embeddings()
-        self._checkpointed = [
-            m
-            for m in model.modules()
-            if isinstance(m, GradientCheckpointingLayer) and m.gradient_checkpointing
-        ]
         outputs = 1 if task.kind == "multiple_choice" else task.num_classes
         generator = torch.Generator().manual_seed(head_seed)
         linear = torch.nn.Linear(model.config.hidden_size, outputs)
@@ -146,8 +136,6 @@ class EncoderHeadBackbone(FrozenEmbeddingsMixin):
             ) from err
 
     def train(self, mode: bool = True) -> None:
-        """Dropout of the head on (training) or off; the encoder stays in eval mode, and only
-        its checkpointed layers (with gradient checkpointing) follow ``mode``."""
+        """Dropout of the head on (training) or off, beside the checkpointed layers."""
         self.head.train(mode)
-        for layer in self._checkpointed:
-            layer.training = mode
+        super().train(mode)

@@ -4,17 +4,22 @@ counted, the record of a round, and the Ctrl-C stop after a checkpoint.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from itertools import zip_longest
 
+import numpy as np
 import torch
 
 from llm_catalyst.backbones.base import Backbone
 from llm_catalyst.catalyst.checkpoint import Candidate, LoopState, StopRequest
+from llm_catalyst.catalyst.config import ScoringPath
 from llm_catalyst.catalyst.sources import Proposals
 from llm_catalyst.data.tasks import Example
 from llm_catalyst.distributed import Distributed
-from llm_catalyst.records import ProbeRecord, RoundEvent
+from llm_catalyst.progress import ProgressSink, ProgressUpdate
+from llm_catalyst.records import ProbeRecord, RaceStage, RoundEvent
 from llm_catalyst.rundir import RunDirectory
 from llm_catalyst.training.scoring import EvalResult, evaluate, evaluate_many
 
@@ -24,7 +29,16 @@ class RunInterrupted(KeyboardInterrupt):
 
 
 class DevScorer:
-    """Scores prompts on the dev split, timing it and counting the forward passes spent."""
+    """Scores prompts on the dev split, timing it and counting the forward passes spent.
+
+    A prompt's dev score is a pure function of its rows, the backbone's head and the way it was
+    scored, so a prompt scored again (the pool repeats its projected texts round after round
+    at small learning rates; round 0 scores the initial S once more) reuses the score kept in
+    ``state.scores`` instead: the same number, counted as reused. Several candidates are
+    scored one packed pass each (``sequential``) or stacked in shared passes (``stacked``); the
+    two agree to float rounding, and each is faster on its own kind of device
+    (docs/design.md, "Candidate scoring").
+    """
 
     def __init__(
         self,
@@ -33,41 +47,186 @@ class DevScorer:
         batch_size: int,
         state: LoopState,
         dist: Distributed | None = None,
+        path: ScoringPath = "auto",
+        seed: int = 0,
     ):
         self.backbone = backbone
         self.examples = examples
         self.batch_size = batch_size
         self.state = state
         self.dist = dist or Distributed.single()
+        self.stacked = stacked_scoring(path, backbone.device)
+        self.seed = seed
 
     def _spent(self, prompts: int) -> None:
         self.state.counters.dev_prompts += prompts
         self.state.counters.dev_forward_passes += prompts * len(self.examples)
 
+    def _key(self, prompt: torch.Tensor, way: str) -> str:
+        """What determines a score besides the fixed dev split and batch size: the way it was
+        computed, the exact prompt rows and the head's state (a backbone with a head trains it
+        along with the prompt, so the same rows score differently later)."""
+        digest = hashlib.sha256(way.encode())
+        for tensor in [prompt, *(v for _, v in sorted(self.backbone.head_state().items()))]:
+            value = tensor.detach().to("cpu", torch.float32).contiguous()
+            digest.update(str(tuple(value.shape)).encode())
+            digest.update(value.numpy().tobytes())
+        return digest.hexdigest()
+
     def evaluate(self, prompt: torch.Tensor) -> EvalResult:
+        """One prompt's score on the whole dev split, reused when already known."""
+        key = self._key(prompt, "sequential")
+        known = self.state.scores.get(key)
+        if known is not None:
+            self.state.counters.dev_prompts_reused += 1
+            return known
         with self.state.clock.phase("scoring_s"):
             result = evaluate(self.backbone, prompt, self.examples, self.batch_size, self.dist)
         self._spent(1)
+        self.state.scores[key] = result
         return result
 
     def score(self, candidates: Sequence[Candidate]) -> list[Candidate]:
-        """Every unscored candidate scored in shared forward passes; order kept."""
-        todo = [i for i, c in enumerate(candidates) if c.result is None]
-        if not todo:
-            return list(candidates)
-        with self.state.clock.phase("scoring_s"):
-            results = evaluate_many(
-                self.backbone,
-                [candidates[i].rows for i in todo],
-                self.examples,
-                self.batch_size,
-                self.dist,
-            )
-        self._spent(len(todo))
+        """Every unscored candidate scored on the whole dev split; order kept."""
+        if not self.stacked:
+            return [
+                c if c.result is not None else c.scored(self.evaluate(c.rows)) for c in candidates
+            ]
         scored = list(candidates)
-        for i, result in zip(todo, results, strict=True):
-            scored[i] = candidates[i].scored(result)
+        keys = {
+            i: self._key(c.rows, "stacked") for i, c in enumerate(candidates) if c.result is None
+        }
+        todo = []
+        for i, key in keys.items():
+            known = self.state.scores.get(key)
+            if known is None:
+                todo.append(i)
+            else:
+                scored[i] = candidates[i].scored(known)
+                self.state.counters.dev_prompts_reused += 1
+        if todo:
+            with self.state.clock.phase("scoring_s"):
+                results = evaluate_many(
+                    self.backbone,
+                    [candidates[i].rows for i in todo],
+                    self.examples,
+                    self.batch_size,
+                    self.dist,
+                )
+            self._spent(len(todo))
+            for i, result in zip(todo, results, strict=True):
+                scored[i] = candidates[i].scored(result)
+                self.state.scores[keys[i]] = result
         return scored
+
+    def race(self, candidates: Sequence[Candidate], finalists: int, start: int) -> Race:
+        """Successive halving on dev: the candidates are scored on the first ``start``
+        examples of the dev split's seeded order, the better half by loss (never fewer than
+        ``finalists``) on the next as many, and so on while the subset is smaller than the
+        split; the survivors, the finalists, are then scored on the whole dev split exactly as
+        ``score`` scores them. Dropped candidates keep the score of the subset they reached
+        (its size is their result's ``n``)."""
+        order = self._race_order()
+        alive = list(range(len(candidates)))
+        totals = dict.fromkeys(alive, (0.0, 0))
+        partial: dict[int, EvalResult] = {}
+        stages: list[RaceStage] = []
+        done, size = 0, min(start, len(order))
+        while len(alive) > finalists and size < len(order):
+            part = [self.examples[j] for j in order[done:size]]
+            for i, result in zip(alive, self._score_part(candidates, alive, part), strict=True):
+                loss, correct = totals[i]
+                loss += result.loss * result.n
+                correct += round(result.accuracy * result.n)
+                totals[i] = (loss, correct)
+                partial[i] = EvalResult(loss / size, correct / size, size)
+            kept = max(finalists, -(-len(alive) // 2))
+            stages.append(RaceStage(examples=size, entrants=len(alive), kept=kept))
+            alive = sorted(sorted(alive, key=lambda i: (partial[i].loss, i))[:kept])
+            done, size = size, size * 2
+        final = dict(zip(alive, self.score([candidates[i] for i in alive]), strict=True))
+        self.state.counters.dev_prompts_raced_out += len(candidates) - len(alive)
+        scored = [final.get(i) or c.scored(partial[i]) for i, c in enumerate(candidates)]
+        return Race(scored, [final[i] for i in alive], tuple(stages))
+
+    def _score_part(
+        self, candidates: Sequence[Candidate], chosen: Sequence[int], part: Sequence[Example]
+    ) -> list[EvalResult]:
+        """The chosen candidates' scores on a part of the dev split (never reused: the reused
+        scores are over the whole split)."""
+        rows = [candidates[i].rows for i in chosen]
+        with self.state.clock.phase("scoring_s"):
+            if self.stacked:
+                results = evaluate_many(self.backbone, rows, part, self.batch_size, self.dist)
+            else:
+                results = [
+                    evaluate(self.backbone, r, part, self.batch_size, self.dist) for r in rows
+                ]
+        self.state.counters.dev_forward_passes += len(rows) * len(part)
+        return results
+
+    def _race_order(self) -> list[int]:
+        """The dev split in a seeded order that takes each label in turn, so that a race's
+        first subsets hold every class; the same order every round."""
+        rng = np.random.default_rng([self.seed, 0x7ACE])
+        by_label: dict[int, list[int]] = {}
+        for i in rng.permutation(len(self.examples)).tolist():
+            by_label.setdefault(self.examples[i].label, []).append(i)
+        turns = zip_longest(*(by_label[label] for label in sorted(by_label)))
+        return [i for turn in turns for i in turn if i is not None]
+
+
+@dataclass(frozen=True)
+class Race:
+    """A race's outcome: every candidate scored (in the order given), the finalists scored on
+    the whole dev split, and the stages before."""
+
+    scored: list[Candidate]
+    finalists: list[Candidate]
+    stages: tuple[RaceStage, ...]
+
+
+def stacked_scoring(path: ScoringPath, device: torch.device) -> bool:
+    """Whether several candidates are stacked in shared passes: ``auto`` stacks them on a GPU,
+    which one packed prompt leaves under-filled, and not on a CPU, where the packed single-
+    prompt passes are faster (benchmarks/candidate_scoring.py: 8.9 s against 13.1 s)."""
+    if path == "auto":
+        return device.type != "cpu"
+    return path == "stacked"
+
+
+@dataclass
+class RunProgress:
+    """What a run tells its progress sink: the loops name the stage and the LLM round and
+    report the optimizer steps executed (probe steps included, so ``total`` is
+    ``train.steps``; llm-only reports rounds); the prompts scored come from the run's counters.
+    """
+
+    sink: ProgressSink
+    state: LoopState
+    total: int
+    step: int = 0
+    loss: float | None = None
+    round: str = ""
+    _stage: str = field(default="start", init=False)
+
+    def stage(self, name: str, round: str | None = None) -> None:
+        """Enter stage ``name``; ``round`` sets the LLM round shown ("" once it is over)."""
+        self._stage = name
+        if round is not None:
+            self.round = round
+        self._emit()
+
+    def stepped(self, step: int, loss: float | None = None) -> None:
+        self.step, self.loss = step, loss if loss is not None else self.loss
+        self._emit()
+
+    def _emit(self) -> None:
+        counters = self.state.counters
+        scored = counters.dev_prompts + counters.dev_prompts_reused + counters.dev_prompts_raced_out
+        self.sink.update(
+            ProgressUpdate(self._stage, self.step, self.total, self.loss, scored, self.round)
+        )
 
 
 @dataclass
@@ -82,13 +241,25 @@ class RoundBook:
     save: Callable[[], None]
     stop: StopRequest
     say: Callable[[str], None]
+    progress: RunProgress
     dist: Distributed = field(default_factory=Distributed.single)
     first_round: int = 1
+    _round_start: tuple[int, int] = field(default=(0, 0), init=False)
+
+    def begin_round(self) -> None:
+        """Mark where a round's dev scoring starts, for the counts its record holds (a round
+        runs in one process from start to end: checkpoints fall between rounds)."""
+        counters = self.state.counters
+        self._round_start = (counters.dev_prompts, counters.dev_prompts_reused)
 
     def number(self, round_index: int) -> int:
         """The recorded number of the round at 0-based position ``round_index``: rounds count
         from 1, or from 0 when the first is the initialisation round (``loop.init_round``)."""
         return round_index + self.first_round
+
+    def round_label(self, round_index: int) -> str:
+        """``number/last``, as the progress shows the round."""
+        return f"{self.number(round_index)}/{self.number(self.rounds - 1)}"
 
     def offer(self, step: int, result: EvalResult, prompt: torch.Tensor, origin: str) -> bool:
         """Offer a scored prompt to the best-so-far; True when it became the best."""
@@ -109,6 +280,7 @@ class RoundBook:
         selection: str,
         probes: Sequence[ProbeRecord] = (),
         probe_steps: int = 0,
+        race: Sequence[RaceStage] = (),
     ) -> None:
         """``reason`` is why ``chosen`` (or nothing) was taken; a round with nothing scored is
         recorded as skipped for the source's own reason. ``step`` 0: a search without steps.
@@ -132,6 +304,9 @@ class RoundBook:
                 details=dict(proposals.details),
                 probe_steps=probe_steps,
                 probes=tuple(probes),
+                dev_prompts_scored=self.state.counters.dev_prompts - self._round_start[0],
+                dev_prompts_reused=self.state.counters.dev_prompts_reused - self._round_start[1],
+                race=tuple(race),
             )
         )
         self.state.rounds_done = round_index + 1

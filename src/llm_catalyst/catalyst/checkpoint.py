@@ -60,16 +60,20 @@ class Candidate:
             source=self.source,
             dev_loss=None if self.result is None else self.result.loss,
             dev_accuracy=None if self.result is None else self.result.accuracy,
+            dev_n=None if self.result is None else self.result.n,
         )
 
 
 @dataclass
 class Counters:
-    """Evaluation spent besides gradient steps (prompts scored, sequences run; train sequences
-    score the current prompt on train to show its errors to the LLM), and the optimizer steps
-    taken in probes: all of them, and those of entrants that did not continue."""
+    """Evaluation spent besides gradient steps (prompts scored on the whole dev split, those
+    whose score was reused instead, those a race dropped after a part of it; sequences run;
+    train sequences score the current prompt on train to show its errors to the LLM), and the
+    optimizer steps taken in probes: all of them, and those of entrants that did not continue."""
 
     dev_prompts: int = 0
+    dev_prompts_reused: int = 0
+    dev_prompts_raced_out: int = 0
     dev_forward_passes: int = 0
     test_forward_passes: int = 0
     probe_steps: int = 0
@@ -108,7 +112,10 @@ class LoopState:
     """Everything a run mutates besides the trainer and the LLM gateway.
 
     ``history`` holds every scored proposal: llm-only's search history, and the catalyst's
-    proposals that the meta-prompt's ``own_history`` shows (so it survives a resume)."""
+    proposals that the meta-prompt's ``own_history`` shows (so it survives a resume).
+    ``scores`` holds the dev score of every prompt scored on the whole dev split, by
+    ``DevScorer`` key: kept in the checkpoint so that a resumed run reuses what the killed one
+    had scored, and counts its reuse as the uninterrupted run does."""
 
     best: BestTracker
     clock: Clock
@@ -121,6 +128,7 @@ class LoopState:
     restarts: int = 0
     best_origin: str = "initial prompt"
     zero_shot: dict[str, float] | None = None
+    scores: dict[str, EvalResult] = field(default_factory=dict)
 
     @classmethod
     def fresh(cls, select_by: str) -> LoopState:
@@ -151,6 +159,7 @@ class LoopState:
             "skipped_rounds": self.skipped_rounds,
             "restarts": self.restarts,
             "zero_shot": self.zero_shot,
+            "scores": {key: result.as_dict() for key, result in self.scores.items()},
         }
 
     @classmethod
@@ -174,6 +183,10 @@ class LoopState:
             restarts=payload["restarts"],
             best_origin=saved["origin"],
             zero_shot=payload["zero_shot"],
+            scores={
+                key: EvalResult(float(v["loss"]), float(v["accuracy"]), int(v["n"]))
+                for key, v in payload.get("scores", {}).items()
+            },
         )
 
 

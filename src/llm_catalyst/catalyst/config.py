@@ -9,7 +9,6 @@ key, so the difference can be measured.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,10 +21,12 @@ from llm_catalyst.data.config import DataConfig
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.llm.config import LLMConfig
 from llm_catalyst.prompts.config import PromptConfig
+from llm_catalyst.records import SchedulePlan, ScheduleRecord
 from llm_catalyst.training.config import TrainConfig
 
 Protocol = Literal["fewshot", "validation", "paper"]
 Selection = Literal["margin", "best", "first"]
+ScoringPath = Literal["auto", "sequential", "stacked"]
 
 # What ``protocol: paper`` sets unless the user set the key (dotted keys of RunConfig).
 PAPER_CHOICES: dict[str, Any] = {
@@ -55,6 +56,14 @@ class LoopConfig(BaseModel):
     probed versions. The winner continues from its probed state; the others' steps are spent
     budget. ``init_round`` asks the source for C prompts before the first gradient step
     (recorded as round 0) and starts from the one the policy picks.
+
+    ``scoring`` is how several candidates are scored on dev: ``sequential`` (one packed pass
+    per candidate, the faster way on a CPU), ``stacked`` (candidates stacked in shared passes,
+    which fills a GPU better) or ``auto`` (sequential on CPU, stacked on a GPU); the scores
+    agree to float rounding (docs/design.md, "Candidate scoring"). ``racing`` scores the
+    round's proposals on growing seeded dev subsets from ``race_start`` examples, halving the
+    field each time, until ``race_finalists`` remain (at least ``probe_top`` with probes);
+    only those are scored on the whole dev split and take part in the choice.
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -70,6 +79,10 @@ class LoopConfig(BaseModel):
     probe_steps: int = Field(0, ge=0, description="probe steps k per candidate (0: no probes)")
     probe_top: int = Field(2, ge=1, description="proposals probed per round t")
     init_round: bool = Field(False, description="an LLM round before the first gradient step")
+    scoring: ScoringPath = Field("auto", description="how several candidates are scored")
+    racing: bool = Field(False, description="race proposals on growing dev subsets")
+    race_start: int = Field(8, ge=1, description="dev examples of a race's first subset")
+    race_finalists: int = Field(2, ge=1, description="proposals scored on the whole dev split")
 
     @model_validator(mode="after")
     def _consistent(self) -> LoopConfig:
@@ -81,7 +94,17 @@ class LoopConfig(BaseModel):
                 "would be spent without being compared: set probe_steps to 0 or selection to "
                 "margin or best"
             )
+        if self.racing and self.selection == "first":
+            raise ValueError(
+                "selection 'first' takes the first proposal unconditionally, so a race would "
+                "compare proposals for nothing: set racing to false or selection to margin or best"
+            )
         return self
+
+    @property
+    def finalists(self) -> int:
+        """Proposals a race keeps for the whole dev split: enough for every probe."""
+        return max(self.race_finalists, self.probe_top if self.probe_steps else 1)
 
     def schedule(self, total_steps: int, steps_per_epoch: int) -> Schedule:
         """N, m, the probes and M for a budget of ``total_steps`` optimizer steps; raises
@@ -113,30 +136,22 @@ class LoopConfig(BaseModel):
                 "loop.stage_steps / loop.probe_steps / loop.probe_top"
             )
         return Schedule(
-            self.rounds,
-            stage,
-            total_steps - self.rounds * stage - probes,
+            rounds=self.rounds,
+            stage_steps=stage,
+            final_steps=total_steps - self.rounds * stage - probes,
             probe_steps=self.probe_steps,
             probe_top=self.probe_top if self.probe_steps else 0,
             init_round=self.init_round,
         )
 
 
-@dataclass(frozen=True)
-class Schedule:
+class Schedule(SchedulePlan):
     """Round r (1-based) follows the stage that ends at step r * m of the kept trajectory; M
     steps close the run. Probes take (t + 1) * k optimizer steps per round when every entrant
     is probed, of which the winner's k extend the kept trajectory: so round r comes after
     r * m + (r - 1 + init_round) * k trajectory steps. ``final_steps`` is M when every probe
     has all t + 1 entrants; a round that probes fewer leaves its unspent steps to the final
     stage, so every run executes exactly ``total_steps`` optimizer steps."""
-
-    rounds: int
-    stage_steps: int
-    final_steps: int
-    probe_steps: int = 0
-    probe_top: int = 0
-    init_round: bool = False
 
     @property
     def llm_rounds(self) -> int:
@@ -157,16 +172,9 @@ class Schedule:
         earlier_probes = round_index + self.init_round
         return (round_index + 1) * self.stage_steps + earlier_probes * self.probe_steps
 
-    def as_dict(self) -> dict[str, int | bool]:
-        return {
-            "rounds": self.rounds,
-            "stage_steps": self.stage_steps,
-            "final_steps": self.final_steps,
-            "total_steps": self.total_steps,
-            "probe_steps": self.probe_steps,
-            "probe_top": self.probe_top,
-            "init_round": self.init_round,
-        }
+    def record(self) -> ScheduleRecord:
+        """What results.json and the plan event hold: the plan and its total."""
+        return ScheduleRecord(**self.model_dump(), total_steps=self.total_steps)
 
 
 class RunConfig(BaseModel):

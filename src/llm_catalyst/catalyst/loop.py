@@ -22,6 +22,7 @@ from llm_catalyst.records import (
     DevEvalEvent,
     ProbeRecord,
     ProjectedPoint,
+    RaceStage,
     RestartEvent,
     TrainStepEvent,
     TrajectoryEvent,
@@ -163,22 +164,28 @@ class CatalystLoop:
                 self._gradient_stage(until=schedule.round_end(regular))  # a
             self._round(position, source)
         discarded = state.counters.discarded_probe_steps
-        self._gradient_stage(until=schedule.total_steps - discarded)  # 3
+        final = "final stage" if positions else "gradient"
+        self._gradient_stage(until=schedule.total_steps - discarded, stage=final)  # 3
         self.book.save()
 
     def _round(self, position: int, source: ProposalSource) -> None:
         """b-f of method.md: score the pool, ask the source, score, (probe,) choose, restart."""
-        state, k = self.book.state, self.schedule.probe_steps
+        state, k, progress = self.book.state, self.schedule.probe_steps, self.book.progress
         step = self.trainer.step
+        self.book.begin_round()
+        progress.stage("scoring the pool", round=self.book.round_label(position))
         current, pool = self._score_pool(position)  # b
         state.trajectory.clear()
+        progress.stage("LLM")
         proposals = source.propose(RoundInput(position, current, tuple(pool), tuple(state.tried)))
-        scored = self.book.scorer.score(proposals.candidates)  # c, d, e
+        progress.stage("scoring proposals")
+        scored, finalists, race = self._score_proposals(proposals.candidates)  # c, d, e
         choice, probes = Choice(None, ""), ()
-        if scored and k:
-            choice, probes = self._probe(position, current, scored)
-        elif scored:
-            choice = choose(self.config.selection, self.config.margin, current, pool, scored)
+        if finalists and k:
+            progress.stage("probes")
+            choice, probes = self._probe(position, current, finalists)
+        elif finalists:
+            choice = choose(self.config.selection, self.config.margin, current, pool, finalists)
             if choice.candidate is not None:
                 self.trainer.restart(choice.candidate.rows, self.config.moments == "reset")  # f
                 self._restarted(choice.candidate, position, probed=False)
@@ -198,20 +205,36 @@ class CatalystLoop:
             self.config.selection,
             probes,
             k if probes else 0,
+            race,
         )
+
+    def _score_proposals(
+        self, candidates: Sequence[Candidate]
+    ) -> tuple[list[Candidate], list[Candidate], tuple[RaceStage, ...]]:
+        """The proposals scored, those the choice is made among (all of them, or a race's
+        finalists, each scored on the whole dev split either way) and the race's stages."""
+        scorer = self.book.scorer
+        if not self.config.racing:
+            scored = scorer.score(candidates)
+            return scored, scored, ()
+        race = scorer.race(candidates, self.config.finalists, self.config.race_start)
+        return race.scored, race.finalists, race.stages
 
     # -- a: gradient stage ------------------------------------------------------------------
 
-    def _gradient_stage(self, until: int, in_round: bool = False) -> None:
+    def _gradient_stage(self, until: int, in_round: bool = False, stage: str = "gradient") -> None:
         """Steps on S until trajectory step ``until``. ``in_round``: steps inside a round,
         whose end writes the checkpoint and honours Ctrl-C (a checkpoint in the middle of a
-        round could not be resumed)."""
+        round could not be resumed). ``stage``: what the progress calls the stage."""
         book = self.book
         round_ends = {self.schedule.round_end(r) for r in range(self.schedule.rounds)}
+        if not in_round:
+            book.progress.stage(stage, round="")
         while self.trainer.step < until:
             before = self.trainer.current_prompt()
             with book.state.clock.phase("gradient_s"):
                 record = self.trainer.train_step()
+            book.progress.stepped(self._executed(), record.loss)
             book.run_dir.log(
                 TrainStepEvent(
                     step=record.step, loss=record.loss, lr=record.lr, grad_norm=record.grad_norm
@@ -230,6 +253,10 @@ class CatalystLoop:
             if record.step in round_ends or stopping:
                 book.save()
             book.stop_if(stopping, f"at step {self.trainer.step}")
+
+    def _executed(self) -> int:
+        """Optimizer steps executed so far: the kept trajectory's and the discarded probes'."""
+        return self.trainer.step + self.book.state.counters.discarded_probe_steps
 
     def _dev_eval(self, prompt: torch.Tensor, result: EvalResult | None = None) -> None:
         """Score S on dev (unless already scored) and offer it to the best-so-far."""
@@ -279,7 +306,11 @@ class CatalystLoop:
         state, k = self.book.state, self.schedule.probe_steps
         top = sorted(scored, key=_loss)[: self.schedule.probe_top]
         start = self.trainer.snapshot()
-        probed = [self._probe_one(entrant, start) for entrant in [current, *top]]
+        base = self._executed()
+        probed = [
+            self._probe_one(entrant, start, base + i * k)
+            for i, entrant in enumerate([current, *top])
+        ]
         choice = choose(
             self.config.selection,
             self.config.margin,
@@ -301,17 +332,19 @@ class CatalystLoop:
             self._restarted(choice.candidate, position, probed=True)
         return choice, tuple(p.record(p is winner) for p in probed)
 
-    def _probe_one(self, entrant: Candidate, start: dict[str, Any]) -> Probed:
+    def _probe_one(self, entrant: Candidate, start: dict[str, Any], executed: int) -> Probed:
         """``entrant`` trained k steps from ``start`` with fresh prompt moments, then scored on
-        dev with the head it trained (a backbone with a head trains it too)."""
+        dev with the head it trained (a backbone with a head trains it too). ``executed``:
+        the optimizer steps the run had executed before this entrant's."""
         trainer, clock = self.trainer, self.book.state.clock
         trainer.restore(start)
         trainer.restart(entrant.rows, reset_moments=True)
         points = []
-        for _ in range(self.schedule.probe_steps):
+        for i in range(self.schedule.probe_steps):
             before = trainer.current_prompt()
             with clock.phase("gradient_s"):
                 record = trainer.train_step()
+            self.book.progress.stepped(executed + i + 1, record.loss)
             points.append(TrajectoryPoint(record.step - 1, record.loss, before))
         prompt = trainer.current_prompt()
         result = self.book.scorer.evaluate(prompt)
@@ -332,12 +365,9 @@ class CatalystLoop:
         )
         self.book.run_dir.log(
             RestartEvent(
+                **chosen.record().model_dump(),
                 step=step,
                 round=number,
-                text=chosen.text,
-                source=chosen.source,
-                dev_loss=chosen.result.loss,
-                dev_accuracy=chosen.result.accuracy,
                 moments="reset" if probed else self.config.moments,
                 improved=improved,
             )
@@ -362,11 +392,15 @@ class HardPromptSearch:
             state.history.append(start)
             self.book.run_dir.log(DevEvalEvent(step=0, improved=True, **start.result.as_dict()))
             self.book.save()
+        progress = self.book.progress
         for r in range(state.rounds_done, self.book.rounds):
+            self.book.begin_round()
             current = min(state.history, key=_loss)
+            progress.stage("LLM", round=self.book.round_label(r))
             proposals = self.source.propose(
                 RoundInput(r, current, tuple(state.history), tuple(state.tried))
             )
+            progress.stage("scoring proposals")
             scored = self.book.scorer.score(proposals.candidates)
             chosen = None
             for candidate in scored:
@@ -383,3 +417,4 @@ class HardPromptSearch:
             state.history.extend(scored)
             state.tried.extend(c.text for c in scored)
             self.book.end_round(r, 0, pool, proposals, scored, chosen, reason, "best by dev")
+            progress.stepped(r + 1)

@@ -16,7 +16,7 @@ from rich.console import Console
 
 from llm_catalyst.backbones.causal_lm import CausalLMBackbone
 from llm_catalyst.backbones.config import build_backbone
-from llm_catalyst.catalyst.bookkeeping import DevScorer, RoundBook
+from llm_catalyst.catalyst.bookkeeping import DevScorer, RoundBook, RunProgress
 from llm_catalyst.catalyst.checkpoint import (
     Candidate,
     LoopState,
@@ -28,6 +28,7 @@ from llm_catalyst.catalyst.config import RunConfig, load_run_config
 from llm_catalyst.catalyst.loop import CatalystLoop, HardPromptSearch
 from llm_catalyst.catalyst.methods import SourceContext, get_method
 from llm_catalyst.catalyst.sources import MainProcessSource
+from llm_catalyst.catalyst.zero_shot import ZeroShotCache, zero_shot_key
 from llm_catalyst.data.config import load_data, load_splits
 from llm_catalyst.data.sampling import (
     FewShotSplits,
@@ -40,6 +41,7 @@ from llm_catalyst.errors import ConfigError, TrainingError
 from llm_catalyst.llm.budget import Budget
 from llm_catalyst.llm.gateway import build_gateway
 from llm_catalyst.llm.proposer import Proposer
+from llm_catalyst.progress import NoProgress, ProgressSink, progress_for
 from llm_catalyst.prompts.artifact import save_prompt
 from llm_catalyst.prompts.projection import Vocabulary, project
 from llm_catalyst.prompts.soft_prompt import SoftPrompt, init_prompt, prompt_from_text
@@ -53,13 +55,12 @@ from llm_catalyst.records import (
     PlanEvent,
     ResumeEvent,
     RunResults,
-    ScheduleRecord,
     SplitsEvent,
     WallClock,
     ZeroShotEvent,
 )
 from llm_catalyst.rundir import RunDirectory
-from llm_catalyst.training.scoring import evaluate, evaluate_hard_prompt
+from llm_catalyst.training.scoring import EvalResult, evaluate, evaluate_hard_prompt
 from llm_catalyst.training.trainer import NonFiniteLossError, PromptTrainer
 
 
@@ -113,8 +114,16 @@ def _run_name(config: RunConfig) -> str:
     return f"{task}-{model}-{config.method}-s{config.data.seed}"
 
 
-def run(config: RunConfig, console: Console | None = None, name: str | None = None) -> RunResult:
-    """Run ``config.method`` in a new run directory and return its results."""
+def run(
+    config: RunConfig,
+    console: Console | None = None,
+    name: str | None = None,
+    progress: ProgressSink | None = None,
+) -> RunResult:
+    """Run ``config.method`` in a new run directory and return its results.
+
+    Progress goes to ``progress``, or by default to the console: a live bar on a terminal,
+    log lines elsewhere (``train.progress: false``: none)."""
     dist = Distributed.from_environment(config.backbone.resolved_device())
     path = dist.on_main(
         lambda: (
@@ -128,10 +137,13 @@ def run(config: RunConfig, console: Console | None = None, name: str | None = No
             ).path
         )
     )
-    return _Run(config, dist.run_directory(path), console, dist).execute(checkpoint=None)
+    run_dir = dist.run_directory(path)
+    return _Run(config, run_dir, console, dist, progress).execute(checkpoint=None)
 
 
-def resume(path: Path, console: Console | None = None) -> RunResult:
+def resume(
+    path: Path, console: Console | None = None, progress: ProgressSink | None = None
+) -> RunResult:
     """Continue the run in ``path`` from its last checkpoint (from the start if it has none).
 
     A finished run is not run again: its recorded results are returned.
@@ -146,7 +158,7 @@ def resume(path: Path, console: Console | None = None) -> RunResult:
     if checkpoint is None:
         run_dir.truncate_events(0)
     run_dir.mark_resumed()
-    return _Run(config, run_dir, console, dist).execute(checkpoint=checkpoint)
+    return _Run(config, run_dir, console, dist, progress).execute(checkpoint=checkpoint)
 
 
 class _Run:
@@ -158,24 +170,30 @@ class _Run:
         run_dir: RunDirectory,
         console: Console | None,
         dist: Distributed,
+        progress: ProgressSink | None = None,
     ):
         self.config = config
         self.method = get_method(config.method)
         self.run_dir = run_dir
         self.dist = dist
         self.console = dist.console(console or Console(stderr=True))
+        shown = config.train.progress and dist.is_main
+        self.sink = (progress or progress_for(self.console)) if shown else NoProgress()
         self.trainer: PromptTrainer | None = None
         self.proposer: Proposer | None = None
         self.llm_shares_backbone = False
 
     def execute(self, checkpoint: dict[str, Any] | None) -> RunResult:
-        self._prepare(checkpoint)
-        with StopRequest() as stop:
-            try:
-                self._optimise(stop)
-            except NonFiniteLossError as error:
-                raise self._diverged(error) from None
-        return self._finish()
+        try:
+            self._prepare(checkpoint)
+            with StopRequest() as stop:
+                try:
+                    self._optimise(stop)
+                except NonFiniteLossError as error:
+                    raise self._diverged(error) from None
+            return self._finish()
+        finally:
+            self.sink.close()
 
     # -- set-up --------------------------------------------------------------------------------
 
@@ -187,6 +205,10 @@ class _Run:
         torch.manual_seed(seed)
         self.splits = protocol_splits(config)
         self.backbone = build_backbone(config.backbone, self.splits.task)
+        if isinstance(self.backbone, CausalLMBackbone):
+            warning = self.backbone.label_word_warning()
+            if warning is not None:
+                self.console.print(warning, markup=False)
         if not self.method.trains and self.backbone.head_parameters():
             raise ConfigError(
                 f"method {config.method} trains nothing, but backbone "
@@ -203,10 +225,18 @@ class _Run:
             else LoopState.from_payload(checkpoint["state"])
         )
         self.scorer = DevScorer(
-            self.backbone, self.splits.dev, config.train.eval_batch_size, self.state, self.dist
+            self.backbone,
+            self.splits.dev,
+            config.train.eval_batch_size,
+            self.state,
+            self.dist,
+            path=config.loop.scoring,
+            seed=seed,
         )
         epoch = -(-len(self.splits.train) // config.train.batch_size)
         self.schedule = config.loop.schedule(config.train.steps, epoch)
+        total = self.schedule.total_steps if self.method.trains else self.schedule.rounds
+        self.progress = RunProgress(self.sink, self.state, total)
         if self.method.needs_llm and self.dist.is_main:
             self.proposer = self._proposer()
             self.console.print(self.proposer.plan(self._llm_rounds()))
@@ -227,6 +257,8 @@ class _Run:
             rounds = self.state.rounds_done
             self.run_dir.log(ResumeEvent(step=self._step(), round=rounds))
             self.console.print(f"resumed at step {self._step()}, round {rounds}")
+            executed = self._step() + self.state.counters.discarded_probe_steps
+            self.progress.stepped(executed if self.method.trains else rounds)
 
     def _initial_prompt(self) -> SoftPrompt:
         """``prompt.init``, or the task's instruction for a method that starts from it."""
@@ -270,20 +302,34 @@ class _Run:
                 selection_split=_selection_split(config),
             )
         )
-        self.run_dir.log(PlanEvent(method=config.method, **self.schedule.as_dict()))
+        self.run_dir.log(PlanEvent(method=config.method, **self.schedule.record().model_dump()))
         if config.evaluate_zero_shot:
-            with state.clock.phase("scoring_s"):
-                zero = evaluate_hard_prompt(
-                    backbone, self.test, config.train.eval_batch_size, self.dist
-                )
-            state.counters.test_forward_passes += len(self.test)
+            self.progress.stage("zero-shot on test")
+            zero, reused = self._zero_shot()
             state.zero_shot = zero.as_dict()
-            self.run_dir.log(ZeroShotEvent(**zero.as_dict()))
+            self.run_dir.log(ZeroShotEvent(**zero.as_dict(), reused=reused))
         if self.trainer is not None:
             result = self.scorer.evaluate(self.trainer.prompt)
             improved = state.best.offer(0, result, self.trainer.prompt, backbone)
             self.run_dir.log(DevEvalEvent(step=0, improved=improved, **result.as_dict()))
         self._save()
+
+    def _zero_shot(self) -> tuple[EvalResult, bool]:
+        """The zero-shot score on test, and whether it was reused from the output folder's
+        cache (another run of the grid computed the very same score: catalyst/zero_shot.py)."""
+        config, dist = self.config, self.dist
+        batch_size = config.train.eval_batch_size
+        key = zero_shot_key(config.backbone, self.backbone, self.test, batch_size, dist.world_size)
+        cache = ZeroShotCache(config.output_dir)
+        known = dist.on_main(lambda: cache.get(key))
+        if known is not None:
+            return known, True
+        with self.state.clock.phase("scoring_s"):
+            zero = evaluate_hard_prompt(self.backbone, self.test, batch_size, dist)
+        self.state.counters.test_forward_passes += len(self.test)
+        if dist.is_main:
+            cache.put(key, zero)
+        return zero, False
 
     def _llm_rounds(self) -> int:
         """The rounds that ask the source: round 0 (``loop.init_round``) starts a gradient
@@ -329,6 +375,7 @@ class _Run:
             save=self._save,
             stop=stop,
             say=self.console.print,
+            progress=self.progress,
             dist=self.dist,
             first_round=0 if self._llm_rounds() > self.schedule.rounds else 1,
         )
@@ -366,6 +413,7 @@ class _Run:
         config, state, backbone = self.config, self.state, self.backbone
         best = state.best
         assert best.prompt is not None and best.result is not None
+        self.progress.stage("test", round="")
         backbone.load_head_state(best.head)
         with state.clock.phase("scoring_s"):
             result = evaluate(
@@ -410,7 +458,7 @@ class _Run:
             projected_text=projection.text,
             projection_roundtrip_ok=projection.roundtrip_ok,
             selection_split=_selection_split(config),
-            schedule=ScheduleRecord(**self.schedule.as_dict()),
+            schedule=self.schedule.record(),
             rounds_done=state.rounds_done,
             restarts=state.restarts,
             wall_clock=WallClock(**state.clock.totals()),
@@ -419,6 +467,8 @@ class _Run:
                 gradient_steps=steps,
                 train_examples_seen=steps * config.train.batch_size,
                 dev_prompts_scored=state.counters.dev_prompts,
+                dev_prompts_reused=state.counters.dev_prompts_reused,
+                dev_prompts_raced_out=state.counters.dev_prompts_raced_out,
                 dev_forward_passes=state.counters.dev_forward_passes,
                 train_forward_passes=state.counters.train_forward_passes,
                 test_forward_passes=state.counters.test_forward_passes,

@@ -11,7 +11,6 @@ import typer
 from llm_catalyst.catalyst import METHODS
 from llm_catalyst.commands.options import (
     CSV_HELP,
-    ConfigOption,
     DataDirOption,
     LLMOption,
     MaxTestOption,
@@ -94,7 +93,15 @@ def compare_command(
             help="run the experiment file's ablation (scored on held-out train-pool examples)"
         ),
     ] = False,
-    config: ConfigOption = None,
+    config: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="YAML run config; repeat it to compare several tasks, one config per task "
+            "(a config whose data.task is a custom task spec brings that task)",
+        ),
+    ] = None,
     llm: LLMOption = None,
     model: ModelOption = None,
     shots: ShotsOption = None,
@@ -126,30 +133,31 @@ def compare_command(
     overrides = config_overrides(options, set_, llm)
     task_names = split_list(tasks, [])
     if experiment is not None:
-        if config is not None:
+        if config:
             raise ConfigError("give --experiment or --config, not both: the file holds the run")
         loaded = Experiment.load(experiment)
         if ablation:
             cells = loaded.ablation_cells(output, split_list(methods, []), overrides)
             baseline = cells[0].name.split("/")[1]
+            contrasts = []
         else:
             cells = loaded.cells(
                 output, task_names, split_list(methods, []), seed_values, overrides
             )
             baseline = loaded.config.baseline
+            contrasts = loaded.config.contrasts
     else:
         if ablation:
             raise ConfigError("--ablation runs an experiment file's ablation: give --experiment")
-        if not task_names:
-            raise ConfigError("name the tasks to compare with --tasks (or give --experiment)")
         method_names = split_list(methods, list(METHODS))
         cells = grid_cells(
-            output, task_names, method_names, seed_values or [1, 2, 3], config, overrides
+            output, task_names, method_names, seed_values or [1, 2, 3], config or [], overrides
         )
         baseline = "plain"
+        contrasts = []
     outcomes = run_grid(cells, output, workers, ray)
     out = consoles()[0]
-    comparison = write_comparison(output, baseline)
+    comparison = write_comparison(output, baseline, contrasts)
     if comparison is not None:
         out.print(comparison.markdown)
         out.print(f"tables: {comparison.markdown_path}, {comparison.csv_path}")

@@ -1,7 +1,9 @@
 """``propose``: try an LLM set-up on a task before a long run.
 
-One round of LLM calls through the configured back-end (cache, budget, retries, call log); an
-unavailable LLM or a spent budget is a skipped round (exit code 1), as the catalyst loop sees it.
+One round of LLM calls through the configured back-end (cache, budget, retries, call log). Exit
+codes: 0 when the round has proposals (status ok or partial); 1 when a run would skip it (status
+empty: every answer was rejected, each rejection printed with its reason; unavailable; budget);
+2 for a usage error (a missing file, an unknown task, a bad config key).
 """
 
 from __future__ import annotations
@@ -26,7 +28,11 @@ def propose_command(
         Path, typer.Option(help='scored prompts, JSON list or JSONL of {"text", "loss", ...}')
     ],
     llm: Annotated[
-        Path | None, typer.Option(help="LLM config YAML (default: local SmolLM2, no key)")
+        Path | None,
+        typer.Option(
+            help="LLM config YAML (default: Qwen2.5-Coder-1.5B-Instruct through llama.cpp, "
+            "in-process, no key)"
+        ),
     ] = None,
     num: Annotated[int | None, typer.Option(help="proposals to ask for (C)")] = None,
     max_words: Annotated[int | None, typer.Option(help="word limit per proposal (W)")] = None,
@@ -71,4 +77,12 @@ def propose_command(
             f"cost: ${usage.cost or 0.0:.4f}, time: {result.latency_s:.1f} s"
         )
     if result.skipped:
+        if result.status == "empty" and not as_json:
+            _, err = consoles()
+            err.print(
+                "no usable proposal, so a run would skip this round (exit code 1); small LLMs "
+                f"often repeat the history: try another sample (--round {round_index + 1}) or a "
+                "larger LLM (--llm)",
+                markup=False,
+            )
         raise typer.Exit(code=1)

@@ -130,6 +130,23 @@ def _superglue(task: str, train: str | None = None, note: str = "") -> tuple[_Fi
     return files, HubSource("aps/super_glue", task, "train", "validation")
 
 
+def _entailment(
+    name: str, summary: str, instruction: str, other_labels: Labels, template: str
+) -> BuiltinTextTask:
+    """A SuperGLUE premise/hypothesis task: label 0 is entailment (" Yes"), ``other_labels``
+    follow in the hub's order."""
+    return _classification(
+        name,
+        summary,
+        instruction,
+        {"premise": "premise", "hypothesis": "hypothesis"},
+        (("entailment", " Yes", "the premise implies the hypothesis is true"), *other_labels),
+        template,
+        ("premise", "hypothesis"),
+        *_superglue(name),
+    )
+
+
 _TEXT_TASKS: tuple[BuiltinTextTask, ...] = (
     _sentence(
         "sst2",
@@ -212,35 +229,25 @@ _TEXT_TASKS: tuple[BuiltinTextTask, ...] = (
         HubSource("fancyzhx/ag_news"),
         label_values={"Science/Tech": "Sci/Tech"},
     ),
-    _classification(
+    _entailment(
         "rte",
         "Textual entailment (SuperGLUE RTE). The input is a premise passage and a hypothesis "
         "sentence; decide whether the premise implies the hypothesis.",
         "Decide whether the premise implies the hypothesis.",
-        {"premise": "premise", "hypothesis": "hypothesis"},
-        (
-            ("entailment", " Yes", "the premise implies the hypothesis is true"),
-            ("not_entailment", " No", "the premise does not imply the hypothesis"),
-        ),
+        (("not_entailment", " No", "the premise does not imply the hypothesis"),),
         _YES_NO_TEMPLATE,
-        ("premise", "hypothesis"),
-        *_superglue("rte"),
     ),
-    _classification(
+    _entailment(
         "cb",
         "Three-way entailment (SuperGLUE CommitmentBank). The input is a short dialogue or "
         "passage ending in an embedded clause, and a hypothesis taken from that clause; decide "
         "how committed the speaker is to the hypothesis.",
         "Decide whether the premise implies, contradicts or leaves open the hypothesis.",
-        {"premise": "premise", "hypothesis": "hypothesis"},
         (
-            ("entailment", " Yes", "the premise implies the hypothesis is true"),
             ("contradiction", " No", "the premise implies it is false"),
             ("neutral", " Maybe", "the premise leaves it open"),
         ),
         "{premise}\nQuestion: {hypothesis} Yes, No, or Maybe?\nAnswer:",
-        ("premise", "hypothesis"),
-        *_superglue("cb"),
     ),
     # COPA is multiple choice: the template renders the context, each option continues it.
     _classification(

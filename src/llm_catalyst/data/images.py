@@ -8,7 +8,6 @@ file is always an error. Decoding for the model lives beside the CLIP backbone.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 from collections.abc import Sequence
@@ -22,6 +21,7 @@ from llm_catalyst.data.sampling import FewShotSplits, sample_splits
 from llm_catalyst.data.specs import ImageTaskSpec
 from llm_catalyst.data.tasks import IMAGE_FIELD, Example, Task, TaskData
 from llm_catalyst.errors import ConfigError, DataError
+from llm_catalyst.jsonio import read_json
 
 BadImages = Literal["error", "skip"]
 _IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"})
@@ -39,6 +39,7 @@ def unreadable_image(path: str | os.PathLike[str], reason: str) -> DataError:
 
 
 _MISSING_FIX = "check the image folder setting; every image a split names must exist"
+_JSON_FIX = "check the task's file settings, or restore the file from its source"
 
 
 def load_image_data(spec: ImageTaskSpec, bad_images: BadImages = "error") -> TaskData:
@@ -105,7 +106,7 @@ def _task(spec: ImageTaskSpec, classes: list[str], where: Path) -> Task:
 def _read_pool(spec: ImageTaskSpec) -> tuple[Task, tuple[Example, ...], tuple[Example, ...], str]:
     if spec.format == "coop_split":
         assert spec.split_file is not None and spec.image_dir is not None
-        splits = _read_json(spec.split_file)
+        splits = read_json(spec.split_file, _JSON_FIX)
         classes = _split_classes(splits, spec.split_file)
         train = _split_examples(splits, "train", spec.split_file, spec.image_dir)
         test = _split_examples(splits, "test", spec.split_file, spec.image_dir)
@@ -128,20 +129,6 @@ def _read_pool(spec: ImageTaskSpec) -> tuple[Task, tuple[Example, ...], tuple[Ex
     test = _folder_examples(spec.test_dir, folders)
     task = _task(spec, classes, spec.train_dir)
     return task, train, test, f"class folders {spec.train_dir} (train), {spec.test_dir} (test)"
-
-
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError("file not found", path=path, fix=_MISSING_FIX) from None
-    except json.JSONDecodeError as error:
-        raise DataError(
-            f"malformed JSON ({error.msg})",
-            path=path,
-            line=error.lineno,
-            fix="the file must be one JSON document; restore it from its source",
-        ) from None
 
 
 def _split_entries(splits: Any, part: str, path: Path) -> list[Any]:
@@ -205,7 +192,7 @@ def _split_examples(splits: Any, part: str, path: Path, image_dir: Path) -> tupl
 def _read_split_classes_and_test(
     split_file: Path, image_dir: Path
 ) -> tuple[list[str], tuple[Example, ...]]:
-    splits = _read_json(split_file)
+    splits = read_json(split_file, _JSON_FIX)
     return _split_classes(splits, split_file), _split_examples(
         splits, "test", split_file, image_dir
     )
@@ -232,7 +219,7 @@ def _read_index_file(
     path: Path, image_dir: Path, classes: Sequence[str]
 ) -> tuple[tuple[Example, ...], tuple[Example, ...]]:
     """The train and val parts of a few-shot index file, checked against the split's classes."""
-    content = _read_json(path)
+    content = read_json(path, _JSON_FIX)
     parts = []
     for part in ("train", "val"):
         block = content.get(part) if isinstance(content, dict) else None
@@ -290,7 +277,7 @@ def _locate(impath: str, image_dir: Path, index_file: Path) -> Path:
 def _read_class_names(path: Path | None) -> dict[str, str]:
     if path is None:
         return {}
-    mapping = _read_json(path)
+    mapping = read_json(path, _JSON_FIX)
     if not isinstance(mapping, dict) or not all(
         isinstance(k, str) and isinstance(v, str) for k, v in mapping.items()
     ):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import string
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -27,7 +28,33 @@ _SUFFIX_FORMATS: dict[str, TableFormat] = {
     ".jsonl": "jsonl",
     ".json": "jsonl",
 }
-IMAGE_FORMATS = ("coop_split", "folders")
+
+
+@dataclass(frozen=True)
+class _FormatPaths:
+    """The path fields of an image format: those it needs, those it may use, and what it reads
+    (said when a spec also sets the other format's fields)."""
+
+    required: tuple[str, ...]
+    optional: tuple[str, ...]
+    reads: str
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return (*self.required, *self.optional)
+
+
+_IMAGE_FORMAT_PATHS: Mapping[str, _FormatPaths] = {
+    "coop_split": _FormatPaths(
+        ("split_file", "image_dir"),
+        ("fewshot_dir",),
+        "coop_split reads class names and paths from split_file",
+    ),
+    "folders": _FormatPaths(
+        ("train_dir", "test_dir"), ("class_names_file",), "folders reads train_dir and test_dir"
+    ),
+}
+IMAGE_FORMATS = tuple(_IMAGE_FORMAT_PATHS)
 
 
 def _format_fields(template: str) -> set[str]:
@@ -200,28 +227,18 @@ class ImageTaskSpec(BaseModel):
 
     @model_validator(mode="after")
     def _complete(self) -> ImageTaskSpec:
-        if self.format == "coop_split":
-            if self.split_file is None or self.image_dir is None:
-                raise ValueError("format coop_split needs split_file and image_dir")
-            if self.train_dir or self.test_dir or self.class_names_file:
-                raise ValueError(
-                    "train_dir, test_dir and class_names_file belong to format folders; "
-                    "coop_split reads class names and paths from split_file"
-                )
-        else:
-            if self.train_dir is None or self.test_dir is None:
-                raise ValueError("format folders needs train_dir and test_dir")
-            if self.split_file or self.fewshot_dir or self.image_dir:
-                raise ValueError(
-                    "split_file, fewshot_dir and image_dir belong to format coop_split; "
-                    "folders reads train_dir and test_dir"
-                )
+        own = _IMAGE_FORMAT_PATHS[self.format]
+        if any(getattr(self, key) is None for key in own.required):
+            raise ValueError(f"format {self.format} needs {_and(own.required)}")
+        for other, paths in _IMAGE_FORMAT_PATHS.items():
+            if other != self.format and any(getattr(self, key) for key in paths.fields):
+                raise ValueError(f"{_and(paths.fields)} belong to format {other}; {own.reads}")
         return self
 
     def under(self, root: Path) -> ImageTaskSpec:
         """The spec with its relative paths read from ``root`` (built-ins: the data folder)."""
-        keys = ("image_dir", "split_file", "fewshot_dir", "train_dir", "test_dir")
-        update = {key: getattr(self, key) for key in (*keys, "class_names_file")}
+        keys = [key for paths in _IMAGE_FORMAT_PATHS.values() for key in paths.fields]
+        update = {key: getattr(self, key) for key in keys}
         return self.model_copy(
             update={key: root / value for key, value in update.items() if value is not None}
         )
@@ -237,3 +254,8 @@ class ImageTaskSpec(BaseModel):
                 f"{len(names)} classes found in the data ({', '.join(names)})"
             )
         return image_task(self.name, self.description, names, self.template, self.label_meanings)
+
+
+def _and(names: tuple[str, ...]) -> str:
+    """``a, b and c``."""
+    return ", ".join(names[:-1]) + " and " + names[-1]

@@ -6,32 +6,32 @@ not load numpy or matplotlib (an example: docs/design.md, "Tables and what the r
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import Any
+from llm_catalyst.lazy import lazy_exports
 
-_EXPORTS = {
-    "collect_runs": "llm_catalyst.experiments.results",
-    "load_run": "llm_catalyst.experiments.results",
-    "read_events": "llm_catalyst.experiments.results",
-    "RunRecord": "llm_catalyst.experiments.results",
-    "RunCollection": "llm_catalyst.experiments.results",
-    "summarize": "llm_catalyst.experiments.stats",
-    "paired_deltas": "llm_catalyst.experiments.stats",
-    "bootstrap_ci": "llm_catalyst.experiments.stats",
-    "wall_clock_summary": "llm_catalyst.experiments.stats",
-    "comparison_table": "llm_catalyst.experiments.tables",
-    "to_markdown": "llm_catalyst.experiments.tables",
-    "to_csv": "llm_catalyst.experiments.tables",
-    "write_tables": "llm_catalyst.experiments.tables",
-    "write_report": "llm_catalyst.experiments.report",
-    "round_outcomes": "llm_catalyst.experiments.rounds",
-    "rounds_markdown": "llm_catalyst.experiments.rounds",
-}
-
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name not in _EXPORTS:
-        raise AttributeError(f"module 'llm_catalyst.experiments' has no attribute {name!r}")
-    return getattr(import_module(_EXPORTS[name]), name)
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "llm_catalyst.experiments.results": (
+            "collect_runs",
+            "load_run",
+            "read_events",
+            "RunRecord",
+            "RunCollection",
+        ),
+        "llm_catalyst.experiments.stats": (
+            "Bootstrap",
+            "summarize",
+            "paired_deltas",
+            "bootstrap_ci",
+            "wall_clock_summary",
+        ),
+        "llm_catalyst.experiments.tables": (
+            "comparison_table",
+            "to_markdown",
+            "to_csv",
+            "write_tables",
+        ),
+        "llm_catalyst.experiments.report": ("write_report",),
+        "llm_catalyst.experiments.rounds": ("round_outcomes", "rounds_markdown"),
+    },
+)

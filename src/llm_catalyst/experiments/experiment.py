@@ -61,6 +61,9 @@ class ExperimentConfig(BaseModel):
     arms: dict[str, Overrides] = Field(min_length=1)
     seeds: list[int] = Field(default=[1, 2, 3], min_length=1)
     baseline: str = "plain"
+    contrasts: list[tuple[str, str]] = Field(
+        default_factory=list, description="(arm, baseline) pairs reported per task and overall"
+    )
     sweep: SweepConfig = SweepConfig()
     ablation: AblationConfig | None = None
 
@@ -84,6 +87,11 @@ class Experiment:
                 f"({', '.join(config.arms)}); name an arm as `baseline`"
             )
         named = {"sweep.arm": config.sweep.arm}
+        named |= {
+            f"contrasts[{i}][{j}]": arm
+            for i, pair in enumerate(config.contrasts)
+            for j, arm in enumerate(pair)
+        }
         if config.ablation is not None:
             named["ablation.base_arm"] = config.ablation.base_arm
         for key, arm in named.items():

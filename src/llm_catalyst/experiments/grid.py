@@ -12,13 +12,67 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from llm_catalyst.catalyst import METHODS, load_run_config
 from llm_catalyst.catalyst.methods import get_method
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.experiments.results import RESULTS_FILE, collect_runs
-from llm_catalyst.experiments.tables import comparison_table, to_markdown, write_tables
+from llm_catalyst.experiments.stats import contrast
+from llm_catalyst.experiments.tables import (
+    comparison_table,
+    contrasts_markdown,
+    to_markdown,
+    write_tables,
+)
 from llm_catalyst.experiments.workers import Cell
 from llm_catalyst.llm.budget import describe_plan
+
+
+def _file_task(path: Path) -> str | dict[str, Any] | None:
+    """The ``data.task`` a config file names: a task name, a custom task spec, or None."""
+    try:
+        tree = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return None  # load_run_config reports the file's problem with its line
+    data = tree.get("data") if isinstance(tree, dict) else None
+    task = data.get("task") if isinstance(data, dict) else None
+    return task if isinstance(task, str | dict) else None
+
+
+def _task_name(task: str | dict[str, Any]) -> str:
+    return task if isinstance(task, str) else str(task.get("name", "custom"))
+
+
+def _grid_tasks(
+    tasks: Sequence[str], configs: Sequence[Path]
+) -> list[tuple[str, Path | None, str | None]]:
+    """(name, config file, value of data.task to set) per task: a built-in task is set by name;
+    a custom task keeps the spec written in its config file, so one config per custom task
+    brings the user's own data into the grid."""
+    if len(configs) <= 1:
+        config = configs[0] if configs else None
+        own = None if config is None else _file_task(config)
+        names = list(tasks) or ([_task_name(own)] if own is not None else [])
+        if not names:
+            raise ConfigError("name the tasks to compare with --tasks, or give a config per task")
+        return [
+            (name, config, None if own is not None and _task_name(own) == name else name)
+            for name in names
+        ]
+    by_name: dict[str, Path] = {}
+    for config in configs:
+        own = _file_task(config)
+        if own is None:
+            raise ConfigError(
+                f"{config} names no data.task: with several --config files each one is one "
+                "task of the grid"
+            )
+        by_name[_task_name(own)] = config
+    missing = [name for name in tasks if name not in by_name]
+    if missing:
+        raise ConfigError(f"--tasks {missing} are in none of the configs ({', '.join(by_name)})")
+    return [(name, by_name[name], None) for name in tasks or by_name]
 
 
 def grid_cells(
@@ -26,7 +80,7 @@ def grid_cells(
     tasks: Sequence[str],
     methods: Sequence[str],
     seeds: Sequence[int],
-    config: Path | None = None,
+    configs: Sequence[Path] = (),
     overrides: Mapping[str, Any] | None = None,
 ) -> list[Cell]:
     """Every (task, method, seed) once, in order, each with its own run configuration."""
@@ -34,8 +88,10 @@ def grid_cells(
     if unknown:
         raise ConfigError(f"unknown method(s) {unknown}; choose from {', '.join(METHODS)}")
     cells = []
-    for task, method, seed in dict.fromkeys(itertools.product(tasks, methods, seeds)):
-        cell = {**(overrides or {}), "data.task": task, "method": method, "data.seed": seed}
+    for (task, config, value), method, seed in itertools.product(
+        _grid_tasks(list(dict.fromkeys(tasks)), configs), dict.fromkeys(methods), seeds
+    ):
+        cell = {**(overrides or {}), "data.task": value, "method": method, "data.seed": seed}
         cell["output_dir"] = str(output)
         cells.append(Cell(f"{task}/{method}/seed{seed}", load_run_config(config, cell)))
     return cells
@@ -64,11 +120,19 @@ class Comparison:
     csv_path: Path
 
 
-def write_comparison(output: Path, baseline: str = "plain") -> Comparison | None:
-    """The table of the grid's finished runs, written beside them (None when none finished)."""
+def write_comparison(
+    output: Path, baseline: str = "plain", contrasts: Sequence[tuple[str, str]] = ()
+) -> Comparison | None:
+    """The table of the grid's finished runs and its contrasts (arm, baseline), written beside
+    them (None when none finished)."""
     finished = collect_runs(output).finished
     if not finished:
         return None
     table = comparison_table(finished, baseline=baseline)
     markdown_path, csv_path = write_tables(table, output)
-    return Comparison(to_markdown(table), markdown_path, csv_path)
+    markdown = to_markdown(table)
+    found = [c for arm, other in contrasts if (c := contrast(finished, arm, other)) is not None]
+    if found:
+        markdown += "\nPre-registered contrasts:\n\n" + contrasts_markdown(found)
+        markdown_path.write_text(markdown, encoding="utf-8")
+    return Comparison(markdown, markdown_path, csv_path)

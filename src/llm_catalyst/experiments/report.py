@@ -33,8 +33,8 @@ from llm_catalyst.experiments.rounds import (
     rounds_rows,
 )
 from llm_catalyst.experiments.stats import (
-    DEFAULT_LEVEL,
-    DEFAULT_RESAMPLES,
+    DEFAULT_BOOTSTRAP,
+    Bootstrap,
     bootstrap_ci,
     method_sort_key,
 )
@@ -504,21 +504,15 @@ def _run_html(view: _RunView) -> str:
     return "".join(parts)
 
 
-def method_scores(
-    table: ComparisonTable, runs: Sequence[RunRecord], seed: int
-) -> list[MethodScores]:
+def method_scores(table: ComparisonTable, runs: Sequence[RunRecord]) -> list[MethodScores]:
     """The per-seed accuracies behind each table row, with the bootstrap interval of their mean
-    (the table's resamples, level and seed)."""
+    (the table's bootstrap settings)."""
     accuracy = {(r.task, r.arm_name, r.seed): r.test.accuracy for r in runs}
     scores = []
     for row in table.rows:
         summary = row.summary
         values = tuple(accuracy[(summary.task, summary.method, s)] for s in summary.seeds)
-        interval = (
-            bootstrap_ci(values, resamples=table.resamples, level=table.level, seed=seed)
-            if len(values) > 1
-            else None
-        )
+        interval = bootstrap_ci(values, table.bootstrap) if len(values) > 1 else None
         scores.append(MethodScores(summary.task, summary.method, summary.seeds, values, interval))
     return scores
 
@@ -535,7 +529,9 @@ def _comparison_html(
     ]
     if plot is not None:
         caption = _COMPARISON_CAPTION.format(
-            level=table.level, resamples=table.resamples, baseline=table.baseline
+            level=table.bootstrap.level,
+            resamples=table.bootstrap.resamples,
+            baseline=table.baseline,
         )
         parts += [_image(plot), _caption(caption)]
     parts += [
@@ -613,9 +609,7 @@ def write_report(
     *,
     out_dir: Path | None = None,
     baseline: str = "plain",
-    resamples: int = DEFAULT_RESAMPLES,
-    level: float = DEFAULT_LEVEL,
-    seed: int = 0,
+    bootstrap: Bootstrap = DEFAULT_BOOTSTRAP,
 ) -> Path:
     """Write the plots and ``report.html`` for a run directory or a folder of runs.
 
@@ -647,16 +641,14 @@ def write_report(
     ]
     if not single:
         try:
-            table = comparison_table(
-                collection.finished, baseline=baseline, resamples=resamples, level=level, seed=seed
-            )
+            table = comparison_table(collection.finished, baseline=baseline, bootstrap=bootstrap)
         except DataError as error:  # e.g. two runs of one cell and seed: the runs still show
             body.append(f"<h2>comparison</h2><p>No comparison table: {_e(error)}</p>")
         else:
             plot = None
             if table.rows:
-                scores = method_scores(table, collection.finished, seed)
-                plot = plot_comparison(scores, baseline, level, out_dir / COMPARISON_PLOT)
+                scores = method_scores(table, collection.finished)
+                plot = plot_comparison(scores, baseline, bootstrap.level, out_dir / COMPARISON_PLOT)
             body.append(_comparison_html(table, round_outcomes(collection.finished), plot))
         body.append(_index_html(views))
     body += [_run_html(view) for view in views]

@@ -19,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from llm_catalyst.errors import DataError
+from llm_catalyst.jsonio import read_json
 from llm_catalyst.records import (
     DevEvalEvent,
     Event,
@@ -34,6 +35,7 @@ RESULTS_FILE = "results.json"
 RUN_FILE = "run.json"
 EVENTS_FILE = "events.jsonl"
 CONFIG_FILE = "config.yaml"
+_CORRUPT_FIX = "the file is corrupt; restore it, or rerun or resume this run so it is rewritten"
 
 
 class _RunFile(Record):
@@ -63,22 +65,6 @@ class RunCollection:
     unfinished: tuple[UnfinishedRun, ...]
 
 
-def _read_json(path: Path) -> Any:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
-        raise DataError(
-            f"not valid JSON ({error.msg}, column {error.colno})",
-            path=path,
-            line=error.lineno,
-            fix="the file is corrupt; restore it, or rerun or resume this run so it is rewritten",
-        ) from error
-    except UnicodeDecodeError as error:
-        raise DataError(
-            "not UTF-8 text", path=path, fix="restore the file or rerun this run"
-        ) from error
-
-
 def _problems(error: ValidationError) -> str:
     return "; ".join(
         f"field '{'.'.join(map(str, item['loc'])) or '(top level)'}': {item['msg']}"
@@ -89,23 +75,29 @@ def _problems(error: ValidationError) -> str:
 _Model = TypeVar("_Model", bound=BaseModel)
 
 
-def _validated(model: type[_Model], payload: Any, path: Path) -> _Model:
+def _validated(
+    model: type[_Model],
+    payload: Any,
+    path: Path,
+    *,
+    what: str = "unexpected content",
+    line: int | None = None,
+    fix: str = "this file was not written by llm-catalyst or was edited; restore it or rerun "
+    "this run",
+) -> _Model:
+    """``payload`` as ``model``; a mismatch is a DataError naming the file (and line) and
+    every field that does not fit."""
     try:
         return model.model_validate(payload)
     except ValidationError as error:
-        raise DataError(
-            f"unexpected content: {_problems(error)}",
-            path=path,
-            fix="this file was not written by llm-catalyst or was edited; restore it or rerun "
-            "this run",
-        ) from error
+        raise DataError(f"{what}: {_problems(error)}", path=path, line=line, fix=fix) from error
 
 
 def _run_file(run_dir: Path) -> _RunFile:
     path = run_dir / RUN_FILE
     if not path.exists():
         return _RunFile()
-    return _validated(_RunFile, _read_json(path), path)
+    return _validated(_RunFile, read_json(path, _CORRUPT_FIX), path)
 
 
 def _backbone(run_dir: Path) -> str | None:
@@ -145,7 +137,7 @@ def load_run(path: Path) -> RunRecord:
             path=run_dir,
             fix="resume the run (llm-catalyst run --resume DIR) or leave it out of the comparison",
         )
-    results = _validated(RunResults, _read_json(results_path), results_path)
+    results = _validated(RunResults, read_json(results_path, _CORRUPT_FIX), results_path)
     info = _run_file(run_dir)
     return RunRecord(
         path=run_dir,
@@ -251,15 +243,14 @@ def read_events(run_dir: Path) -> RunEvents:
         if event["event"] not in _EVENT_MODELS:
             continue
         model, key = _EVENT_MODELS[event["event"]]
-        try:
-            record = model.model_validate(event)
-        except ValidationError as error:
-            raise DataError(
-                f"{event['event']} event: {_problems(error)}",
-                path=path,
-                line=number,
-                fix="delete or repair this line; it does not match the event format",
-            ) from error
+        record = _validated(
+            model,
+            event,
+            path,
+            what=f"{event['event']} event",
+            line=number,
+            fix="delete or repair this line; it does not match the event format",
+        )
         latest[event["event"]][getattr(record, key)] = record
     ordered = {kind: tuple(by_key[k] for k in sorted(by_key)) for kind, by_key in latest.items()}
     return RunEvents(

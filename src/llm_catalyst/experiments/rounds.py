@@ -24,7 +24,8 @@ class RoundOutcome:
 
     ``loss_gaps`` holds, per round with both, the best proposal's dev loss minus the current
     prompt's (negative: a proposal was better). ``proposals_better`` counts proposals whose dev
-    loss was below the current prompt's, out of ``proposals_scored``.
+    loss was below the current prompt's, out of ``proposals_scored``; both count the proposals
+    scored on the whole dev split (a race's dropped proposals were not).
     """
 
     task: str
@@ -53,6 +54,18 @@ def _current_loss(item: RoundEvent) -> float | None:
     return None if current is None else current.dev_loss
 
 
+def _whole_split_losses(item: RoundEvent) -> list[float]:
+    """The proposals' dev losses over the whole dev split: a proposal a race dropped
+    (``loop.racing``) was scored on fewer examples than the round's others and is left out."""
+    sizes = [c.dev_n for c in [*item.pool, *item.proposals] if c.dev_n is not None]
+    whole = max(sizes, default=None)
+    return [
+        c.dev_loss
+        for c in item.proposals
+        if c.dev_loss is not None and (c.dev_n is None or c.dev_n == whole)
+    ]
+
+
 def _outcome(task: str, method: str, runs: Sequence[RunRecord]) -> RoundOutcome:
     rounds = [item for run in runs for item in read_events(run.path).rounds]
     restarts: Counter[str] = Counter(
@@ -64,7 +77,7 @@ def _outcome(task: str, method: str, runs: Sequence[RunRecord]) -> RoundOutcome:
     better = scored = 0
     for item in rounds:
         current = _current_loss(item)
-        losses = [c.dev_loss for c in item.proposals if c.dev_loss is not None]
+        losses = _whole_split_losses(item)
         scored += len(losses)
         if current is None or not losses:
             continue

@@ -16,8 +16,29 @@ from llm_catalyst.catalyst.methods import METHODS
 from llm_catalyst.errors import ConfigError, DataError
 from llm_catalyst.experiments.results import RunRecord, WallClock
 
-DEFAULT_RESAMPLES = 10_000
-DEFAULT_LEVEL = 0.95
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """How an interval is drawn: ``resamples`` seeded resamples, a central interval at ``level``.
+
+    One object, so the tables, the report and the statistics cannot disagree on the settings.
+    """
+
+    resamples: int = 10_000
+    level: float = 0.95
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.resamples < 1:
+            raise ConfigError(f"bootstrap resamples must be at least 1, got {self.resamples}")
+        if not 0.0 < self.level < 1.0:
+            raise ConfigError(
+                f"confidence level must lie strictly between 0 and 1, got {self.level} "
+                "(write 0.95 for 95%)"
+            )
+
+
+DEFAULT_BOOTSTRAP = Bootstrap()
 
 
 @dataclass(frozen=True)
@@ -29,14 +50,13 @@ class ConfidenceInterval:
 
 
 @dataclass(frozen=True)
-class MethodSummary:
-    """Test accuracy of one method on one task over its seeds (std is None for one seed)."""
+class SeedMean:
+    """A mean over the seeds of one method on one task (the seeds it was taken over)."""
 
     task: str
     method: str
     seeds: tuple[int, ...]
     mean: float
-    std: float | None
 
     @property
     def n(self) -> int:
@@ -44,19 +64,18 @@ class MethodSummary:
 
 
 @dataclass(frozen=True)
-class PairedDelta:
+class MethodSummary(SeedMean):
+    """Test accuracy of one method on one task over its seeds (std is None for one seed)."""
+
+    std: float | None
+
+
+@dataclass(frozen=True)
+class PairedDelta(SeedMean):
     """Mean of (method - baseline) test accuracy over the seeds both were run with."""
 
-    task: str
-    method: str
     baseline: str
-    seeds: tuple[int, ...]
-    mean: float
     ci: ConfidenceInterval | None
-
-    @property
-    def n(self) -> int:
-        return len(self.seeds)
 
 
 @dataclass(frozen=True)
@@ -91,33 +110,30 @@ def mean_std(values: Sequence[float]) -> tuple[float, float | None]:
 
 
 def bootstrap_ci(
-    values: Sequence[float],
-    *,
-    resamples: int = DEFAULT_RESAMPLES,
-    level: float = DEFAULT_LEVEL,
-    seed: int = 0,
+    values: Sequence[float], bootstrap: Bootstrap = DEFAULT_BOOTSTRAP
 ) -> ConfidenceInterval:
     """Percentile bootstrap interval of the mean: resample with replacement, take quantiles."""
-    if resamples < 1:
-        raise ConfigError(f"bootstrap resamples must be at least 1, got {resamples}")
-    if not 0.0 < level < 1.0:
-        raise ConfigError(
-            f"confidence level must lie strictly between 0 and 1, got {level} (write 0.95 for 95%)"
-        )
     if not values:
         raise ValueError("bootstrap_ci needs at least one value")
     array = np.asarray(values, dtype=float)
-    rng = np.random.default_rng(seed)
-    picks = rng.integers(0, len(array), size=(resamples, len(array)))
-    means = array[picks].mean(axis=1)
-    tail = (1.0 - level) / 2.0
+    rng = np.random.default_rng(bootstrap.seed)
+    picks = rng.integers(0, len(array), size=(bootstrap.resamples, len(array)))
+    return _percentiles(array[picks].mean(axis=1), bootstrap)
+
+
+def _percentiles(means: np.ndarray, bootstrap: Bootstrap) -> ConfidenceInterval:
+    """The central ``bootstrap.level`` interval of resampled means."""
+    tail = (1.0 - bootstrap.level) / 2.0
     low, high = np.quantile(means, [tail, 1.0 - tail])
-    return ConfidenceInterval(float(low), float(high), level, resamples)
+    return ConfidenceInterval(float(low), float(high), bootstrap.level, bootstrap.resamples)
 
 
-def _cells(runs: Iterable[RunRecord]) -> dict[tuple[str, str], dict[int, RunRecord]]:
+Cells = dict[tuple[str, str], dict[int, RunRecord]]
+
+
+def _cells(runs: Iterable[RunRecord]) -> Cells:
     """Runs by (task, method) and seed; two runs of the same cell and seed are ambiguous."""
-    cells: dict[tuple[str, str], dict[int, RunRecord]] = defaultdict(dict)
+    cells: Cells = defaultdict(dict)
     for run in runs:
         cell = cells[(run.task, run.arm_name)]
         if run.seed in cell:
@@ -142,35 +158,77 @@ def summarize(runs: Iterable[RunRecord]) -> list[MethodSummary]:
     return summaries
 
 
+def _paired(
+    cells: Cells, task: str, method: str, baseline: str, bootstrap: Bootstrap
+) -> tuple[PairedDelta, np.ndarray] | None:
+    """``method`` minus ``baseline`` on ``task`` over the seeds both ran, and the differences;
+    None when they share no seed."""
+    by_seed, reference = cells[(task, method)], cells.get((task, baseline), {})
+    seeds = tuple(sorted(set(by_seed) & set(reference)))
+    if not seeds:
+        return None
+    differences = np.array([by_seed[s].test.accuracy - reference[s].test.accuracy for s in seeds])
+    ci = bootstrap_ci(list(differences), bootstrap) if len(seeds) > 1 else None
+    mean = float(differences.mean())
+    return PairedDelta(task, method, seeds, mean, baseline=baseline, ci=ci), differences
+
+
 def paired_deltas(
     runs: Iterable[RunRecord],
     *,
     baseline: str = "plain",
-    resamples: int = DEFAULT_RESAMPLES,
-    level: float = DEFAULT_LEVEL,
-    seed: int = 0,
+    bootstrap: Bootstrap = DEFAULT_BOOTSTRAP,
 ) -> list[PairedDelta]:
     """Paired differences of every other method against ``baseline``, per task.
 
     Methods that share no seed with the baseline on a task are left out.
     """
     cells = _cells(runs)
-    deltas = []
-    for (task, method), by_seed in cells.items():
-        reference = cells.get((task, baseline))
-        if method == baseline or reference is None:
-            continue
-        seeds = tuple(sorted(set(by_seed) & set(reference)))
-        if not seeds:
-            continue
-        differences = [by_seed[s].test.accuracy - reference[s].test.accuracy for s in seeds]
-        ci = (
-            bootstrap_ci(differences, resamples=resamples, level=level, seed=seed)
-            if len(differences) > 1
-            else None
-        )
-        deltas.append(PairedDelta(task, method, baseline, seeds, float(np.mean(differences)), ci))
-    return deltas
+    pairs = [
+        _paired(cells, task, method, baseline, bootstrap)
+        for task, method in cells
+        if method != baseline
+    ]
+    return [pair[0] for pair in pairs if pair is not None]
+
+
+@dataclass(frozen=True)
+class Contrast:
+    """One arm against another, paired by task and seed: per task, and over every task the two
+    share (the mean of the per-task means, so each task weighs the same whatever its seeds;
+    its interval resamples seeds within each task)."""
+
+    arm: str
+    baseline: str
+    per_task: tuple[PairedDelta, ...]
+    overall: PairedDelta
+
+
+def contrast(
+    runs: Iterable[RunRecord],
+    arm: str,
+    baseline: str,
+    *,
+    bootstrap: Bootstrap = DEFAULT_BOOTSTRAP,
+) -> Contrast | None:
+    """``arm`` minus ``baseline``; None when they share no (task, seed)."""
+    cells = _cells(runs)
+    pairs = [_paired(cells, task, arm, baseline, bootstrap) for task, name in cells if name == arm]
+    found = [pair for pair in pairs if pair is not None]
+    if not found:
+        return None
+    rng = np.random.default_rng(bootstrap.seed)
+    size = bootstrap.resamples
+    resampled = np.mean(
+        [d[rng.integers(0, len(d), size=(size, len(d)))].mean(axis=1) for _, d in found], axis=0
+    )
+    per_task = tuple(delta for delta, _ in found)
+    all_seeds = tuple(sorted({s for d in per_task for s in d.seeds}))
+    mean = float(np.mean([d.mean for d in per_task]))
+    overall = PairedDelta(
+        "all", arm, all_seeds, mean, baseline=baseline, ci=_percentiles(resampled, bootstrap)
+    )
+    return Contrast(arm, baseline, per_task, overall)
 
 
 def wall_clock_summary(

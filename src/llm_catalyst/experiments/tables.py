@@ -13,8 +13,9 @@ from pathlib import Path
 
 from llm_catalyst.experiments.results import RunRecord
 from llm_catalyst.experiments.stats import (
-    DEFAULT_LEVEL,
-    DEFAULT_RESAMPLES,
+    DEFAULT_BOOTSTRAP,
+    Bootstrap,
+    Contrast,
     MethodSummary,
     PairedDelta,
     WallClockSummary,
@@ -39,8 +40,7 @@ class ComparisonTable:
     rows: tuple[ComparisonRow, ...]
     wall_clock_per_method: tuple[WallClockSummary, ...]
     baseline: str
-    resamples: int
-    level: float
+    bootstrap: Bootstrap
 
     @property
     def headers(self) -> tuple[str, ...]:
@@ -49,7 +49,7 @@ class ComparisonTable:
             "method",
             "seeds",
             "test acc. % (mean ± std)",
-            f"Δ vs {self.baseline}, pp [{self.level:.0%} CI]",
+            f"Δ vs {self.baseline}, pp [{self.bootstrap.level:.0%} CI]",
             "wall-clock / run",
             "LLM share",
         )
@@ -81,7 +81,8 @@ class ComparisonTable:
             "Test accuracy in %, mean ± sample standard deviation over seeds. "
             f"Δ: mean paired difference to {self.baseline} in percentage points over the seeds "
             f"both methods ran (n shown when fewer than the method's seeds), with a "
-            f"{self.level:.0%} percentile bootstrap interval ({self.resamples} resamples); "
+            f"{self.bootstrap.level:.0%} percentile bootstrap interval "
+            f"({self.bootstrap.resamples} resamples); "
             "no interval for a single pair. Wall-clock: mean per run. "
             "LLM share: LLM seconds / total seconds over the runs that recorded them."
         )
@@ -115,6 +116,30 @@ def _delta(row: ComparisonRow, baseline: str) -> str:
     return text
 
 
+def _interval(delta: PairedDelta) -> str:
+    if delta.ci is None:
+        return f"{100 * delta.mean:+.1f}"
+    return f"{100 * delta.mean:+.1f} [{100 * delta.ci.low:+.1f}, {100 * delta.ci.high:+.1f}]"
+
+
+def contrasts_markdown(contrasts: Iterable[Contrast]) -> str:
+    """Each pre-registered contrast per task and over all tasks, in percentage points."""
+    rows = [
+        (f"{c.arm} − {c.baseline}", d.task, str(d.n), _interval(d))
+        for c in contrasts
+        for d in (*c.per_task, c.overall)
+    ]
+    if not rows:
+        return ""
+    headers = ("contrast", "task", "seeds", "Δ test acc., pp [95% CI]")
+    legend = (
+        "Paired by task and seed. Per task: mean difference over the seeds with a percentile "
+        "bootstrap interval; all: the mean of the per-task means, its interval resampling seeds "
+        "within each task."
+    )
+    return f"{markdown_table(headers, rows)}\n\n{legend}\n"
+
+
 def _share(wall_clock: WallClockSummary | None) -> str:
     if wall_clock is None or wall_clock.llm_share is None:
         return "—"
@@ -125,15 +150,12 @@ def comparison_table(
     runs: Iterable[RunRecord],
     *,
     baseline: str = "plain",
-    resamples: int = DEFAULT_RESAMPLES,
-    level: float = DEFAULT_LEVEL,
-    seed: int = 0,
+    bootstrap: Bootstrap = DEFAULT_BOOTSTRAP,
 ) -> ComparisonTable:
     """Summaries, paired deltas and wall-clock of finished runs, joined by (task, method)."""
     runs = list(runs)
     deltas = {
-        (d.task, d.method): d
-        for d in paired_deltas(runs, baseline=baseline, resamples=resamples, level=level, seed=seed)
+        (d.task, d.method): d for d in paired_deltas(runs, baseline=baseline, bootstrap=bootstrap)
     }
     clocks = {(w.task, w.method): w for w in wall_clock_summary(runs)}
     rows = tuple(
@@ -141,7 +163,7 @@ def comparison_table(
         for s in summarize(runs)
     )
     per_method = tuple(wall_clock_summary(runs, per_task=False))
-    return ComparisonTable(rows, per_method, baseline, resamples, level)
+    return ComparisonTable(rows, per_method, baseline, bootstrap)
 
 
 def markdown_table(headers: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
@@ -203,8 +225,8 @@ def to_csv(table: ComparisonTable) -> str:
                 _number(ci and ci.low),
                 _number(ci and ci.high),
                 "" if delta is None else delta.n,
-                table.level,
-                table.resamples,
+                table.bootstrap.level,
+                table.bootstrap.resamples,
                 _number(clock and clock.mean_total_s),
                 _number(clock and clock.llm_share),
             )

@@ -27,6 +27,7 @@ from rich.console import Console
 from llm_catalyst.catalyst.config import RunConfig
 from llm_catalyst.errors import ConfigError, LLMCatalystError
 from llm_catalyst.experiments.results import CONFIG_FILE
+from llm_catalyst.progress import NoProgress, PlainProgress, ProgressSink, progress_for
 
 Status = Literal["finished", "failed", "interrupted"]
 
@@ -97,8 +98,14 @@ def _read_holder(fd: int) -> str:
         return "another process"
 
 
-def run_cell(cell: Cell, output: Path, console: Console | None = None) -> CellOutcome:
-    """Run, resume or skip one cell in this process, under its lock.
+def run_cell(
+    cell: Cell,
+    output: Path,
+    console: Console | None = None,
+    progress: ProgressSink | None = None,
+) -> CellOutcome:
+    """Run, resume or skip one cell in this process, under its lock; its progress goes to
+    ``progress`` (default: none).
 
     Errors a user can cause (and a held lock) come back as a failed outcome with the message;
     Ctrl-C comes back as ``interrupted`` after the run wrote its checkpoint.
@@ -115,10 +122,11 @@ def run_cell(cell: Cell, output: Path, console: Console | None = None) -> CellOu
                 _check_same_config(directory, cell.config)
             if (directory / "results.json").is_file():
                 return CellOutcome(cell.name, "finished", "finished earlier")
+            progress = progress or NoProgress()
             if directory.exists():
-                result = resume(directory, console=console)
+                result = resume(directory, console=console, progress=progress)
             else:
-                result = run(cell.config, console=console, name=cell.name)
+                result = run(cell.config, console=console, name=cell.name, progress=progress)
     except RunInterrupted as stop:
         return CellOutcome(cell.name, "interrupted", str(stop), time.perf_counter() - start)
     except LLMCatalystError as error:
@@ -165,7 +173,9 @@ def run_cells(
     """Run ``cells`` (unique names) below ``output``; outcomes in the order cells finished.
 
     One worker runs them here, in order, and stops at the first interrupted cell; ``workers``
-    and ``ray_address`` exclude each other.
+    and ``ray_address`` exclude each other. Each cell shows its progress as ``cell i/n NAME``:
+    one worker on a terminal as a live bar, otherwise (several workers share stderr) as log
+    lines.
     """
     if workers < 1:
         raise ConfigError(f"--workers must be at least 1, got {workers}")
@@ -185,14 +195,25 @@ def run_cells(
         return _on_ray(cells, output, ray_address, console)
     if workers == 1:
         outcomes = []
-        for cell in cells:
+        for number, cell in enumerate(cells, 1):
             console.print(f"[bold]{cell.name}[/]")
-            outcomes.append(run_cell(cell, output, console))
+            progress = progress_for(console, _label(cell, number, len(cells)))
+            outcomes.append(run_cell(cell, output, console, progress))
             _report(console, outcomes[-1], len(outcomes), len(cells))
             if outcomes[-1].status == "interrupted":
                 break
         return outcomes
     return _on_local_workers(cells, output, workers, console)
+
+
+def _label(cell: Cell, number: int, total: int) -> str:
+    return f"cell {number}/{total} {cell.name}"
+
+
+def _worker_cell(cell: Cell, output: Path, label: str) -> CellOutcome:
+    """A cell in a worker process: its progress as log lines on the worker's stderr (shared
+    with the other workers, so no live bar), its other messages silent as before."""
+    return run_cell(cell, output, progress=PlainProgress(Console(stderr=True), label))
 
 
 def _repeated(names: Sequence[str]) -> set[str]:
@@ -222,7 +243,10 @@ def _on_local_workers(
     outcomes: list[CellOutcome] = []
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(workers, context, _worker_setup, (threads,)) as pool:
-        pending = {pool.submit(run_cell, cell, output) for cell in cells}
+        pending = {
+            pool.submit(_worker_cell, cell, output, _label(cell, number, len(cells)))
+            for number, cell in enumerate(cells, 1)
+        }
         while pending:
             try:
                 for future in as_completed(pending):
@@ -250,8 +274,8 @@ def _on_ray(
     pending: list[Any] = [
         task.options(
             num_cpus=1, num_gpus=int(cell.config.backbone.device.startswith("cuda"))
-        ).remote(cell, str(output))
-        for cell in cells
+        ).remote(cell, str(output), _label(cell, number, len(cells)))
+        for number, cell in enumerate(cells, 1)
     ]
     console.print(f"{len(cells)} cell(s) sent to the Ray cluster at {address}")
     outcomes: list[CellOutcome] = []
@@ -262,7 +286,8 @@ def _on_ray(
     return outcomes
 
 
-def _ray_cell(cell: Cell, output: str) -> CellOutcome:
-    """A cell as a Ray task: one torch thread, matching the one CPU it asked for."""
+def _ray_cell(cell: Cell, output: str, label: str) -> CellOutcome:
+    """A cell as a Ray task: one torch thread, matching the one CPU it asked for; Ray
+    forwards its progress lines to the driver."""
     torch.set_num_threads(1)
-    return run_cell(cell, Path(output))
+    return _worker_cell(cell, Path(output), label)

@@ -8,7 +8,7 @@ in ``gateway.py`` so that every back-end gets them the same way.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Literal, Protocol, TypedDict, runtime_checkable
+from typing import ClassVar, Literal, Protocol, TypedDict, runtime_checkable
 
 from llm_catalyst.errors import LLMCatalystError
 
@@ -148,6 +148,24 @@ class LLMClient(Protocol):
     def has_chat_template(self) -> bool: ...
 
     def complete(self, request: LLMRequest) -> Completion: ...
+
+
+class InProcessClient:
+    """The identity and chat-template flag of a back-end that runs one named model in this
+    process (``local_hf``, ``llama_cpp``, ``scripted``): ``backend`` names the back-end, and the
+    subclass sets ``_name`` and ``_chat`` when it loads the model."""
+
+    backend: ClassVar[str]
+    _name: str
+    _chat: bool
+
+    @property
+    def identity(self) -> dict[str, str]:
+        return {"backend": self.backend, "model": self._name}
+
+    @property
+    def has_chat_template(self) -> bool:
+        return self._chat
 
 
 def plain_prompt(messages: tuple[Message, ...] | list[Message]) -> str:

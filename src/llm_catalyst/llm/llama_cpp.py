@@ -15,11 +15,20 @@ from typing import Any
 from gguf import GGUFReader
 
 from llm_catalyst.errors import ConfigError
-from llm_catalyst.llm.client import Completion, LLMRequest, LLMUnavailable, Usage, plain_prompt
+from llm_catalyst.llm.client import (
+    Completion,
+    InProcessClient,
+    LLMRequest,
+    LLMUnavailable,
+    Usage,
+    plain_prompt,
+)
 from llm_catalyst.weights.gguf import gguf_path
 
 
-class LlamaCppClient:
+class LlamaCppClient(InProcessClient):
+    backend = "llama_cpp"
+
     def __init__(self, model: str, *, n_ctx: int = 2048, n_threads: int | None = None):
         try:
             import xllamacpp
@@ -42,14 +51,6 @@ class LlamaCppClient:
             params.cpuparams.n_threads = n_threads
             params.cpuparams_batch.n_threads = n_threads
         self._server: Any = xllamacpp.Server(params)
-
-    @property
-    def identity(self) -> dict[str, str]:
-        return {"backend": "llama_cpp", "model": self._name}
-
-    @property
-    def has_chat_template(self) -> bool:
-        return self._chat
 
     def complete(self, request: LLMRequest) -> Completion:
         p = request.params

@@ -11,28 +11,30 @@ from typing import Any
 
 import torch
 
-from llm_catalyst.llm.client import Completion, LLMRequest, LLMUnavailable, Usage, plain_prompt
+from llm_catalyst.llm.client import (
+    Completion,
+    InProcessClient,
+    LLMRequest,
+    LLMUnavailable,
+    Usage,
+    plain_prompt,
+)
 from llm_catalyst.weights.presets import load_pretrained_causal_lm
 
 
-class LocalHFClient:
+class LocalHFClient(InProcessClient):
+    backend = "local_hf"
+
     def __init__(self, model: Any, tokenizer: Any, *, name: str):
         self.model = model
         self.tokenizer = tokenizer
         self._name = name
+        self._chat = bool(getattr(tokenizer, "chat_template", None))
 
     @classmethod
     def from_pretrained(cls, name_or_path: str) -> LocalHFClient:
         model, tokenizer = load_pretrained_causal_lm(name_or_path)
         return cls(model, tokenizer, name=name_or_path)
-
-    @property
-    def identity(self) -> dict[str, str]:
-        return {"backend": "local_hf", "model": self._name}
-
-    @property
-    def has_chat_template(self) -> bool:
-        return bool(getattr(self.tokenizer, "chat_template", None))
 
     def complete(self, request: LLMRequest) -> Completion:
         p = request.params

@@ -20,11 +20,11 @@ from jinja2.sandbox import SandboxedEnvironment
 
 from llm_catalyst.data.tasks import Task
 from llm_catalyst.errors import ConfigError, DataError
+from llm_catalyst.jsonio import read_json_items
 from llm_catalyst.llm.budget import BudgetExhausted, describe_plan
 from llm_catalyst.llm.client import LLMRequest, LLMUnavailable, Message, Usage
 from llm_catalyst.llm.config import LLMConfig
 from llm_catalyst.llm.gateway import LLMGateway
-from llm_catalyst.llm.jsonio import read_json_items
 from llm_catalyst.llm.parsing import Method, Rejection, parse_proposals
 
 BUILTIN_TEMPLATES = ("catalyst", "paper", "list", "informed")

@@ -11,14 +11,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from llm_catalyst.errors import ConfigError
+from llm_catalyst.jsonio import read_json_items
 from llm_catalyst.llm.client import (
     Completion,
+    InProcessClient,
     LLMRequest,
     LLMUnavailable,
     TransientLLMError,
     Usage,
 )
-from llm_catalyst.llm.jsonio import read_json_items
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,10 @@ class ScriptedStep:
         )
 
 
-class ScriptedClient:
+class ScriptedClient(InProcessClient):
     """Answers requests with the scripted steps in order; fails clearly when they run out."""
+
+    backend = "scripted"
 
     def __init__(
         self, steps: Sequence[ScriptedStep | str], *, name: str = "scripted", chat: bool = True
@@ -68,14 +71,6 @@ class ScriptedClient:
             [ScriptedStep.parse(item, f"{path}, {where}") for where, item in items],
             name=Path(path).name,
         )
-
-    @property
-    def identity(self) -> dict[str, str]:
-        return {"backend": "scripted", "model": self._name}
-
-    @property
-    def has_chat_template(self) -> bool:
-        return self._chat
 
     def complete(self, request: LLMRequest) -> Completion:
         self.requests.append(request)

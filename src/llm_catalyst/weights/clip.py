@@ -17,7 +17,16 @@ from transformers import AutoTokenizer, CLIPConfig, CLIPModel, CLIPTokenizer
 from transformers.convert_slow_tokenizer import bytes_to_unicode
 
 from llm_catalyst.errors import BackboneError
-from llm_catalyst.weights.presets import PRESETS, TINY_PRESETS
+from llm_catalyst.weights.hub import hub_unavailable
+from llm_catalyst.weights.presets import (
+    PRESETS,
+    TINY_PRESETS,
+    TINY_SIZE,
+    check_preset_kind,
+    seeded_init,
+    tiny_text_config,
+)
+from llm_catalyst.weights.quiet import no_loading_bar
 
 TINY_CLIP_WORDS: tuple[str, ...] = tuple(
     """
@@ -52,28 +61,26 @@ def image_processor_class() -> type:
 
 def load_pretrained_clip(name_or_path: str, dtype: torch.dtype = torch.float32) -> LoadedCLIP:
     """A CLIP model, its tokenizer and image processor, from a preset, hub id or directory."""
+    check_preset_kind(name_or_path, "clip")
     if name_or_path in TINY_PRESETS:
-        if TINY_PRESETS[name_or_path] != "clip":
-            raise BackboneError(
-                f"preset {name_or_path!r} is a {TINY_PRESETS[name_or_path]} model, not a CLIP "
-                f"model\n  fix: set kind: {TINY_PRESETS[name_or_path]} in the backbone config"
-            )
         return _tiny_clip(dtype)
     preset = PRESETS.get(name_or_path)
-    if preset is not None and preset.kind != "clip":
-        raise BackboneError(
-            f"preset {name_or_path!r} is a {preset.kind} model, not a CLIP model\n"
-            f"  fix: set kind: {preset.kind} in the backbone config"
-        )
     source = preset.hub_id if preset is not None else name_or_path
+    local = Path(source).exists()
+    unavailable = None if local else hub_unavailable()
+    cache_only = bool(unavailable)
     try:
-        model = CLIPModel.from_pretrained(source, dtype=dtype)
-        tokenizer = AutoTokenizer.from_pretrained(source)
-        processor = image_processor_class().from_pretrained(source)
+        with no_loading_bar():
+            model = CLIPModel.from_pretrained(source, dtype=dtype, local_files_only=cache_only)
+        tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=cache_only)
+        processor = image_processor_class().from_pretrained(source, local_files_only=cache_only)
     except (OSError, ValueError) as err:
-        where = "a local directory" if Path(source).exists() else "a hub id"
+        where = "a local directory" if local else "a hub id"
+        reason = f"{type(err).__name__}: {err}"
+        if unavailable:
+            reason = f"not in the hub cache, the only place read: {unavailable}"
         raise BackboneError(
-            f"cannot load the CLIP model {source!r} ({where}): {type(err).__name__}: {err}\n"
+            f"cannot load the CLIP model {source!r} ({where}): {reason}\n"
             "  fix: allow hub access (unset HF_HUB_OFFLINE) or pass a directory holding a CLIP "
             "checkpoint (config.json, weights, tokenizer and preprocessor_config.json); no "
             "CLIP weights ship in any package, and tiny-clip is the random test model"
@@ -115,32 +122,13 @@ def _bpe(symbols: list[str], ranks: dict[tuple[str, str], int]) -> list[str]:
 def _tiny_clip(dtype: torch.dtype) -> LoadedCLIP:
     tokenizer = tiny_clip_tokenizer()
     config = CLIPConfig(
-        text_config={
-            "vocab_size": len(tokenizer),
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "max_position_embeddings": 77,
-            "bos_token_id": tokenizer.bos_token_id,
-            "eos_token_id": tokenizer.eos_token_id,
-            "pad_token_id": tokenizer.pad_token_id,
-        },
-        vision_config={
-            "hidden_size": 32,
-            "intermediate_size": 64,
-            "num_hidden_layers": 2,
-            "num_attention_heads": 4,
-            "image_size": 32,
-            "patch_size": 8,
-        },
+        text_config=tiny_text_config(tokenizer, 77),
+        vision_config={**TINY_SIZE, "image_size": 32, "patch_size": 8},
         projection_dim=16,
     )
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        model = CLIPModel(config)
+    model = seeded_init(lambda: CLIPModel(config), dtype)
     model.config.name_or_path = "tiny-clip"
     processor = image_processor_class()(
         size={"shortest_edge": 32}, crop_size={"height": 32, "width": 32}
     )
-    return LoadedCLIP(model.to(dtype).eval(), tokenizer, processor)
+    return LoadedCLIP(model, tokenizer, processor)

