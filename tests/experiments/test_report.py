@@ -247,7 +247,7 @@ def test_proposals_are_read_against_s_with_their_dev_scores(grid: Path) -> None:
             "0.6000",
             "40.0%",
             "—",
-            "text: the nearest tokens of S; scores: the soft prompt&#x27;s own",
+            "scores: the soft prompt&#x27;s; text: its nearest tokens",
         ],
         [
             "llm",

@@ -307,19 +307,14 @@ def plot_rounds(
                 zorder=4,
                 label="chosen",
             )
+        # A skipped round is said under its tick, where no candidate or S can hide the word.
         for item in rounds:
             if item.skipped:
                 axes.axvline(item.round, color="tab:gray", ls=":", lw=1)
-                axes.annotate(
-                    "skipped",
-                    (item.round, 0.97),
-                    xycoords=("data", "axes fraction"),
-                    ha="center",
-                    va="top",
-                    fontsize="small",
-                    color="tab:gray",
-                )
-        axes.set_xticks([r.round for r in rounds], [f"{r.round}\nstep {r.step}" for r in rounds])
+        axes.set_xticks(
+            [r.round for r in rounds],
+            [f"{r.round}\nstep {r.step}" + ("\nskipped" if r.skipped else "") for r in rounds],
+        )
         axes.set_xlim(rounds[0].round - 0.5, rounds[-1].round + 0.5)
         axes.set(
             title="dev loss of the candidates per round (lower is better)",

@@ -55,6 +55,9 @@ table { border-collapse: collapse; margin: 0.5em 0 1em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.6em; text-align: left; vertical-align: top; }
 th { background: #f2f2f2; }
 td.text { font-family: monospace; white-space: pre-wrap; max-width: 50em; }
+table.candidates { width: 100%; }
+table.candidates td.text { width: 45%; }
+table.candidates td:last-child { width: 22%; }
 tr.chosen { background: #fff3c4; }
 tr.current { background: #e8f0fe; }
 tr.rejected { color: #888; }
@@ -96,7 +99,8 @@ _RESTARTS_CAPTION = (
 _ROUNDS_CAPTION = (
     "Per round, by dev loss: the black bar is S (the soft prompt), circles the pool's projected "
     "texts, triangles the proposals, both scored as hard prompts; the star is the candidate "
-    "chosen (with probes, its score after the probe steps); dotted: a skipped round."
+    "chosen (with probes, its score after the probe steps); dotted: a skipped round (no proposal "
+    "to score)."
 )
 
 _SEARCH_ROUNDS_CAPTION = (
@@ -167,6 +171,7 @@ def _html_table(
     *,
     text_columns: frozenset[int] = frozenset(),
     row_classes: Iterable[str] | None = None,
+    table_class: str = "",
 ) -> str:
     rows = list(rows)
     classes = list(row_classes) if row_classes is not None else [""] * len(rows)
@@ -180,7 +185,8 @@ def _html_table(
             for i, v in enumerate(row)
         )
         body.append(f'<tr class="{_e(css)}">{cells}</tr>' if css else f"<tr>{cells}</tr>")
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    table = f'<table class="{table_class}">' if table_class else "<table>"
+    return f"{table}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
 def _image(path: Path) -> str:
@@ -306,7 +312,11 @@ def _candidates_table(
     """Rows under ``_CANDIDATE_HEADERS``; without S (a search) its Δ column is left out."""
     if has_current:
         return _html_table(
-            _CANDIDATE_HEADERS, rows, text_columns=frozenset({1}), row_classes=classes
+            _CANDIDATE_HEADERS,
+            rows,
+            text_columns=frozenset({1}),
+            row_classes=classes,
+            table_class="candidates",
         )
     keep = [i for i in range(len(_CANDIDATE_HEADERS)) if i != _DELTA_COLUMN]
     return _html_table(
@@ -314,6 +324,7 @@ def _candidates_table(
         [[row[i] for i in keep] for row in rows],
         text_columns=frozenset({1}),
         row_classes=classes,
+        table_class="candidates",
     )
 
 
@@ -335,7 +346,7 @@ def _proposals_table(item: RoundEvent, chosen: tuple[str, int] | None) -> str:
                 current.dev_loss,
                 _percent(current.dev_accuracy),
                 None,
-                "text: the nearest tokens of S; scores: the soft prompt's own",
+                "scores: the soft prompt's; text: its nearest tokens",
             )
         )
         classes.append("current")
