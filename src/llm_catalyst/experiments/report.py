@@ -6,13 +6,10 @@ report".
 
 from __future__ import annotations
 
-import base64
-import html
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from llm_catalyst.catalyst.methods import METHODS, get_method
 from llm_catalyst.errors import DataError
@@ -22,13 +19,21 @@ from llm_catalyst.experiments.plots import (
     plot_curves,
     plot_rounds,
 )
+from llm_catalyst.experiments.report_html import (
+    caption,
+    chosen_at,
+    current_candidate,
+    escape,
+    html_table,
+    image,
+    percent,
+    rounds_html,
+)
 from llm_catalyst.experiments.results import RunEvents, RunRecord, collect_runs, read_events
 from llm_catalyst.experiments.rounds import (
-    CURRENT_SOURCE,
     ROUND_HEADERS,
     ROUNDS_LEGEND,
     RoundOutcome,
-    restart_kind,
     round_outcomes,
     rounds_rows,
 )
@@ -43,7 +48,6 @@ from llm_catalyst.experiments.tables import (
     comparison_table,
     format_duration,
 )
-from llm_catalyst.records import CandidateRecord, RoundEvent
 
 REPORT_FILE = "report.html"
 REPORT_DIR = "report"
@@ -124,82 +128,9 @@ class _RunView:
     rounds: Path | None
 
 
-def _chosen_at(item: RoundEvent) -> tuple[str, int] | None:
-    """Where the chosen candidate is listed: ("proposals" or "pool", index), or None.
-
-    The chosen record may carry its own source (a projection restart names the pool text it
-    came from), so a candidate with the same text and source is preferred, then the same text.
-    """
-    chosen = item.chosen
-    if chosen is None:
-        return None
-    listed = [
-        (series, index, candidate)
-        for series in ("proposals", "pool")
-        for index, candidate in enumerate(getattr(item, series))
-        if candidate.text == chosen.text and candidate.source != CURRENT_SOURCE
-    ]
-    exact = [entry for entry in listed if entry[2].source == chosen.source]
-    found = (exact or listed or [None])[0]
-    return None if found is None else (found[0], found[1])
-
-
-def _current(item: RoundEvent) -> CandidateRecord | None:
-    return next((c for c in item.pool if c.source == CURRENT_SOURCE), None)
-
-
 def _trains(method: str) -> bool:
     """Whether the run's prompt is a soft prompt; methods unknown here are taken to train."""
     return method not in METHODS or get_method(method).trains
-
-
-def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
-def _cell(value: object) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return str(value)
-
-
-def _html_table(
-    headers: Sequence[str],
-    rows: Iterable[Sequence[object]],
-    *,
-    text_columns: frozenset[int] = frozenset(),
-    row_classes: Iterable[str] | None = None,
-    table_class: str = "",
-) -> str:
-    rows = list(rows)
-    classes = list(row_classes) if row_classes is not None else [""] * len(rows)
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = []
-    for row, css in zip(rows, classes, strict=True):
-        cells = "".join(
-            f'<td class="text">{_e(_cell(v))}</td>'
-            if i in text_columns
-            else f"<td>{_e(_cell(v))}</td>"
-            for i, v in enumerate(row)
-        )
-        body.append(f'<tr class="{_e(css)}">{cells}</tr>' if css else f"<tr>{cells}</tr>")
-    table = f'<table class="{table_class}">' if table_class else "<table>"
-    return f"{table}<thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-
-
-def _image(path: Path) -> str:
-    data = base64.b64encode(path.read_bytes()).decode("ascii")
-    return f'<p><img alt="{_e(path.stem)}" src="data:image/png;base64,{data}"></p>'
-
-
-def _percent(value: float | None) -> str | None:
-    return None if value is None else f"{100 * value:.1f}%"
-
-
-def _caption(text: str) -> str:
-    return f'<p class="note">{_e(text)}</p>'
 
 
 def _kept_text_html(record: RunRecord, has_rounds: bool) -> str:
@@ -207,7 +138,7 @@ def _kept_text_html(record: RunRecord, has_rounds: bool) -> str:
     text = record.projected_text
     if text is None:
         return ""
-    box = f'<table><tr><td class="text">{_e(text)}</td></tr></table>'
+    box = f'<table><tr><td class="text">{escape(text)}</td></tr></table>'
     if not _trains(record.method):
         return f"<p>Text of the kept prompt (a hard prompt: the scores above are its own):</p>{box}"
     roundtrip = (
@@ -224,7 +155,7 @@ def _kept_text_html(record: RunRecord, has_rounds: bool) -> str:
         f"Projected text of the kept soft prompt (the nearest token to each of its vectors"
         f"{roundtrip}):"
     )
-    return f"<p>{_e(title)}</p>{box}{_caption(note)}"
+    return f"<p>{escape(title)}</p>{box}{caption(note)}"
 
 
 def _summary_html(record: RunRecord, has_rounds: bool) -> str:
@@ -240,16 +171,16 @@ def _summary_html(record: RunRecord, has_rounds: bool) -> str:
         ("kept prompt from", record.best_origin),
     ]
     scores: list[tuple[str, object]] = [
-        ("test accuracy", _percent(record.test.accuracy)),
+        ("test accuracy", percent(record.test.accuracy)),
         ("test loss", record.test.loss),
         ("test examples", record.test.n),
         (
             "dev accuracy (kept prompt)",
-            None if record.dev is None else _percent(record.dev.accuracy),
+            None if record.dev is None else percent(record.dev.accuracy),
         ),
         (
             "zero-shot test accuracy",
-            None if record.zero_shot_test is None else _percent(record.zero_shot_test.accuracy),
+            None if record.zero_shot_test is None else percent(record.zero_shot_test.accuracy),
         ),
     ]
     cost: list[tuple[str, object]] = []
@@ -273,201 +204,20 @@ def _summary_html(record: RunRecord, has_rounds: bool) -> str:
             ("skipped rounds", record.llm.skipped_rounds),
         ]
     tables = [
-        _html_table((title, ""), rows)
+        html_table((title, ""), rows)
         for title, rows in (("run", run), ("scores", scores), ("cost", cost))
         if rows
     ]
     return f'<div class="summary">{"".join(tables)}</div>' + _kept_text_html(record, has_rounds)
 
 
-def _detail_list(item: RoundEvent, key: str) -> list[dict[str, Any]]:
-    """A list of records from the round's free-form ``details``; anything else reads as none."""
-    value = item.details.get(key)
-    return [entry for entry in value if isinstance(entry, dict)] if isinstance(value, list) else []
-
-
-def _delta(candidate: CandidateRecord, current: CandidateRecord | None) -> str | None:
-    if current is None or current.dev_loss is None or candidate.dev_loss is None:
-        return None
-    text = f"{candidate.dev_loss - current.dev_loss:+.4f}"
-    return "0.0000" if float(text) == 0 else text  # neither "+0.0000" nor "-0.0000"
-
-
-def _outcome(item: RoundEvent, current: CandidateRecord | None) -> str:
-    if item.skipped:
-        return "skipped"
-    if item.chosen is None:
-        return "kept S" if current is not None else "no new best"
-    source = restart_kind(item.chosen.source)
-    return f"restart from {source}" if current is not None else f"new best ({source})"
-
-
-_CANDIDATE_HEADERS = ("source", "text", "dev loss", "dev accuracy", "Δ loss vs S", "note")
-_DELTA_COLUMN = 4
-
-
-def _candidates_table(
-    rows: Sequence[tuple[object, ...]], classes: Sequence[str], has_current: bool
-) -> str:
-    """Rows under ``_CANDIDATE_HEADERS``; without S (a search) its Δ column is left out."""
-    if has_current:
-        return _html_table(
-            _CANDIDATE_HEADERS,
-            rows,
-            text_columns=frozenset({1}),
-            row_classes=classes,
-            table_class="candidates",
-        )
-    keep = [i for i in range(len(_CANDIDATE_HEADERS)) if i != _DELTA_COLUMN]
-    return _html_table(
-        [_CANDIDATE_HEADERS[i] for i in keep],
-        [[row[i] for i in keep] for row in rows],
-        text_columns=frozenset({1}),
-        row_classes=classes,
-        table_class="candidates",
-    )
-
-
-def _proposals_table(item: RoundEvent, chosen: tuple[str, int] | None) -> str:
-    """S first (the bar to beat), the proposals by dev loss, then what the LLM wrote that was
-    not scored, with why."""
-    current = _current(item)
-    cut = {
-        str(t.get("text")): f"cut to fit the prompt's slots, scored as {t.get('kept')!r}"
-        for t in _detail_list(item, "truncated")
-    }
-    rows: list[tuple[object, ...]] = []
-    classes: list[str] = []
-    if current is not None:
-        rows.append(
-            (
-                "S (current soft prompt)",
-                current.text,
-                current.dev_loss,
-                _percent(current.dev_accuracy),
-                None,
-                "scores: the soft prompt's; text: its nearest tokens",
-            )
-        )
-        classes.append("current")
-    order = sorted(
-        range(len(item.proposals)),
-        key=lambda i: (item.proposals[i].dev_loss is None, item.proposals[i].dev_loss or 0.0),
-    )
-    for index in order:
-        candidate = item.proposals[index]
-        is_chosen = chosen == ("proposals", index)
-        note = "chosen" if is_chosen else ""
-        if candidate.text in cut:
-            note = f"{note}; {cut[candidate.text]}" if note else cut[candidate.text]
-        if candidate.dev_loss is None and not note:
-            note = "not scored"
-        rows.append(
-            (
-                candidate.source or "—",
-                candidate.text,
-                candidate.dev_loss,
-                _percent(candidate.dev_accuracy),
-                _delta(candidate, current),
-                note,
-            )
-        )
-        classes.append("chosen" if is_chosen else "")
-    for rejected in _detail_list(item, "rejected"):
-        rows.append(("rejected", rejected.get("text"), None, None, None, rejected.get("reason")))
-        classes.append("rejected")
-    if not rows:
-        return ""
-    return _candidates_table(rows, classes, current is not None)
-
-
-def _pool_html(item: RoundEvent, chosen: tuple[str, int] | None) -> str:
-    """The pool, folded away unless the choice came from it: the proposals are what is read."""
-    current = _current(item)
-    listed = [(i, c) for i, c in enumerate(item.pool) if c.source != CURRENT_SOURCE]
-    if not listed:
-        return ""
-    summary = (
-        f"pool: {len(listed)} projected text(s) of the stage's trajectory, scored as hard prompts"
-        if current is not None
-        else f"prompts scored before this round ({len(listed)}), shown to the LLM"
-    )
-    table = _candidates_table(
-        [
-            (
-                c.source or "—",
-                c.text,
-                c.dev_loss,
-                _percent(c.dev_accuracy),
-                _delta(c, current),
-                "chosen" if chosen == ("pool", i) else "",
-            )
-            for i, c in listed
-        ],
-        ["chosen" if chosen == ("pool", i) else "" for i, _ in listed],
-        current is not None,
-    )
-    opened = " open" if chosen is not None and chosen[0] == "pool" else ""
-    return f"<details{opened}><summary>{_e(summary)}</summary>{table}</details>"
-
-
-def _probes_html(item: RoundEvent) -> str:
-    if not item.probes:
-        return ""
-    return f"<p>probes: each entrant took {_e(item.probe_steps)} step(s) from fresh moments</p>" + (
-        _html_table(
-            (
-                "entrant",
-                "text",
-                "dev loss before",
-                "dev loss after",
-                "dev accuracy after",
-                "continued",
-            ),
-            (
-                (
-                    p.source or "—",
-                    p.text,
-                    p.dev_loss_before,
-                    p.dev_loss,
-                    _percent(p.dev_accuracy),
-                    "yes" if p.continued else "",
-                )
-                for p in item.probes
-            ),
-            text_columns=frozenset({1}),
-            row_classes=("chosen" if p.continued else "" for p in item.probes),
-        )
-    )
-
-
-def _rounds_html(rounds: Sequence[RoundEvent]) -> str:
-    parts = []
-    for item in rounds:
-        current, chosen = _current(item), _chosen_at(item)
-        status = (
-            f"skipped: {item.skip_reason or 'no reason recorded'}"
-            if item.skipped
-            else f"choice: {item.reason or 'no reason recorded'}"
-        )
-        parts.append(
-            f"<h4>round {_e(item.round)} (after step {_e(item.step)}): "
-            f"{_e(_outcome(item, current))}</h4>"
-        )
-        parts.append(f'<p class="note">{_e(status)}</p>')
-        parts.append(_proposals_table(item, chosen))
-        parts.append(_probes_html(item))
-        parts.append(_pool_html(item, chosen))
-    return "".join(parts)
-
-
 def _restarts_html(view: _RunView) -> str:
     if not view.events.restarts:
         return ""
-    return "<h3>restarts</h3>" + _html_table(
+    return "<h3>restarts</h3>" + html_table(
         ("step", "round", "origin", "restart text", "dev loss", "dev accuracy"),
         (
-            (r.step, r.round, r.source, r.text, r.dev_loss, _percent(r.dev_accuracy))
+            (r.step, r.round, r.source, r.text, r.dev_loss, percent(r.dev_accuracy))
             for r in view.events.restarts
         ),
         text_columns=frozenset({3}),
@@ -482,8 +232,8 @@ def _run_html(view: _RunView) -> str:
         else f"{view.label} (unfinished)"
     )
     parts = [
-        f'<section id="{_e(_anchor(view))}"><h2>{_e(title)}</h2>',
-        f'<p class="note">{_e(view.path)}</p>',
+        f'<section id="{escape(_anchor(view))}"><h2>{escape(title)}</h2>',
+        f'<p class="note">{escape(view.path)}</p>',
     ]
     if record is not None:
         parts.append(_summary_html(record, bool(rounds)))
@@ -491,15 +241,15 @@ def _run_html(view: _RunView) -> str:
         parts.append("<p>No results.json yet: the curves show the run so far.</p>")
     if view.curves is not None:
         restarts = _RESTARTS_CAPTION if view.events.restarts else ""
-        parts += [_image(view.curves), _caption(_CURVES_CAPTION + restarts)]
+        parts += [image(view.curves), caption(_CURVES_CAPTION + restarts)]
     parts.append(_restarts_html(view))
     if view.rounds is not None:
         parts.append("<h3>rounds: what each round proposed and chose</h3>")
-        soft = any(_current(item) is not None for item in rounds)
+        soft = any(current_candidate(item) is not None for item in rounds)
         if soft:
-            parts.append(f'<p class="explain">{_e(SOFT_VS_PROJECTED)}</p>')
-        caption = _ROUNDS_CAPTION if soft else _SEARCH_ROUNDS_CAPTION
-        parts += [_image(view.rounds), _caption(caption), _rounds_html(rounds)]
+            parts.append(f'<p class="explain">{escape(SOFT_VS_PROJECTED)}</p>')
+        legend = _ROUNDS_CAPTION if soft else _SEARCH_ROUNDS_CAPTION
+        parts += [image(view.rounds), caption(legend), rounds_html(rounds)]
     parts.append("</section>")
     return "".join(parts)
 
@@ -524,25 +274,25 @@ def _comparison_html(
         return "<h2>comparison</h2><p>No finished runs yet.</p>"
     parts = [
         "<h2>comparison</h2>",
-        _html_table(table.headers, table.display_rows()),
-        f'<p class="note">{_e(table.legend())}</p>',
+        html_table(table.headers, table.display_rows()),
+        f'<p class="note">{escape(table.legend())}</p>',
     ]
     if plot is not None:
-        caption = _COMPARISON_CAPTION.format(
+        legend = _COMPARISON_CAPTION.format(
             level=table.bootstrap.level,
             resamples=table.bootstrap.resamples,
             baseline=table.baseline,
         )
-        parts += [_image(plot), _caption(caption)]
+        parts += [image(plot), caption(legend)]
     parts += [
         "<h3>wall-clock per method (all tasks)</h3>",
-        _html_table(table.wall_clock_headers, table.wall_clock_rows()),
+        html_table(table.wall_clock_headers, table.wall_clock_rows()),
     ]
     if outcomes:
         parts += [
             "<h3>what the rounds did</h3>",
-            _html_table(ROUND_HEADERS, rounds_rows(outcomes)),
-            f'<p class="note">{_e(ROUNDS_LEGEND)}</p>',
+            html_table(ROUND_HEADERS, rounds_rows(outcomes)),
+            f'<p class="note">{escape(ROUNDS_LEGEND)}</p>',
         ]
     return "".join(parts)
 
@@ -558,7 +308,7 @@ def _view(root: Path, path: Path, record: RunRecord | None, out_dir: Path) -> _R
         curves = plot_curves(events, best_step, best_origin, out_dir / f"{name}-curves.png")
     rounds = None
     if events.rounds:
-        sides = [(_chosen_at(item) or ("",))[0] == "proposals" for item in events.rounds]
+        sides = [(chosen_at(item) or ("",))[0] == "proposals" for item in events.rounds]
         rounds = plot_rounds(events.rounds, sides, out_dir / f"{name}-rounds.png")
     return _RunView(name, "/".join(relative) or path.name, path, record, events, curves, rounds)
 
@@ -580,15 +330,15 @@ def _index_html(views: Sequence[_RunView]) -> str:
     cells: dict[tuple[str, str], list[str]] = {}
     unfinished = []
     for view in views:
-        link = f'<a href="#{_e(_anchor(view))}">{{}}</a>'
+        link = f'<a href="#{escape(_anchor(view))}">{{}}</a>'
         record = view.record
         if record is None:
-            unfinished.append(link.format(_e(view.label)))
+            unfinished.append(link.format(escape(view.label)))
             continue
-        text = f"seed {record.seed} ({_percent(record.test.accuracy)})"
-        cells.setdefault((record.task, record.arm_name), []).append(link.format(_e(text)))
+        text = f"seed {record.seed} ({percent(record.test.accuracy)})"
+        cells.setdefault((record.task, record.arm_name), []).append(link.format(escape(text)))
     rows = "".join(
-        f"<tr><td>{_e(task)}</td><td>{_e(arm)}</td><td>{' · '.join(links)}</td></tr>"
+        f"<tr><td>{escape(task)}</td><td>{escape(arm)}</td><td>{' · '.join(links)}</td></tr>"
         for (task, arm), links in sorted(
             cells.items(), key=lambda item: (item[0][0], method_sort_key(item[0][1]))
         )
@@ -634,16 +384,16 @@ def write_report(
     ]
     single = len(views) == 1 and views[0].path == root
     body = [
-        f"<h1>llm-catalyst report: {_e(root.resolve().name)}</h1>",
-        f'<p class="note">{_e(root.resolve())} · written '
-        f"{_e(datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC'))} · "
+        f"<h1>llm-catalyst report: {escape(root.resolve().name)}</h1>",
+        f'<p class="note">{escape(root.resolve())} · written '
+        f"{escape(datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC'))} · "
         f"{len(collection.finished)} finished, {len(collection.unfinished)} unfinished</p>",
     ]
     if not single:
         try:
             table = comparison_table(collection.finished, baseline=baseline, bootstrap=bootstrap)
         except DataError as error:  # e.g. two runs of one cell and seed: the runs still show
-            body.append(f"<h2>comparison</h2><p>No comparison table: {_e(error)}</p>")
+            body.append(f"<h2>comparison</h2><p>No comparison table: {escape(error)}</p>")
         else:
             plot = None
             if table.rows:
@@ -654,7 +404,7 @@ def write_report(
     body += [_run_html(view) for view in views]
     page = (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>llm-catalyst report: {_e(root.resolve().name)}</title>"
+        f"<title>llm-catalyst report: {escape(root.resolve().name)}</title>"
         f"<style>{_STYLE}</style></head><body>{''.join(body)}</body></html>\n"
     )
     report_path = out_dir / REPORT_FILE
