@@ -22,7 +22,7 @@ import torch
 
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.llm.budget import Budget
-from llm_catalyst.records import CandidateRecord
+from llm_catalyst.records import CandidateRecord, ComputeSpent
 from llm_catalyst.rundir import RunDirectory
 from llm_catalyst.training.best import BestTracker
 from llm_catalyst.training.scoring import EvalResult
@@ -79,6 +79,21 @@ class Counters:
     probe_steps: int = 0
     discarded_probe_steps: int = 0
     train_forward_passes: int = 0
+
+    def spent(self, gradient_steps: int, batch_size: int) -> ComputeSpent:
+        """results.json's record of the work, with ``gradient_steps`` every optimizer step."""
+        return ComputeSpent(
+            gradient_steps=gradient_steps,
+            train_examples_seen=gradient_steps * batch_size,
+            dev_prompts_scored=self.dev_prompts,
+            dev_prompts_reused=self.dev_prompts_reused,
+            dev_prompts_raced_out=self.dev_prompts_raced_out,
+            dev_forward_passes=self.dev_forward_passes,
+            train_forward_passes=self.train_forward_passes,
+            test_forward_passes=self.test_forward_passes,
+            probe_steps=self.probe_steps,
+            discarded_probe_steps=self.discarded_probe_steps,
+        )
 
 
 class Clock:

@@ -27,14 +27,11 @@ from llm_catalyst.catalyst.checkpoint import (
 from llm_catalyst.catalyst.config import RunConfig, load_run_config
 from llm_catalyst.catalyst.loop import CatalystLoop, HardPromptSearch
 from llm_catalyst.catalyst.methods import SourceContext, get_method
+from llm_catalyst.catalyst.protocols import protocol_splits, run_name, selection_split
 from llm_catalyst.catalyst.sources import MainProcessSource
 from llm_catalyst.catalyst.zero_shot import ZeroShotCache, zero_shot_key
-from llm_catalyst.data.config import load_data, load_splits
 from llm_catalyst.data.sampling import (
-    FewShotSplits,
     evaluation_subset,
-    held_out_validation,
-    sample_splits,
 )
 from llm_catalyst.distributed import Distributed
 from llm_catalyst.errors import ConfigError, TrainingError
@@ -47,7 +44,6 @@ from llm_catalyst.prompts.projection import Vocabulary, project
 from llm_catalyst.prompts.soft_prompt import SoftPrompt, init_prompt, prompt_from_text
 from llm_catalyst.records import (
     RESULTS_FORMAT_VERSION,
-    ComputeSpent,
     DevEvalEvent,
     ErrorEvent,
     LLMUsage,
@@ -74,46 +70,6 @@ class RunResult:
     is_main: bool = True
 
 
-# -- protocols -------------------------------------------------------------------------------
-
-
-def protocol_splits(config: RunConfig) -> FewShotSplits:
-    """fewshot: k-shot train and dev from the train pool; validation: the same, scored at the
-    end on other train-pool examples instead of the evaluation split (for choosing a recipe);
-    paper: the whole pool for training and the evaluation split as dev too (the reference
-    code's leak, reproduced on purpose)."""
-    if config.protocol == "fewshot":
-        return load_splits(config.data)
-    data = load_data(config.data)
-    if config.protocol == "validation":
-        splits = sample_splits(data, config.data.shots, config.data.seed, config.data.dev_shots)
-        return held_out_validation(data, splits)
-    test = evaluation_subset(data.test, config.max_test_examples)
-    return FewShotSplits(
-        task=data.task,
-        train=data.train,
-        dev=test,
-        test=test,
-        seed=config.data.seed,
-        shots=None,
-        dev_shots=0,
-        source=data.source,
-    )
-
-
-# -- running a method ------------------------------------------------------------------------
-
-
-def _selection_split(config: RunConfig) -> str:
-    return "test" if config.protocol == "paper" else "dev"
-
-
-def _run_name(config: RunConfig) -> str:
-    task = config.data.task if isinstance(config.data.task, str) else config.data.task.name
-    model = Path(config.backbone.model).name
-    return f"{task}-{model}-{config.method}-s{config.data.seed}"
-
-
 def run(
     config: RunConfig,
     console: Console | None = None,
@@ -131,7 +87,7 @@ def run(
         lambda: (
             RunDirectory.create(
                 config.output_dir,
-                name or _run_name(config),
+                name or run_name(config),
                 config.model_dump(mode="json"),
                 seed=config.data.seed,
                 protocol=config.protocol,
@@ -306,7 +262,7 @@ class _Run:
                 dev=len(self.splits.dev),
                 test=len(self.test),
                 source=self.splits.source,
-                selection_split=_selection_split(config),
+                selection_split=selection_split(config),
             )
         )
         self.run_dir.log(PlanEvent(method=config.method, **self.schedule.record().model_dump()))
@@ -467,24 +423,13 @@ class _Run:
             zero_shot_test=None if state.zero_shot is None else Metrics(**state.zero_shot),
             projected_text=projection.text,
             projection_roundtrip_ok=projection.roundtrip_ok,
-            selection_split=_selection_split(config),
+            selection_split=selection_split(config),
             schedule=self.schedule.record(),
             rounds_done=state.rounds_done,
             restarts=state.restarts,
             wall_clock=WallClock(**state.clock.totals()),
             llm=self._llm_usage(state),
-            budget=ComputeSpent(
-                gradient_steps=steps,
-                train_examples_seen=steps * config.train.batch_size,
-                dev_prompts_scored=state.counters.dev_prompts,
-                dev_prompts_reused=state.counters.dev_prompts_reused,
-                dev_prompts_raced_out=state.counters.dev_prompts_raced_out,
-                dev_forward_passes=state.counters.dev_forward_passes,
-                train_forward_passes=state.counters.train_forward_passes,
-                test_forward_passes=state.counters.test_forward_passes,
-                probe_steps=state.counters.probe_steps,
-                discarded_probe_steps=state.counters.discarded_probe_steps,
-            ),
+            budget=state.counters.spent(steps, config.train.batch_size),
             run_dir=str(self.run_dir.path),
         )
         self.run_dir.write_results(results)
