@@ -138,7 +138,7 @@ def compare_command(
         loaded = Experiment.load(experiment)
         if ablation:
             cells = loaded.ablation_cells(output, split_list(methods, []), overrides)
-            baseline = cells[0].name.split("/")[1]
+            baseline = cells[0].config.arm or cells[0].config.method
             contrasts = []
         else:
             cells = loaded.cells(
