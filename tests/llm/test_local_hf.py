@@ -7,7 +7,7 @@ import copy
 import pytest
 import torch
 
-from llm_catalyst.llm.client import LLMRequest, SamplingParams, plain_prompt
+from llm_catalyst.llm.client import InProcessClient, LLMRequest, SamplingParams
 from llm_catalyst.llm.config import LLMConfig
 from llm_catalyst.llm.gateway import build_client, build_gateway
 from llm_catalyst.llm.local_hf import LocalHFClient
@@ -82,7 +82,9 @@ def test_a_model_without_chat_template_continues_plain_text(tiny) -> None:
     base = LocalHFClient(tiny.model, tokenizer, name="tiny-base")
     assert tiny.has_chat_template and not base.has_chat_template
     completion = base.complete(LLMRequest(MESSAGES, SamplingParams(temperature=0, max_tokens=3)))
-    assert completion.usage.prompt_tokens == len(tokenizer(plain_prompt(MESSAGES))["input_ids"])
+    assert completion.usage.prompt_tokens == len(
+        tokenizer(InProcessClient.plain_prompt(MESSAGES))["input_ids"]
+    )
 
 
 def test_a_loaded_pair_is_reused_not_reloaded(tiny) -> None:

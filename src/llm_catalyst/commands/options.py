@@ -69,23 +69,32 @@ def split_list(values: list[str] | None, default: list[str]) -> list[str]:
 
 
 CSV_HELP = "comma-separated; the option may also be repeated"
-ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config")]
-LLMOption = Annotated[
-    Path | None, typer.Option("--llm", help="LLM config YAML (the llm section of a run config)")
-]
-TaskOption = Annotated[str | None, typer.Option(help="built-in task name")]
-SeedOption = Annotated[int | None, typer.Option(help="seed for sampling and training")]
-ModelOption = Annotated[str | None, typer.Option(help="backbone preset, hub id or path")]
-ShotsOption = Annotated[int | None, typer.Option(help="train examples per class")]
-StepsOption = Annotated[int | None, typer.Option(help="gradient steps (every method)")]
-LROption = Annotated[float | None, typer.Option(help="prompt learning rate")]
-PromptLengthOption = Annotated[int | None, typer.Option(help="soft-prompt slots P")]
-InitTextOption = Annotated[str | None, typer.Option(help="initialise the prompt from this text")]
-RoundsOption = Annotated[int | None, typer.Option(help="LLM rounds N")]
-DataDirOption = Annotated[Path | None, typer.Option(help="benchmark data folder")]
-OutputDirOption = Annotated[Path | None, typer.Option(help="where run directories go")]
-MaxTestOption = Annotated[int | None, typer.Option(help="score only the first N test examples")]
 SetOption = Annotated[
     list[str] | None,
     typer.Option("--set", help="any config key, e.g. --set train.warmup_steps=5"),
 ]
+
+# Where a run's settings, data and model come from, and where it goes.
+ConfigOption = Annotated[Path | None, typer.Option("--config", "-c", help="YAML config")]
+LLMOption = Annotated[
+    Path | None, typer.Option("--llm", help="LLM config YAML (the llm section of a run config)")
+]
+DataDirOption = Annotated[Path | None, typer.Option(help="benchmark data folder")]
+ModelOption = Annotated[str | None, typer.Option(help="backbone preset, hub id or path")]
+OutputDirOption = Annotated[Path | None, typer.Option(help="where run directories go")]
+
+# What a run samples and scores.
+TaskOption = Annotated[str | None, typer.Option(help="built-in task name")]
+SeedOption = Annotated[int | None, typer.Option(help="seed for sampling and training")]
+ShotsOption = Annotated[int | None, typer.Option(help="train examples per class")]
+MaxTestOption = Annotated[
+    int | None,
+    typer.Option(help="score a fixed seeded draw of N test examples, the same for every run"),
+]
+
+# The prompt and its budget.
+PromptLengthOption = Annotated[int | None, typer.Option(help="soft-prompt slots P")]
+InitTextOption = Annotated[str | None, typer.Option(help="initialise the prompt from this text")]
+StepsOption = Annotated[int | None, typer.Option(help="gradient steps (every method)")]
+LROption = Annotated[float | None, typer.Option(help="prompt learning rate")]
+RoundsOption = Annotated[int | None, typer.Option(help="LLM rounds N")]

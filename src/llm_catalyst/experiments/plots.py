@@ -22,7 +22,7 @@ from matplotlib.ticker import MaxNLocator
 
 from llm_catalyst.experiments.results import RunEvents
 from llm_catalyst.experiments.rounds import CURRENT_SOURCE, restart_kind
-from llm_catalyst.experiments.stats import ConfidenceInterval
+from llm_catalyst.experiments.stats import ConfidenceInterval, SeedMean
 from llm_catalyst.records import CandidateRecord, RoundEvent
 
 _DPI = 100
@@ -34,12 +34,9 @@ _DEV_COLOR = "tab:orange"
 
 
 @dataclass(frozen=True)
-class MethodScores:
+class MethodScores(SeedMean):
     """One method's test accuracy on one task per seed, and the interval of their mean."""
 
-    task: str
-    method: str
-    seeds: tuple[int, ...]
     accuracies: tuple[float, ...]
     interval: ConfidenceInterval | None
 
@@ -83,7 +80,7 @@ def _method_panel(
             axes.scatter(
                 x - 0.12 + offset, 100 * accuracy, s=30, color=colors[seed], alpha=0.85, zorder=3
             )
-        mean = 100 * float(np.mean(item.accuracies))
+        mean = 100 * item.mean
         error = None
         if item.interval is not None:
             error = [[mean - 100 * item.interval.low], [100 * item.interval.high - mean]]

@@ -263,7 +263,11 @@ def method_scores(table: ComparisonTable, runs: Sequence[RunRecord]) -> list[Met
         summary = row.summary
         values = tuple(accuracy[(summary.task, summary.method, s)] for s in summary.seeds)
         interval = bootstrap_ci(values, table.bootstrap) if len(values) > 1 else None
-        scores.append(MethodScores(summary.task, summary.method, summary.seeds, values, interval))
+        scores.append(
+            MethodScores(
+                summary.task, summary.method, summary.seeds, summary.mean, values, interval
+            )
+        )
     return scores
 
 

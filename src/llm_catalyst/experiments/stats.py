@@ -48,6 +48,10 @@ class ConfidenceInterval:
     level: float
     resamples: int
 
+    def in_points(self) -> str:
+        """Signed percentage points, as every table prints the interval of a difference."""
+        return f"[{100 * self.low:+.1f}, {100 * self.high:+.1f}]"
+
 
 @dataclass(frozen=True)
 class SeedMean:

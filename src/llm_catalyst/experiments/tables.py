@@ -108,9 +108,7 @@ def _delta(row: ComparisonRow, baseline: str) -> str:
     delta = row.delta
     if delta is None:
         return "—"
-    text = f"{100 * delta.mean:+.1f}"
-    if delta.ci is not None:
-        text += f" [{100 * delta.ci.low:+.1f}, {100 * delta.ci.high:+.1f}]"
+    text = _interval(delta)
     if delta.n != row.summary.n:
         text += f" (n={delta.n})"
     return text
@@ -119,7 +117,7 @@ def _delta(row: ComparisonRow, baseline: str) -> str:
 def _interval(delta: PairedDelta) -> str:
     if delta.ci is None:
         return f"{100 * delta.mean:+.1f}"
-    return f"{100 * delta.mean:+.1f} [{100 * delta.ci.low:+.1f}, {100 * delta.ci.high:+.1f}]"
+    return f"{100 * delta.mean:+.1f} {delta.ci.in_points()}"
 
 
 def contrasts_markdown(contrasts: Iterable[Contrast]) -> str:

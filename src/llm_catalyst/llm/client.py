@@ -151,9 +151,10 @@ class LLMClient(Protocol):
 
 
 class InProcessClient:
-    """The identity and chat-template flag of a back-end that runs one named model in this
-    process (``local_hf``, ``llama_cpp``, ``scripted``): ``backend`` names the back-end, and the
-    subclass sets ``_name`` and ``_chat`` when it loads the model."""
+    """What every back-end that runs one named model in this process (``local_hf``,
+    ``llama_cpp``, ``scripted``) shares: its identity, its chat-template flag, the plain prompt
+    a base model reads and one wording of failure. ``backend`` names the back-end; the subclass
+    sets ``_name`` and ``_chat`` when it loads the model."""
 
     backend: ClassVar[str]
     _name: str
@@ -167,7 +168,12 @@ class InProcessClient:
     def has_chat_template(self) -> bool:
         return self._chat
 
+    def failure(self, detail: object) -> LLMUnavailable:
+        """The error a failed generation raises, naming the back-end and model but never the
+        prompt (which may hold the user's data)."""
+        return LLMUnavailable(f"{self.backend} model {self._name!r} failed: {detail}")
 
-def plain_prompt(messages: tuple[Message, ...] | list[Message]) -> str:
-    """Message contents joined by blank lines: what a base model (no chat template) reads."""
-    return "\n\n".join(m["content"] for m in messages)
+    @staticmethod
+    def plain_prompt(messages: tuple[Message, ...] | list[Message]) -> str:
+        """Message contents joined by blank lines: what a base model (no chat template) reads."""
+        return "\n\n".join(m["content"] for m in messages)

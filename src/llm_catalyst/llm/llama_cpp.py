@@ -15,14 +15,7 @@ from typing import Any
 from gguf import GGUFReader
 
 from llm_catalyst.errors import ConfigError
-from llm_catalyst.llm.client import (
-    Completion,
-    InProcessClient,
-    LLMRequest,
-    LLMUnavailable,
-    Usage,
-    plain_prompt,
-)
+from llm_catalyst.llm.client import Completion, InProcessClient, LLMRequest, Usage
 from llm_catalyst.weights.gguf import gguf_path
 
 
@@ -71,12 +64,12 @@ class LlamaCppClient(InProcessClient):
                     body["messages"] = [dict(m) for m in request.messages]
                     answer = self._server.handle_chat_completions(body)
                 else:
-                    body["prompt"] = plain_prompt(request.messages)
+                    body["prompt"] = self.plain_prompt(request.messages)
                     answer = self._server.handle_completions(body)
             except (RuntimeError, ValueError) as exc:
-                raise LLMUnavailable(f"llama.cpp model {self._name!r} failed: {exc}") from None
+                raise self.failure(exc) from None
             if "error" in answer:
-                raise LLMUnavailable(f"llama.cpp model {self._name!r} failed: {answer['error']}")
+                raise self.failure(answer["error"])
             choice = answer["choices"][0]
             text = choice["message"].get("content") if self._chat else choice.get("text")
             texts.append(text or "")

@@ -11,14 +11,7 @@ from typing import Any
 
 import torch
 
-from llm_catalyst.llm.client import (
-    Completion,
-    InProcessClient,
-    LLMRequest,
-    LLMUnavailable,
-    Usage,
-    plain_prompt,
-)
+from llm_catalyst.llm.client import Completion, InProcessClient, LLMRequest, Usage
 from llm_catalyst.weights.presets import load_pretrained_causal_lm
 
 
@@ -45,7 +38,7 @@ class LocalHFClient(InProcessClient):
             )
             encoded = self.tokenizer(prompt, return_tensors="pt", add_special_tokens=False)
         else:
-            prompt = plain_prompt(request.messages)
+            prompt = self.plain_prompt(request.messages)
             encoded = self.tokenizer(prompt, return_tensors="pt")
         device = next(self.model.parameters()).device
         encoded = {k: v.to(device) for k, v in encoded.items()}
@@ -71,7 +64,7 @@ class LocalHFClient(InProcessClient):
                     **sampling,
                 )
         except (RuntimeError, ValueError) as exc:
-            raise LLMUnavailable(f"local model {self._name!r} failed to generate: {exc}") from None
+            raise self.failure(exc) from None
         prompt_len = encoded["input_ids"].shape[1]
         texts, finishes, generated = [], [], 0
         stop_ids = {pad_id, self.tokenizer.eos_token_id}
