@@ -128,6 +128,12 @@ class RunResults(Record):
         """What a comparison calls this run: its experiment arm, else its method."""
         return self.arm or self.method
 
+    @property
+    def scored_split(self) -> str:
+        """What ``test`` holds: the evaluation split, or under protocol ``validation`` held-out
+        train-pool examples, which must never be reported as test accuracy."""
+        return "validation" if self.protocol == "validation" else "test"
+
 
 class Event(Record):
     """A line of events.jsonl; ``kind`` is written as its ``event`` field."""

@@ -26,6 +26,17 @@ def test_run_prints_where_the_run_is_and_what_it_scored(tmp_path, shared_data_di
     assert "LLM calls 1" in outcome.output
 
 
+def test_a_validation_run_never_calls_its_score_test_accuracy(tmp_path, shared_data_dir):
+    """Under protocol validation the final score is on held-out train-pool examples: calling it
+    test accuracy would let a recipe choice pass for a test result."""
+    args = ["run", "--task", "sst2", "--method", "plain", "--protocol", "validation"]
+    sets = small_run_sets(tmp_path, shared_data_dir)
+    outcome = runner.invoke(app, [*args, "--output-dir", str(tmp_path / "r"), *sets])
+    assert outcome.exit_code == 0, outcome.output
+    assert "validation accuracy" in outcome.output
+    assert "test accuracy" not in outcome.output
+
+
 def test_resume_takes_no_other_options(tmp_path):
     outcome = runner.invoke(app, ["run", "--resume", str(tmp_path), "--seed", "2"])
     assert outcome.exit_code == 2

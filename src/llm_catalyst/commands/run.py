@@ -45,7 +45,7 @@ def run_command(
     method: Annotated[str | None, typer.Option(help=", ".join(METHODS))] = None,
     task: TaskOption = None,
     seed: SeedOption = None,
-    protocol: Annotated[str | None, typer.Option(help="fewshot (default) or paper")] = None,
+    protocol: Annotated[str | None, typer.Option(help="fewshot (default), validation (held-out train-pool score) or paper")] = None,
     llm: LLMOption = None,
     model: ModelOption = None,
     shots: ShotsOption = None,
@@ -106,8 +106,8 @@ def print_summary(out: Console, results: RunResults) -> None:
     if results.zero_shot_test is not None:
         out.print(f"zero-shot hard prompt: accuracy {results.zero_shot_test.accuracy:.4f} on test")
     out.print(
-        f"{results.method} on {results.task} (seed {results.seed}): test accuracy "
-        f"{test.accuracy:.4f} (n={test.n}); kept prompt from {results.best_origin} "
+        f"{results.method} on {results.task} (seed {results.seed}): {results.scored_split} "
+        f"accuracy {test.accuracy:.4f} (n={test.n}); kept prompt from {results.best_origin} "
         f"(dev accuracy {dev.accuracy:.4f}, loss {dev.loss:.4f})"
     )
     out.print(f"projected prompt: {results.projected_text!r}")

@@ -134,8 +134,8 @@ def run_cell(
         return CellOutcome(cell.name, "interrupted", str(stop), time.perf_counter() - start)
     except LLMCatalystError as error:
         return CellOutcome(cell.name, "failed", str(error), time.perf_counter() - start)
-    test = result.results.test
-    message = f"test accuracy {test.accuracy:.4f} (n={test.n})"
+    results = result.results
+    message = f"{results.scored_split} accuracy {results.test.accuracy:.4f} (n={results.test.n})"
     return CellOutcome(cell.name, "finished", message, time.perf_counter() - start)
 
 
