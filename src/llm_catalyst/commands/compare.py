@@ -24,8 +24,10 @@ from llm_catalyst.commands.options import (
     split_list,
 )
 from llm_catalyst.errors import ConfigError
-from llm_catalyst.experiments.experiment import Experiment
+from llm_catalyst.experiments.ablation import choice_markdown, choose_variant, write_choice
+from llm_catalyst.experiments.experiment import AblationConfig, Experiment
 from llm_catalyst.experiments.grid import grid_cells, llm_plan, unfinished, write_comparison
+from llm_catalyst.experiments.results import collect_runs
 from llm_catalyst.experiments.workers import Cell, CellOutcome, run_cells
 
 ExperimentOption = Annotated[
@@ -132,11 +134,13 @@ def compare_command(
     }
     overrides = config_overrides(options, set_, llm)
     task_names = split_list(tasks, [])
+    ablation_config = None
     if experiment is not None:
         if config:
             raise ConfigError("give --experiment or --config, not both: the file holds the run")
         loaded = Experiment.load(experiment)
         if ablation:
+            ablation_config = loaded.config.ablation
             cells = loaded.ablation_cells(output, split_list(methods, []), overrides)
             baseline = cells[0].config.arm or cells[0].config.method
             contrasts = []
@@ -161,4 +165,15 @@ def compare_command(
     if comparison is not None:
         out.print(comparison.markdown)
         out.print(f"tables: {comparison.markdown_path}, {comparison.csv_path}")
+    if ablation_config is not None:
+        _print_ablation_choice(output, ablation_config)
     fail_on_failed(outcomes)
+
+
+def _print_ablation_choice(output: Path, ablation: AblationConfig) -> None:
+    """The pre-registered rule's verdict on the variants finished so far, kept in ablation.json."""
+    choice = choose_variant(collect_runs(output).finished, ablation)
+    if choice is not None:
+        out = consoles()[0]
+        out.print(choice_markdown(choice))
+        out.print(f"choice: {write_choice(output, choice)}")

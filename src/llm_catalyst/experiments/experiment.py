@@ -49,6 +49,11 @@ class AblationConfig(BaseModel):
     base_arm: str = "catalyst"
     arms: dict[str, Overrides] = Field(min_length=1)
     validation_examples: int = Field(300, ge=1)
+    tolerance: float = Field(
+        0.005,
+        ge=0,
+        description="a variant with fewer ingredients this close to the best mean wins instead",
+    )
 
 
 class ExperimentConfig(BaseModel):
