@@ -160,6 +160,28 @@ def test_a_cell_run_with_other_settings_is_neither_skipped_nor_resumed(tmp_path,
     assert "delete that directory" in outcome.message
 
 
+def test_the_llm_settings_of_a_method_that_calls_no_llm_are_not_a_difference(
+    tmp_path, shared_data_dir
+):
+    """A new LLM default (or another --llm file) leaves a grid's finished plain cells standing;
+    for a method that calls the LLM it is a difference."""
+    cell = _small_cell(tmp_path, shared_data_dir)
+    grid = Path(cell.config.output_dir)
+    assert run_cell(cell, grid).status == "finished"
+
+    def other_llm(config):
+        return config.model_copy(
+            update={"llm": config.llm.model_copy(update={"model": "another-model"})}
+        )
+
+    assert run_cell(Cell(cell.name, other_llm(cell.config)), grid).message == "finished earlier"
+    catalyst = other_llm(cell.config.model_copy(update={"method": "catalyst"}))
+    outcome = run_cell(Cell(cell.name, catalyst), grid)
+    assert outcome.status == "failed"
+    assert "method: 'plain' there, 'catalyst' now" in outcome.message
+    assert "llm.model:" in outcome.message
+
+
 def test_each_cell_shows_its_progress_as_lines_where_stderr_is_no_terminal(
     tmp_path, shared_data_dir
 ):

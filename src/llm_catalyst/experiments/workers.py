@@ -149,15 +149,19 @@ def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _check_same_config(directory: Path, wanted: RunConfig) -> None:
-    """Refuse a cell directory written with other settings than the cell's."""
+    """Refuse a cell directory written with other settings than the cell's. The ``llm``
+    section of a method that never calls an LLM cannot change its result, so a new LLM default
+    (or --llm file) leaves the finished plain cells of a grid standing."""
     from llm_catalyst.catalyst.config import load_run_config
+    from llm_catalyst.catalyst.methods import get_method
 
     recorded = _flat(load_run_config(directory / CONFIG_FILE).model_dump(mode="json"))
     requested = _flat(wanted.model_dump(mode="json"))
+    unused = () if get_method(wanted.method).needs_llm else ("llm.",)
     differences = [
         f"{key}: {recorded.get(key)!r} there, {requested.get(key)!r} now"
         for key in sorted(recorded.keys() | requested.keys())
-        if recorded.get(key) != requested.get(key)
+        if recorded.get(key) != requested.get(key) and not key.startswith(unused)
     ]
     if differences:
         raise ConfigError(
