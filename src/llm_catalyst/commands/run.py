@@ -45,10 +45,7 @@ def run_command(
     method: Annotated[str | None, typer.Option(help=", ".join(METHODS))] = None,
     task: TaskOption = None,
     seed: SeedOption = None,
-    protocol: Annotated[
-        str | None,
-        typer.Option(help="fewshot (default), validation (held-out train-pool score) or paper"),
-    ] = None,
+    protocol: Annotated[str | None, typer.Option(help="fewshot, validation or paper")] = None,
     llm: LLMOption = None,
     model: ModelOption = None,
     shots: ShotsOption = None,
