@@ -31,6 +31,21 @@ def test_in_process_llama_cpp_is_seeded_and_samples_n() -> None:
     assert client.complete(request).texts == first.texts  # whatever ran in between
 
 
+def test_clients_of_one_model_share_its_loaded_server_and_answer_alike() -> None:
+    """A grid worker builds a client per cell; the model is loaded once per process, and a
+    client on the reused server answers a seeded request as the first client did."""
+    request = LLMRequest(
+        ({"role": "user", "content": "Name a fruit."},),
+        SamplingParams(n=1, temperature=1.0, max_tokens=12, seed=7),
+    )
+    first = LlamaCppClient("smollm2-135m-instruct", n_ctx=512)
+    answer = first.complete(request).texts
+    second = LlamaCppClient("smollm2-135m-instruct", n_ctx=512)
+    assert second._server is first._server
+    assert second.complete(request).texts == answer
+    assert LlamaCppClient("smollm2-135m-instruct", n_ctx=256)._server is not first._server
+
+
 def test_qwen_preset_proposes_through_the_client_protocol(tmp_path) -> None:
     """A real seeded round with the assembled Qwen2.5-Coder GGUF, as the catalyst asks it."""
     config = LLMConfig.model_validate(

@@ -5,6 +5,11 @@ llama.cpp answers one sample per call, so ``n`` samples are ``n`` calls seeded `
 prefix differ slightly from a fresh evaluation and a seeded call must not depend on the calls
 before it. A GGUF without a chat template gets plain-text completion, as in ``local_hf``.
 xllamacpp also listens on a loopback port; a random API key keeps other processes off it.
+
+One server per model and settings serves every client of a process: starting Qwen and reading
+its GGUF metadata (the 151k-token vocabulary is parsed in Python) takes 15-20 s on 2 cores,
+which a grid worker would otherwise pay again for every cell. Since no call keeps state (no
+prompt cache, one slot), a reused server answers exactly as a fresh one.
 """
 
 from __future__ import annotations
@@ -17,6 +22,9 @@ from gguf import GGUFReader
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.llm.client import Completion, InProcessClient, LLMRequest, Usage
 from llm_catalyst.weights.gguf import gguf_path
+
+# (model, n_ctx, n_threads) -> the loaded server and whether the GGUF has a chat template.
+_SERVERS: dict[tuple[str, int, int | None], tuple[Any, bool]] = {}
 
 
 class LlamaCppClient(InProcessClient):
@@ -31,19 +39,22 @@ class LlamaCppClient(InProcessClient):
                 "install xllamacpp (a prebuilt wheel), or use backend 'local_hf'"
             ) from None
         self._name = model
-        path = gguf_path(model)
-        self._chat = "tokenizer.chat_template" in GGUFReader(path).fields
-        params = xllamacpp.CommonParams()
-        params.model.path = str(path)
-        params.n_ctx = n_ctx
-        params.n_parallel = 1
-        params.cache_ram_mib = 0
-        params.verbosity = -1
-        params.api_keys = [secrets.token_hex(16)]
-        if n_threads is not None:
-            params.cpuparams.n_threads = n_threads
-            params.cpuparams_batch.n_threads = n_threads
-        self._server: Any = xllamacpp.Server(params)
+        key = (model, n_ctx, n_threads)
+        if key not in _SERVERS:
+            path = gguf_path(model)
+            chat = "tokenizer.chat_template" in GGUFReader(path).fields
+            params = xllamacpp.CommonParams()
+            params.model.path = str(path)
+            params.n_ctx = n_ctx
+            params.n_parallel = 1
+            params.cache_ram_mib = 0
+            params.verbosity = -1
+            params.api_keys = [secrets.token_hex(16)]
+            if n_threads is not None:
+                params.cpuparams.n_threads = n_threads
+                params.cpuparams_batch.n_threads = n_threads
+            _SERVERS[key] = (xllamacpp.Server(params), chat)
+        self._server, self._chat = _SERVERS[key]
 
     def complete(self, request: LLMRequest) -> Completion:
         p = request.params
