@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 import yaml
@@ -48,6 +49,9 @@ def test_tune_writes_a_complete_run_directory(tmp_path, shared_data_dir):
     assert info["seed"] == 1 and info["protocol"] == "fewshot"
     assert info["versions"]["torch"].startswith("2.")
     assert "finished_at" in info
+    # what else the machine ran, so a wall-clock figure can be read
+    assert info["cpus"] == os.cpu_count()
+    assert len(info["load_average_at_start"]) == len(info["load_average_at_finish"]) == 3
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
     kinds = [e["event"] for e in events]
     assert kinds.count("train_step") == 6

@@ -48,6 +48,15 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def _load_average() -> list[float] | None:
+    """The 1, 5 and 15-minute load averages: a wall-clock figure means little without what else
+    the machine was running (None where the platform has none)."""
+    try:
+        return [round(value, 2) for value in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
@@ -115,6 +124,8 @@ class RunDirectory:
                 "command": sys.argv,
                 "started_at": datetime.now(UTC).isoformat(),
                 "platform": platform.platform(),
+                "cpus": os.cpu_count(),
+                "load_average_at_start": _load_average(),
             },
         )
         return run
@@ -199,6 +210,7 @@ class RunDirectory:
         write_json_atomic(self.path / "results.json", results.model_dump(mode="json"))
         info = json.loads((self.path / "run.json").read_text(encoding="utf-8"))
         info["finished_at"] = datetime.now(UTC).isoformat()
+        info["load_average_at_finish"] = _load_average()
         write_json_atomic(self.path / "run.json", info)
 
     def events(self) -> list[dict[str, Any]]:
