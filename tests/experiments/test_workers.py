@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,6 +75,56 @@ def test_two_workers_give_the_table_of_one_process(tmp_path, shared_data_dir, on
     again = _compare(tmp_path, shared_data_dir, "parallel", "--workers", "2")
     assert again.exit_code == 0, again.output
     assert "grid: 4 cell(s), 4 finished, 0 to run" in again.output
+
+
+def _steps_logged(run_dir: Path) -> int:
+    events = run_dir / "events.jsonl"
+    lines = events.read_text().splitlines() if events.exists() else []
+    return sum('"train_step"' in line for line in lines)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_a_grid_on_workers_without_starting_the_queued_cells(
+    tmp_path, shared_data_dir
+):
+    """Ctrl-C in a terminal reaches the grid and its workers: the running cells stop with a
+    checkpoint, and the cell the pool had already handed to a worker never starts."""
+    settings = run_settings(tmp_path, shared_data_dir, script(tmp_path, [ANSWER]), method="plain")
+    settings |= {"train.steps": 2000, "train.eval_every": 1000}
+    for key in ("data.task", "output_dir", "method"):
+        settings.pop(key)
+    sets = [arg for k, v in settings.items() for arg in ("--set", f"{k}={json.dumps(v)}")]
+    grid = tmp_path / "grid"
+    grid_args = ["--tasks", "sst2", "--methods", "plain", "--seeds", "1,2,3,4,5", "--workers", "2"]
+    child = subprocess.Popen(
+        [sys.executable, "-m", "llm_catalyst", "compare", *grid_args, "--output", str(grid), *sets],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+    )
+    running = [grid / "sst2" / "plain" / f"seed{seed}" for seed in (1, 2)]
+    try:
+        deadline = time.monotonic() + 180
+        while not all(_steps_logged(run_dir) >= 2 for run_dir in running):
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, "the first two cells made no progress in 180 s"
+            time.sleep(0.05)
+        os.killpg(child.pid, signal.SIGINT)
+        _, stderr = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:  # a grid that went on after Ctrl-C must not outlive the test
+            os.killpg(child.pid, signal.SIGKILL)
+            child.wait()
+
+    assert "Ctrl-C: running cells stop" in stderr
+    for run_dir in running:
+        assert (run_dir / "checkpoint.pt").exists() and not (run_dir / "results.json").exists()
+    assert sorted(p.name for p in (grid / "sst2" / "plain").iterdir() if p.is_dir()) == [
+        "seed1",
+        "seed2",
+    ], stderr
+    assert "not started: the grid was stopped" in stderr
 
 
 def _small_cell(tmp_path: Path, data_dir: Path) -> Cell:

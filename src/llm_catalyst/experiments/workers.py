@@ -217,9 +217,16 @@ def _label(cell: Cell, number: int, total: int) -> str:
     return f"cell {number}/{total} {cell.name}"
 
 
+# In a worker process: set by the grid when Ctrl-C stops it, so a cell already queued to this
+# worker (the pool hands out one more than it runs, and it cannot be taken back) never starts.
+_grid_stopped: Any = None
+
+
 def _worker_cell(cell: Cell, output: Path, label: str) -> CellOutcome:
     """A cell in a worker process: its progress as log lines on the worker's stderr (shared
     with the other workers, so no live bar), its other messages silent as before."""
+    if _grid_stopped is not None and _grid_stopped.is_set():
+        return CellOutcome(cell.name, "interrupted", "not started: the grid was stopped")
     return run_cell(cell, output, progress=PlainProgress(Console(stderr=True), label))
 
 
@@ -235,11 +242,14 @@ def _report(console: Console, outcome: CellOutcome, done: int, total: int) -> No
     )
 
 
-def _worker_setup(threads: int) -> None:
+def _worker_setup(threads: int, stopped: Any) -> None:
     """Each worker: its share of the threads; Ctrl-C ignored while idle (a running cell
-    installs its own handler, which writes a checkpoint and stops the cell)."""
+    installs its own handler, which writes a checkpoint and stops the cell); the grid's stop
+    event."""
+    global _grid_stopped
     torch.set_num_threads(threads)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _grid_stopped = stopped
 
 
 def _on_local_workers(
@@ -249,7 +259,8 @@ def _on_local_workers(
     console.print(f"{len(cells)} cell(s) on {workers} worker process(es), {threads} thread(s) each")
     outcomes: list[CellOutcome] = []
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(workers, context, _worker_setup, (threads,)) as pool:
+    stopped = context.Event()
+    with ProcessPoolExecutor(workers, context, _worker_setup, (threads, stopped)) as pool:
         pending = {
             pool.submit(_worker_cell, cell, output, _label(cell, number, len(cells)))
             for number, cell in enumerate(cells, 1)
@@ -262,6 +273,7 @@ def _on_local_workers(
                     _report(console, outcomes[-1], len(outcomes), len(cells))
             except KeyboardInterrupt:
                 console.print("Ctrl-C: running cells stop at their next step with a checkpoint")
+                stopped.set()
                 pending = {future for future in pending if not future.cancel()}
     return outcomes
 
