@@ -88,6 +88,10 @@ def test_sweep_then_experiment_then_ablation(tmp_path, shared_data_dir):
     assert ablation.exit_code == 0, ablation.output
     assert "Δ vs first" in ablation.output and "| sst2 | best | 1 |" in ablation.output
     assert {r.protocol for r in collect_runs(tmp_path / "a").finished} == {"validation"}
+    # the rule's verdict on the two variants (no ingredients set: the better mean wins)
+    verdict = json.loads((tmp_path / "a" / "ablation.json").read_text())
+    assert f"chosen: {verdict['chosen']}" in ablation.output
+    assert {s["arm"] for s in verdict["scores"]} == {"first", "best"}
 
 
 def _custom_config(tmp_path: Path, data_dir: Path, name: str, words: tuple[str, str]) -> Path:

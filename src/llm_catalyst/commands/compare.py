@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.console import Console
 
 from llm_catalyst.catalyst import METHODS
 from llm_catalyst.commands.options import (
@@ -26,8 +27,13 @@ from llm_catalyst.commands.options import (
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.experiments.ablation import choice_markdown, choose_variant, write_choice
 from llm_catalyst.experiments.experiment import AblationConfig, Experiment
-from llm_catalyst.experiments.grid import grid_cells, llm_plan, unfinished, write_comparison
-from llm_catalyst.experiments.results import collect_runs
+from llm_catalyst.experiments.grid import (
+    Comparison,
+    grid_cells,
+    llm_plan,
+    unfinished,
+    write_comparison,
+)
 from llm_catalyst.experiments.workers import Cell, CellOutcome, run_cells
 
 ExperimentOption = Annotated[
@@ -165,15 +171,16 @@ def compare_command(
     if comparison is not None:
         out.print(comparison.markdown)
         out.print(f"tables: {comparison.markdown_path}, {comparison.csv_path}")
-    if ablation_config is not None:
-        _print_ablation_choice(output, ablation_config)
+        if ablation_config is not None:
+            _print_ablation_choice(out, comparison, output, ablation_config)
     fail_on_failed(outcomes)
 
 
-def _print_ablation_choice(output: Path, ablation: AblationConfig) -> None:
+def _print_ablation_choice(
+    out: Console, comparison: Comparison, output: Path, ablation: AblationConfig
+) -> None:
     """The pre-registered rule's verdict on the variants finished so far, kept in ablation.json."""
-    choice = choose_variant(collect_runs(output).finished, ablation)
+    choice = choose_variant(comparison.runs, ablation)
     if choice is not None:
-        out = consoles()[0]
         out.print(choice_markdown(choice))
         out.print(f"choice: {write_choice(output, choice)}")

@@ -17,7 +17,7 @@ import yaml
 from llm_catalyst.catalyst import METHODS, load_run_config
 from llm_catalyst.catalyst.methods import get_method
 from llm_catalyst.errors import ConfigError
-from llm_catalyst.experiments.results import RESULTS_FILE, collect_runs
+from llm_catalyst.experiments.results import RESULTS_FILE, RunRecord, collect_runs
 from llm_catalyst.experiments.stats import contrast
 from llm_catalyst.experiments.tables import (
     comparison_table,
@@ -115,9 +115,13 @@ def llm_plan(cells: Sequence[Cell]) -> str | None:
 
 @dataclass(frozen=True)
 class Comparison:
+    """The tables written, and the finished runs they were made from (for what else a command
+    reports on them, without reading every run directory again)."""
+
     markdown: str
     markdown_path: Path
     csv_path: Path
+    runs: tuple[RunRecord, ...]
 
 
 def write_comparison(
@@ -135,4 +139,4 @@ def write_comparison(
     if found:
         markdown += "\nPre-registered contrasts:\n\n" + contrasts_markdown(found)
         markdown_path.write_text(markdown, encoding="utf-8")
-    return Comparison(markdown, markdown_path, csv_path)
+    return Comparison(markdown, markdown_path, csv_path, finished)
