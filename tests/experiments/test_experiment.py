@@ -9,6 +9,7 @@ import yaml
 
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.experiments.experiment import Experiment
+from llm_catalyst.experiments.grid import llm_plan
 from llm_catalyst.experiments.sweep import sweep_cells
 
 REPO = Path(__file__).resolve().parents[2]
@@ -134,3 +135,18 @@ def test_the_committed_experiment_file_loads():
     }
     assert len(sweep_cells(experiment, Path("runs/sweep"))) == 6 * 4 * 2
     assert len(experiment.ablation_cells(Path("runs/ablation"))) == 2 * 4 * 3
+
+
+def test_the_llm_plan_counts_the_init_round_and_gives_each_distinct_plan_a_line():
+    """catalyst asks in an initial round and 2 regular ones, llm-only in its 3 rounds (it has no
+    gradient step to start), catalyst-paper in 2: the old line took the first cell's 2 rounds."""
+    experiment = Experiment.load(REPO / "configs" / "experiment.yaml")
+    plan = llm_plan(experiment.cells(Path("runs/experiment"), tasks=["sst2"]))
+    assert plan is not None
+    assert plan.splitlines() == [
+        "10 cell(s) call the LLM; per cell: LLM plan: 3 round(s) x up to 1 call(s) = at most 3 "
+        "LLM call(s)",
+        "5 cell(s) call the LLM; per cell: LLM plan: 2 round(s) x up to 1 call(s) = at most 2 "
+        "LLM call(s)",
+    ]
+    assert llm_plan(experiment.cells(Path("runs/experiment"), arms=["plain"])) is None

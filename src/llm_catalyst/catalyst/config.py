@@ -101,6 +101,11 @@ class LoopConfig(BaseModel):
             )
         return self
 
+    def asking_rounds(self, trains: bool) -> int:
+        """The rounds that ask the source: round 0 (``init_round``) starts a gradient method;
+        llm-only has no gradient step to start from, so it has none."""
+        return self.rounds + (self.init_round and trains)
+
     @property
     def finalists(self) -> int:
         """Proposals a race keeps for the whole dev split: enough for every probe."""

@@ -298,9 +298,7 @@ class _Run:
         return zero, False
 
     def _llm_rounds(self) -> int:
-        """The rounds that ask the source: round 0 (``loop.init_round``) starts a gradient
-        method; llm-only has no gradient step to start from, so it has none."""
-        return self.schedule.llm_rounds if self.method.trains else self.schedule.rounds
+        return self.config.loop.asking_rounds(self.method.trains)
 
     def _budget(self) -> Budget | None:
         return None if self.proposer is None else self.proposer.gateway.budget

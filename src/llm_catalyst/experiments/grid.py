@@ -7,6 +7,7 @@ cell (and refusing one written with other settings) is ``workers.run_cell``'s jo
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -102,15 +103,20 @@ def unfinished(cells: Sequence[Cell], output: Path) -> list[Cell]:
 
 
 def llm_plan(cells: Sequence[Cell]) -> str | None:
-    """How many cells call the LLM and what each may spend (None when none does)."""
-    llm_cells = [c.config for c in cells if get_method(c.config.method).needs_llm]
-    if not llm_cells:
+    """How many cells call the LLM and what each may spend, a line per distinct plan (arms of
+    an experiment differ in rounds; None when no cell calls the LLM)."""
+    plans: Counter[str] = Counter()
+    for cell in cells:
+        config, method = cell.config, get_method(cell.config.method)
+        if method.needs_llm:
+            rounds = config.loop.asking_rounds(method.trains)
+            limits = config.llm.budget.limits()
+            plans[describe_plan(rounds, config.llm.proposer.calls_per_round, limits)] += 1
+    if not plans:
         return None
-    first = llm_cells[0]
-    plan = describe_plan(
-        first.loop.rounds, first.llm.proposer.calls_per_round, first.llm.budget.limits()
+    return "\n".join(
+        f"{count} cell(s) call the LLM; per cell: {plan}" for plan, count in plans.items()
     )
-    return f"{len(llm_cells)} cell(s) call the LLM; per cell: {plan}"
 
 
 @dataclass(frozen=True)
