@@ -6,6 +6,7 @@ import json
 import os
 
 import pytest
+import torch
 import yaml
 
 from llm_catalyst import load_run_config, load_tune_config, tune
@@ -49,8 +50,10 @@ def test_tune_writes_a_complete_run_directory(tmp_path, shared_data_dir):
     assert info["seed"] == 1 and info["protocol"] == "fewshot"
     assert info["versions"]["torch"].startswith("2.")
     assert "finished_at" in info
-    # what else the machine ran, so a wall-clock figure can be read
+    # what else the machine ran, so a wall-clock figure can be read; the thread count sets the
+    # order of float sums, so a rerun that matches bit for bit needs it
     assert info["cpus"] == os.cpu_count()
+    assert info["torch_threads"] == torch.get_num_threads()
     assert len(info["load_average_at_start"]) == len(info["load_average_at_finish"]) == 3
     events = [json.loads(line) for line in (run / "events.jsonl").read_text().splitlines()]
     kinds = [e["event"] for e in events]

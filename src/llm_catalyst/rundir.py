@@ -125,6 +125,7 @@ class RunDirectory:
                 "started_at": datetime.now(UTC).isoformat(),
                 "platform": platform.platform(),
                 "cpus": os.cpu_count(),
+                "torch_threads": torch.get_num_threads(),
                 "load_average_at_start": _load_average(),
             },
         )
