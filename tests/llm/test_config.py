@@ -71,6 +71,7 @@ def test_a_pasted_key_is_refused_without_being_echoed(tmp_path) -> None:
             "prices has no entry",
         ),
         ({"retry": {"initial_backoff_s": 5, "max_backoff_s": 1}}, "max_backoff_s is below"),
+        ({"n_threads": 0}, "greater than or equal to 1"),
     ],
 )
 def test_inconsistent_settings_are_refused(data, message) -> None:

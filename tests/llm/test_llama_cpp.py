@@ -9,7 +9,7 @@ import pytest
 from llm_catalyst.data.registry import get_task
 from llm_catalyst.llm.client import LLMClient, LLMRequest, SamplingParams
 from llm_catalyst.llm.config import LLMConfig
-from llm_catalyst.llm.gateway import build_gateway
+from llm_catalyst.llm.gateway import build_client, build_gateway
 from llm_catalyst.llm.llama_cpp import LlamaCppClient
 from llm_catalyst.llm.proposer import Proposer, ScoredPrompt
 
@@ -44,6 +44,23 @@ def test_clients_of_one_model_share_its_loaded_server_and_answer_alike() -> None
     assert second._server is first._server
     assert second.complete(request).texts == answer
     assert LlamaCppClient("smollm2-135m-instruct", n_ctx=256)._server is not first._server
+
+
+def test_llm_n_threads_reaches_llama_cpp_and_gets_a_server_of_its_own() -> None:
+    """The thread count changes llama.cpp's seeded answers (README, "Reproducing a cell"), so a
+    configured one must never be served by a server started with another."""
+    config = LLMConfig.model_validate(
+        {"model": "smollm2-135m-instruct", "n_ctx": 512, "n_threads": 1}
+    )
+    client = build_client(config)
+    assert isinstance(client, LlamaCppClient)
+    assert client._server is LlamaCppClient("smollm2-135m-instruct", n_ctx=512, n_threads=1)._server
+    assert client._server is not LlamaCppClient("smollm2-135m-instruct", n_ctx=512)._server
+    request = LLMRequest(
+        ({"role": "user", "content": "Name a fruit."},),
+        SamplingParams(n=1, temperature=1.0, max_tokens=12, seed=7),
+    )
+    assert client.complete(request).texts[0]
 
 
 def test_qwen_preset_proposes_through_the_client_protocol(tmp_path) -> None:

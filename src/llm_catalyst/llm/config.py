@@ -144,6 +144,13 @@ class LLMConfig(_Section):
     timeout_s: float = Field(60.0, gt=0)
     script: Path | None = None
     n_ctx: int = Field(2048, ge=256)
+    n_threads: int | None = Field(
+        None,
+        ge=1,
+        description="llama_cpp: the server's threads (None: llama.cpp's own choice, the "
+        "machine's cores). Its seeded answers depend on it, and grid workers that together "
+        "exceed the cores slow every call many times over",
+    )
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)

@@ -201,7 +201,7 @@ def build_client(config: LLMConfig, loaded: tuple[object, object] | None = None)
     if config.backend == "llama_cpp":
         from llm_catalyst.llm.llama_cpp import LlamaCppClient
 
-        return LlamaCppClient(config.model, n_ctx=config.n_ctx)
+        return LlamaCppClient(config.model, n_ctx=config.n_ctx, n_threads=config.n_threads)
     from llm_catalyst.llm.local_hf import LocalHFClient
 
     if loaded is not None:
