@@ -41,7 +41,8 @@ def test_markdown_rows(runs: list[RunRecord]) -> None:
     lines = to_markdown(comparison_table(runs)).splitlines()
 
     assert lines[0].startswith("| task | method | seeds | test acc. % (mean ± std) |")
-    assert "| sst2 | plain | 3 | 60.0 ± 10.0 | (baseline) | 60.0 s | 0% |" in lines
+    # one unit per column, chosen by its largest value: 60 s reads "1.0 min" beside 3 min
+    assert "| sst2 | plain | 3 | 60.0 ± 10.0 | (baseline) | 1.0 min | 0% |" in lines
     assert "| sst2 | catalyst | 3 | 70.0 ± 10.0 | +10.0 [+10.0, +10.0] | 3.0 min | 25% |" in lines
     # pairs (1: +5, 2: -10): the bootstrap means are -10, -2.5 and +5
     assert "| sst2 | random-restart | 2 | 52.5 ± 3.5 | -2.5 [-10.0, +5.0] | — | — |" in lines
@@ -49,6 +50,17 @@ def test_markdown_rows(runs: list[RunRecord]) -> None:
     assert [row.split(" | ")[1] for row in method_rows] == ["plain", "random-restart", "catalyst"]
     assert "10000 resamples" in "\n".join(lines)
     assert "| catalyst | 3 | 3.0 min | 25% |" in lines  # wall-clock per method, all tasks
+    assert "| plain | 3 | 1.0 min | 0% |" in lines
+
+
+def test_a_column_of_short_runs_stays_in_seconds() -> None:
+    runs = [
+        run("plain", 1, 0.5, wall_clock=WallClock(total_s=30, llm_s=0)),
+        run("catalyst", 1, 0.6, wall_clock=WallClock(total_s=90, llm_s=30)),
+    ]
+    lines = to_markdown(comparison_table(runs)).splitlines()
+    assert "| sst2 | plain | 1 | 50.0 | (baseline) | 30.0 s | 0% |" in lines
+    assert "| sst2 | catalyst | 1 | 60.0 | +10.0 | 90.0 s | 33% |" in lines
 
 
 def test_fewer_pairs_than_seeds_are_shown() -> None:

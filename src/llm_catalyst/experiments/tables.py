@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,6 +55,9 @@ class ComparisonTable:
         )
 
     def display_rows(self) -> list[tuple[str, ...]]:
+        duration = duration_format(
+            row.wall_clock.mean_total_s for row in self.rows if row.wall_clock is not None
+        )
         return [
             (
                 row.summary.task,
@@ -62,7 +65,7 @@ class ComparisonTable:
                 str(row.summary.n),
                 _mean_std(row.summary),
                 _delta(row, self.baseline),
-                "—" if row.wall_clock is None else format_duration(row.wall_clock.mean_total_s),
+                "—" if row.wall_clock is None else duration(row.wall_clock.mean_total_s),
                 _share(row.wall_clock),
             )
             for row in self.rows
@@ -71,8 +74,9 @@ class ComparisonTable:
     wall_clock_headers = ("method", "runs", "wall-clock / run", "LLM share")
 
     def wall_clock_rows(self) -> list[tuple[str, ...]]:
+        duration = duration_format(w.mean_total_s for w in self.wall_clock_per_method)
         return [
-            (w.method, str(w.runs), format_duration(w.mean_total_s), _share(w))
+            (w.method, str(w.runs), duration(w.mean_total_s), _share(w))
             for w in self.wall_clock_per_method
         ]
 
@@ -88,12 +92,26 @@ class ComparisonTable:
         )
 
 
-def format_duration(seconds: float) -> str:
+def _unit(seconds: float) -> tuple[float, str]:
+    """Seconds per unit and the pattern: seconds under 2 min, minutes under 2 h, then hours."""
     if seconds < 120:
-        return f"{seconds:.1f} s"
+        return 1.0, "{:.1f} s"
     if seconds < 7200:
-        return f"{seconds / 60:.1f} min"
-    return f"{seconds / 3600:.2f} h"
+        return 60.0, "{:.1f} min"
+    return 3600.0, "{:.2f} h"
+
+
+def format_duration(seconds: float) -> str:
+    """One duration on its own (a report's cost lines), in the unit that reads best for it."""
+    scale, pattern = _unit(seconds)
+    return pattern.format(seconds / scale)
+
+
+def duration_format(column: Iterable[float]) -> Callable[[float], str]:
+    """A formatter for a table column: every cell in the unit its largest value reads best in,
+    so "116.9 s" never sits beside "2.0 min" and the column compares at a glance."""
+    scale, pattern = _unit(max(column, default=0.0))
+    return lambda seconds: pattern.format(seconds / scale)
 
 
 def _mean_std(summary: MethodSummary) -> str:
