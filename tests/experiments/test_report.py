@@ -153,7 +153,8 @@ def test_grid_report(grid: Path) -> None:
     ]
     # what the rounds did: 2 rounds, 1 skipped, a restart from the LLM 0.05 below S
     rounds_row = "<td>sst2</td><td>catalyst</td><td>2</td><td>1</td><td>0</td><td>1 llm</td>"
-    assert f"<tr>{rounds_row}<td>1/3</td><td>-0.050</td></tr>" in page
+    by_round = "<td>r1: 1, r2: 0</td>"
+    assert f"<tr>{rounds_row}{by_round}<td>1/3</td><td>-0.050</td></tr>" in page
 
     # LLM and file texts arrive escaped, braces untouched, nothing executable
     escaped = "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt; {braces} {0} $x^2$ &amp; &quot;"

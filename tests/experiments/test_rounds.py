@@ -54,11 +54,12 @@ def test_counts_restarts_kept_and_skipped_rounds_and_loss_gaps(tmp_path: Path) -
     assert (outcome.task, outcome.method, outcome.runs) == ("sst2", "catalyst", 2)
     assert (outcome.rounds, outcome.skipped, outcome.kept) == (4, 1, 1)
     assert outcome.restarts == {"llm": 2}
+    assert outcome.restarts_by_round == ((1, 2), (2, 0), (3, 0))
     assert (outcome.proposals_better, outcome.proposals_scored) == (2, 5)
     assert sorted(round(g, 6) for g in outcome.loss_gaps) == [-0.3, -0.2, 0.2]
     assert round(outcome.median_gap, 6) == -0.2
     table = rounds_markdown([outcome])
-    assert "| sst2 | catalyst | 4 | 1 | 1 | 2 llm | 2/5 | -0.200 |" in table
+    assert "| sst2 | catalyst | 4 | 1 | 1 | 2 llm | r1: 2, r2: 0, r3: 0 | 2/5 | -0.200 |" in table
 
 
 def test_runs_without_rounds_give_no_table(tmp_path: Path) -> None:
@@ -81,3 +82,23 @@ def test_proposals_a_race_dropped_are_left_out_of_the_counts(tmp_path: Path) -> 
 
     assert (outcome.proposals_better, outcome.proposals_scored) == (2, 2)
     assert [round(g, 6) for g in outcome.loss_gaps] == [-0.2]
+
+
+def test_restarts_are_counted_by_the_round_that_made_them(tmp_path: Path) -> None:
+    """Round 0 (an LLM initialisation) apart from the rounds that read a trajectory."""
+    chosen = candidate("p0", 0.5, "llm")
+    for seed, later in ((1, None), (2, chosen)):
+        write_run(
+            tmp_path / f"catalyst-s{seed}",
+            method="catalyst",
+            seed=seed,
+            events=[
+                round_event(0, 0.9, [0.5], chosen, skipped=False),
+                round_event(1, 0.7, [0.5], later, skipped=False),
+            ],
+        )
+
+    [outcome] = round_outcomes(collect_runs(tmp_path).finished)
+
+    assert outcome.restarts_by_round == ((0, 2), (1, 1))
+    assert "| r0: 2, r1: 1 |" in rounds_markdown([outcome])

@@ -25,7 +25,9 @@ class RoundOutcome:
     ``loss_gaps`` holds, per round with both, the best proposal's dev loss minus the current
     prompt's (negative: a proposal was better). ``proposals_better`` counts proposals whose dev
     loss was below the current prompt's, out of ``proposals_scored``; both count the proposals
-    scored on the whole dev split (a race's dropped proposals were not).
+    scored on the whole dev split (a race's dropped proposals were not). ``restarts_by_round``
+    pairs each round number seen with its restarts: whether restarts come from round 0 (an LLM
+    initialisation) or from later rounds (the trajectory at work) is the method's question.
     """
 
     task: str
@@ -38,6 +40,7 @@ class RoundOutcome:
     proposals_scored: int
     proposals_better: int
     loss_gaps: tuple[float, ...]
+    restarts_by_round: tuple[tuple[int, int], ...] = ()
 
     @property
     def median_gap(self) -> float | None:
@@ -68,11 +71,11 @@ def _whole_split_losses(item: RoundEvent) -> list[float]:
 
 def _outcome(task: str, method: str, runs: Sequence[RunRecord]) -> RoundOutcome:
     rounds = [item for run in runs for item in read_events(run.path).rounds]
-    restarts: Counter[str] = Counter(
-        restart_kind(item.chosen.source)
-        for item in rounds
-        if not item.skipped and item.chosen is not None
-    )
+    taken = [
+        (item.round, item.chosen) for item in rounds if not item.skipped and item.chosen is not None
+    ]
+    restarts: Counter[str] = Counter(restart_kind(chosen.source) for _, chosen in taken)
+    per_round = Counter(number for number, _ in taken)
     gaps: list[float] = []
     better = scored = 0
     for item in rounds:
@@ -95,6 +98,9 @@ def _outcome(task: str, method: str, runs: Sequence[RunRecord]) -> RoundOutcome:
         proposals_scored=scored,
         proposals_better=better,
         loss_gaps=tuple(gaps),
+        restarts_by_round=tuple(
+            (number, per_round[number]) for number in sorted({item.round for item in rounds})
+        ),
     )
 
 
@@ -117,6 +123,7 @@ ROUND_HEADERS = (
     "skipped",
     "kept S",
     "restarts (source)",
+    "restarts by round",
     "proposals better than S",
     "median dev-loss gap",
 )
@@ -126,11 +133,17 @@ def _restarts(counts: Counter[str]) -> str:
     return ", ".join(f"{n} {source}" for source, n in counts.most_common()) or "0"
 
 
+def _by_round(pairs: Sequence[tuple[int, int]]) -> str:
+    return ", ".join(f"r{number}: {n}" for number, n in pairs) or "—"
+
+
 ROUNDS_LEGEND = (
     "Rounds over all seeds, round 0 (loop.init_round: proposals before any gradient step, "
     "compared with the initial prompt) included. "
     "Skipped: no usable proposal (LLM failure or nothing parsable). "
-    "Kept S: the selection policy kept the current prompt. Proposals better than S: dev loss "
+    "Kept S: the selection policy kept the current prompt. Restarts by round: over all seeds, "
+    "the restarts of round r0, r1, ... (r0 asks before any gradient step, with no trajectory "
+    "to show). Proposals better than S: dev loss "
     "below the current prompt's in the same round (S scored as the soft prompt it is, each "
     "proposal as the hard prompt its text fits to). Median dev-loss gap: the best proposal's "
     "dev loss minus the current prompt's (negative: a proposal was better)."
@@ -147,6 +160,7 @@ def rounds_rows(outcomes: Sequence[RoundOutcome]) -> list[tuple[str, ...]]:
             str(o.skipped),
             str(o.kept),
             _restarts(o.restarts),
+            _by_round(o.restarts_by_round),
             f"{o.proposals_better}/{o.proposals_scored}",
             "—" if o.median_gap is None else f"{o.median_gap:+.3f}",
         )
