@@ -245,6 +245,19 @@ def test_paper_protocol_reproduces_the_reference_choices(tmp_path, shared_data_d
     assert resume(result.run_dir).results.test == result.results.test
 
 
+def test_llm_seed_run_follows_the_runs_seed(tmp_path, shared_data_dir):
+    """Two seeds of a grid sample the LLM differently, and the call log says with which seed."""
+    for seed in (3, 4):
+        result = _run(
+            tmp_path,
+            shared_data_dir,
+            [ANSWER] * 2,
+            **{"data.seed": seed, "llm.sampling.seed": "run"},
+        )
+        lines = (result.run_dir / "llm_calls.jsonl").read_text().splitlines()
+        assert [json.loads(line)["request"]["params"]["seed"] for line in lines] == [seed, seed + 1]
+
+
 def test_a_local_llm_that_is_the_backbone_shares_its_model(tmp_path, shared_data_dir):
     """The tiny random model proposes nonsense, but through the real in-process back-end."""
     result = _run(

@@ -133,6 +133,22 @@ def test_sample_index_and_seed_per_call(sentiment_task) -> None:
     assert client.requests[0].params.seed is None
 
 
+def test_seed_run_takes_the_runs_seed_as_the_base(sentiment_task) -> None:
+    client = ScriptedClient(['["a one"]', '["b two"]'])
+    cfg = LLMConfig.model_validate(
+        {"backend": "scripted", "script": "unused.jsonl", "sampling": {"seed": "run"}}
+    )
+    proposer = Proposer(LLMGateway(client, sleep=lambda s: None), cfg, run_seed=7)
+    proposer.propose(sentiment_task, HISTORY, round_index=0)
+    proposer.propose(sentiment_task, HISTORY, round_index=1)
+    assert [r.params.seed for r in client.requests] == [7, 8]
+    without_seed = Proposer(LLMGateway(ScriptedClient([]), sleep=lambda s: None), cfg)
+    with pytest.raises(ConfigError, match="'run' but this proposer was given no run seed"):
+        without_seed.propose(sentiment_task, HISTORY, 0)
+    with pytest.raises(ValueError, match=r"sampling\.seed"):
+        LLMConfig.model_validate({"sampling": {"seed": "runs"}})
+
+
 def test_more_calls_until_enough_proposals(sentiment_task) -> None:
     proposer, client = make(
         [

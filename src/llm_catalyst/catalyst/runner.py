@@ -250,7 +250,7 @@ class _Run:
             loaded = (self.backbone.model, self.backbone.tokenizer)  # one model, loaded once
         self.llm_shares_backbone = loaded is not None
         gateway = build_gateway(llm, loaded, log_path=self.run_dir.llm_log_path)
-        return Proposer(gateway, llm)
+        return Proposer(gateway, llm, run_seed=self.config.data.seed)
 
     def _start(self) -> None:
         """First steps of a new run: record the splits and the plan, score the zero-shot

@@ -28,13 +28,18 @@ class _Section(BaseModel):
 
 
 class SamplingConfig(_Section):
-    """Per-call sampling; ``seed`` is the base seed, offset by the sample index per call."""
+    """Per-call sampling; ``seed`` is the base seed, offset by the call's index in the run.
+
+    ``seed: run`` takes the run's seed (``data.seed``) as the base, so the seeds of a grid also
+    vary the LLM's sampling; a number gives every run the same base (the default, 0, which the
+    pre-registered experiment ran with); null leaves calls unseeded.
+    """
 
     n: int = Field(1, ge=1)
     temperature: float = Field(0.8, ge=0)
     top_p: float = Field(0.95, gt=0, le=1)
     max_tokens: int = Field(200, ge=1)
-    seed: int | None = 0
+    seed: int | Literal["run"] | None = 0
     stop: list[str] = Field(default_factory=list)
 
     def params(self, seed: int | None) -> SamplingParams:

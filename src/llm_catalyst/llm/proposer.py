@@ -100,9 +100,10 @@ class ProposalRound:
 class Proposer:
     """Renders the meta-prompt, calls the LLM through the gateway, parses the answers."""
 
-    def __init__(self, gateway: LLMGateway, config: LLMConfig):
+    def __init__(self, gateway: LLMGateway, config: LLMConfig, run_seed: int | None = None):
         self.gateway = gateway
         self.config = config
+        self.run_seed = run_seed
         self.template_name = config.proposer.template
         if self.template_name == "auto":
             self.template_name = "catalyst" if gateway.has_chat_template else "list"
@@ -112,6 +113,18 @@ class Proposer:
         return describe_plan(
             rounds, self.config.proposer.calls_per_round, self.config.budget.limits()
         )
+
+    def base_seed(self) -> int | None:
+        """The seed of call 0 (``sampling.seed``, or the run's seed for ``seed: run``)."""
+        seed = self.config.sampling.seed
+        if seed != "run":
+            return seed
+        if self.run_seed is None:
+            raise ConfigError(
+                "llm.sampling.seed is 'run' but this proposer was given no run seed; pass "
+                "Proposer(..., run_seed=N) or give a number"
+            )
+        return self.run_seed
 
     def max_words(self, extra: MetaInput) -> int:
         """The word cap asked for and enforced: the configured one, or the one fitted to P."""
@@ -190,7 +203,7 @@ class Proposer:
         reason = ""
         for k in range(settings.calls_per_round):
             index = round_index * settings.calls_per_round + k
-            seed = self.config.sampling.seed
+            seed = self.base_seed()
             params = replace(
                 self.config.sampling.params(None if seed is None else seed + index), stop=stop
             )
