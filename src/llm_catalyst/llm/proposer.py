@@ -201,9 +201,9 @@ class Proposer:
         cost = latency = 0.0
         status: Status = "ok"
         reason = ""
+        seed = self.base_seed()
         for k in range(settings.calls_per_round):
             index = round_index * settings.calls_per_round + k
-            seed = self.base_seed()
             params = replace(
                 self.config.sampling.params(None if seed is None else seed + index), stop=stop
             )
