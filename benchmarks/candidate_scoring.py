@@ -42,7 +42,8 @@ from llm_catalyst.backbones import BackboneConfig, build_backbone
 from llm_catalyst.data.config import DataConfig, load_splits
 from llm_catalyst.prompts.projection import Vocabulary
 from llm_catalyst.prompts.soft_prompt import random_prompt
-from llm_catalyst.training.scoring import EvalResult, evaluate, evaluate_many
+from llm_catalyst.records import Metrics
+from llm_catalyst.training.scoring import evaluate, evaluate_many
 
 MODEL = "smollm2-135m-instruct"
 DATA_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -66,18 +67,18 @@ def main() -> None:
     )
     dev = splits.dev
 
-    def sequential() -> list[EvalResult]:
+    def sequential() -> list[Metrics]:
         return [evaluate(backbone, prompt, dev, args.batch_size) for prompt in candidates]
 
-    def batched() -> list[EvalResult]:
+    def batched() -> list[Metrics]:
         return evaluate_many(backbone, candidates, dev, args.batch_size)
 
-    def one_by_one() -> list[EvalResult]:
+    def one_by_one() -> list[Metrics]:
         return [evaluate(backbone, prompt, dev, 1) for prompt in candidates]
 
     ways = {"sequential": sequential, "batched": batched, "one_by_one": one_by_one}
     times: dict[str, list[float]] = {name: [] for name in ways}
-    results: dict[str, list[EvalResult]] = {}
+    results: dict[str, list[Metrics]] = {}
     order = list(ways)
     for repeat in range(args.repeats):
         for name in order:

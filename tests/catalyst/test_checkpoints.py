@@ -14,9 +14,8 @@ from llm_catalyst.catalyst.checkpoint import Clock, LoopState, StopRequest, Traj
 from llm_catalyst.catalyst.config import load_run_config
 from llm_catalyst.catalyst.runner import resume, run
 from llm_catalyst.errors import ArtifactError, ConfigError
-from llm_catalyst.records import TrainStepEvent
+from llm_catalyst.records import Metrics, TrainStepEvent
 from llm_catalyst.rundir import RunDirectory
-from llm_catalyst.training.scoring import EvalResult
 from tests.catalyst.small_runs import ANSWER, run_settings, script
 
 
@@ -120,7 +119,7 @@ def test_events_are_cut_back_to_the_checkpoint(tmp_path):
 
 def test_loop_state_survives_a_checkpoint(tmp_path):
     state = LoopState.fresh("accuracy")
-    state.best.offer(3, EvalResult(0.5, 0.75, 8), torch.ones(2, 4), _NoHead())
+    state.best.offer(3, Metrics(loss=0.5, accuracy=0.75, n=8), torch.ones(2, 4), _NoHead())
     state.best_origin = "restart of round 1"
     state.rounds_done = 1
     state.trajectory.append(TrajectoryPoint(3, 0.7, torch.zeros(2, 4)))
@@ -130,7 +129,7 @@ def test_loop_state_survives_a_checkpoint(tmp_path):
     payload = state.to_payload()
     torch.save(payload, path)
     restored = LoopState.from_payload(torch.load(path, weights_only=True))
-    assert restored.best.result == EvalResult(0.5, 0.75, 8) and restored.best.step == 3
+    assert restored.best.result == Metrics(loss=0.5, accuracy=0.75, n=8) and restored.best.step == 3
     torch.testing.assert_close(restored.best.prompt, torch.ones(2, 4))
     assert restored.best_origin == "restart of round 1" and restored.rounds_done == 1
     assert restored.trajectory[0].step == 3 and restored.tried == ["a prompt"]

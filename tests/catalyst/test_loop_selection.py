@@ -8,11 +8,11 @@ import torch
 from llm_catalyst.catalyst.checkpoint import Candidate, TrajectoryPoint
 from llm_catalyst.catalyst.loop import candidate_pool, choose
 from llm_catalyst.prompts.projection import Vocabulary, project_many
-from llm_catalyst.training.scoring import EvalResult
+from llm_catalyst.records import Metrics
 
 
 def _scored(text: str, loss: float, source: str = "llm") -> Candidate:
-    return Candidate(text, torch.zeros(2, 4), source, EvalResult(loss, 0.5, 8))
+    return Candidate(text, torch.zeros(2, 4), source, Metrics(loss=loss, accuracy=0.5, n=8))
 
 
 CURRENT = _scored("current", 0.60, "current")

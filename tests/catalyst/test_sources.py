@@ -23,7 +23,8 @@ from llm_catalyst.llm.proposer import Proposer
 from llm_catalyst.llm.scripted import ScriptedClient
 from llm_catalyst.prompts.projection import FitPolicy, Vocabulary
 from llm_catalyst.prompts.soft_prompt import random_prompt
-from llm_catalyst.training.scoring import EvalResult, predict
+from llm_catalyst.records import Metrics
+from llm_catalyst.training.scoring import predict
 from tests.catalyst.small_runs import ANSWER, run_settings, script
 
 ALL = ["usage", "exemplars", "trajectory", "own_history", "errors"]
@@ -66,7 +67,7 @@ def _source(
 
 def _request(source: LLMSource, round_index: int = 0) -> RoundInput:
     rows = random_prompt(source.vocab, 10, seed=3).embeddings
-    current = Candidate("current", rows, "current", EvalResult(0.7, 0.5, 16))
+    current = Candidate("current", rows, "current", Metrics(loss=0.7, accuracy=0.5, n=16))
     return RoundInput(round_index, current, (), ())
 
 
@@ -124,9 +125,9 @@ def test_own_history_is_the_llms_scored_proposals_and_survives_a_checkpoint(
     rows = torch.zeros(10, 4)
     state = LoopState.fresh("loss")
     state.history += [
-        Candidate("llm good", rows, "llm", EvalResult(0.3, 0.9, 16)),
-        Candidate("random tokens", rows, "random tokens", EvalResult(0.1, 1.0, 16)),
-        Candidate("llm bad", rows, "llm", EvalResult(0.8, 0.4, 16)),
+        Candidate("llm good", rows, "llm", Metrics(loss=0.3, accuracy=0.9, n=16)),
+        Candidate("random tokens", rows, "random tokens", Metrics(loss=0.1, accuracy=1.0, n=16)),
+        Candidate("llm bad", rows, "llm", Metrics(loss=0.8, accuracy=0.4, n=16)),
     ]
     torch.save(state.to_payload(), tmp_path / "state.pt")
     restored = LoopState.from_payload(torch.load(tmp_path / "state.pt", weights_only=False))

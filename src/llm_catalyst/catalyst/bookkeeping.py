@@ -19,9 +19,9 @@ from llm_catalyst.catalyst.sources import Proposals
 from llm_catalyst.data.tasks import Example
 from llm_catalyst.distributed import Distributed
 from llm_catalyst.progress import ProgressSink, ProgressUpdate
-from llm_catalyst.records import ProbeRecord, RaceStage, RoundEvent
+from llm_catalyst.records import Metrics, ProbeRecord, RaceStage, RoundEvent
 from llm_catalyst.rundir import RunDirectory
-from llm_catalyst.training.scoring import EvalResult, evaluate, evaluate_many
+from llm_catalyst.training.scoring import evaluate, evaluate_many
 
 
 class RunInterrupted(KeyboardInterrupt):
@@ -73,7 +73,7 @@ class DevScorer:
             digest.update(value.numpy().tobytes())
         return digest.hexdigest()
 
-    def evaluate(self, prompt: torch.Tensor) -> EvalResult:
+    def evaluate(self, prompt: torch.Tensor) -> Metrics:
         """One prompt's score on the whole dev split, reused when already known."""
         key = self._key(prompt, "sequential")
         known = self.state.scores.get(key)
@@ -129,7 +129,7 @@ class DevScorer:
         order = self._race_order()
         alive = list(range(len(candidates)))
         totals = dict.fromkeys(alive, (0.0, 0))
-        partial: dict[int, EvalResult] = {}
+        partial: dict[int, Metrics] = {}
         stages: list[RaceStage] = []
         done, size = 0, min(start, len(order))
         while len(alive) > finalists and size < len(order):
@@ -139,7 +139,7 @@ class DevScorer:
                 loss += result.loss * result.n
                 correct += round(result.accuracy * result.n)
                 totals[i] = (loss, correct)
-                partial[i] = EvalResult(loss / size, correct / size, size)
+                partial[i] = Metrics(loss=loss / size, accuracy=correct / size, n=size)
             kept = max(finalists, -(-len(alive) // 2))
             stages.append(RaceStage(examples=size, entrants=len(alive), kept=kept))
             alive = sorted(sorted(alive, key=lambda i: (partial[i].loss, i))[:kept])
@@ -151,7 +151,7 @@ class DevScorer:
 
     def _score_part(
         self, candidates: Sequence[Candidate], chosen: Sequence[int], part: Sequence[Example]
-    ) -> list[EvalResult]:
+    ) -> list[Metrics]:
         """The chosen candidates' scores on a part of the dev split (never reused: the reused
         scores are over the whole split)."""
         rows = [candidates[i].rows for i in chosen]
@@ -261,7 +261,7 @@ class RoundBook:
         """``number/last``, as the progress shows the round."""
         return f"{self.number(round_index)}/{self.number(self.rounds - 1)}"
 
-    def offer(self, step: int, result: EvalResult, prompt: torch.Tensor, origin: str) -> bool:
+    def offer(self, step: int, result: Metrics, prompt: torch.Tensor, origin: str) -> bool:
         """Offer a scored prompt to the best-so-far; True when it became the best."""
         improved = self.state.best.offer(step, result, prompt, self.scorer.backbone)
         if improved:

@@ -22,10 +22,9 @@ import torch
 
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.llm.budget import Budget
-from llm_catalyst.records import CandidateRecord, ComputeSpent
+from llm_catalyst.records import CandidateRecord, ComputeSpent, Metrics
 from llm_catalyst.rundir import RunDirectory
 from llm_catalyst.training.best import BestTracker
-from llm_catalyst.training.scoring import EvalResult
 from llm_catalyst.training.trainer import PromptTrainer
 
 FORMAT_VERSION = 1
@@ -49,9 +48,9 @@ class Candidate:
     text: str
     rows: torch.Tensor
     source: str
-    result: EvalResult | None = None
+    result: Metrics | None = None
 
-    def scored(self, result: EvalResult) -> Candidate:
+    def scored(self, result: Metrics) -> Candidate:
         return replace(self, result=result)
 
     def record(self) -> CandidateRecord:
@@ -143,7 +142,7 @@ class LoopState:
     restarts: int = 0
     best_origin: str = "initial prompt"
     zero_shot: dict[str, float] | None = None
-    scores: dict[str, EvalResult] = field(default_factory=dict)
+    scores: dict[str, Metrics] = field(default_factory=dict)
 
     @classmethod
     def fresh(cls, select_by: str) -> LoopState:
@@ -174,7 +173,7 @@ class LoopState:
             "skipped_rounds": self.skipped_rounds,
             "restarts": self.restarts,
             "zero_shot": self.zero_shot,
-            "scores": {key: result.as_dict() for key, result in self.scores.items()},
+            "scores": {key: result.model_dump() for key, result in self.scores.items()},
         }
 
     @classmethod
@@ -198,21 +197,18 @@ class LoopState:
             restarts=payload["restarts"],
             best_origin=saved["origin"],
             zero_shot=payload["zero_shot"],
-            scores={
-                key: EvalResult(float(v["loss"]), float(v["accuracy"]), int(v["n"]))
-                for key, v in payload.get("scores", {}).items()
-            },
+            scores={key: Metrics.model_validate(v) for key, v in payload.get("scores", {}).items()},
         )
 
 
-def _dict(result: EvalResult | None) -> dict[str, float] | None:
-    return None if result is None else result.as_dict()
+def _dict(result: Metrics | None) -> dict[str, float] | None:
+    return None if result is None else result.model_dump()
 
 
-def _result(values: Mapping[str, Any] | None) -> EvalResult | None:
+def _result(values: Mapping[str, Any] | None) -> Metrics | None:
     if values is None:
         return None
-    return EvalResult(float(values["loss"]), float(values["accuracy"]), int(values["n"]))
+    return Metrics.model_validate(values)
 
 
 def config_digest(run: RunDirectory) -> str:

@@ -20,6 +20,7 @@ from llm_catalyst.catalyst.sources import ProposalSource, RoundInput
 from llm_catalyst.prompts.projection import Metric, Projection, Vocabulary, project, project_many
 from llm_catalyst.records import (
     DevEvalEvent,
+    Metrics,
     ProbeRecord,
     ProjectedPoint,
     RaceStage,
@@ -27,7 +28,6 @@ from llm_catalyst.records import (
     TrainStepEvent,
     TrajectoryEvent,
 )
-from llm_catalyst.training.scoring import EvalResult
 from llm_catalyst.training.trainer import PromptTrainer
 
 
@@ -258,13 +258,13 @@ class CatalystLoop:
         """Optimizer steps executed so far: the kept trajectory's and the discarded probes'."""
         return self.trainer.step + self.book.state.counters.discarded_probe_steps
 
-    def _dev_eval(self, prompt: torch.Tensor, result: EvalResult | None = None) -> None:
+    def _dev_eval(self, prompt: torch.Tensor, result: Metrics | None = None) -> None:
         """Score S on dev (unless already scored) and offer it to the best-so-far."""
         if result is None:
             result = self.book.scorer.evaluate(prompt)
         step = self.trainer.step
         improved = self.book.offer(step, result, prompt, f"step {step}")
-        self.book.run_dir.log(DevEvalEvent(step=step, improved=improved, **result.as_dict()))
+        self.book.run_dir.log(DevEvalEvent(step=step, improved=improved, **result.model_dump()))
 
     # -- b: candidate pool ------------------------------------------------------------------
 
@@ -390,7 +390,7 @@ class HardPromptSearch:
             assert start.result is not None
             state.best.offer(0, start.result, start.rows, self.book.scorer.backbone)
             state.history.append(start)
-            self.book.run_dir.log(DevEvalEvent(step=0, improved=True, **start.result.as_dict()))
+            self.book.run_dir.log(DevEvalEvent(step=0, improved=True, **start.result.model_dump()))
             self.book.save()
         progress = self.book.progress
         for r in range(state.rounds_done, self.book.rounds):

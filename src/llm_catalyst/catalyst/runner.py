@@ -56,7 +56,7 @@ from llm_catalyst.records import (
     ZeroShotEvent,
 )
 from llm_catalyst.rundir import RunDirectory
-from llm_catalyst.training.scoring import EvalResult, evaluate, evaluate_hard_prompt
+from llm_catalyst.training.scoring import evaluate, evaluate_hard_prompt
 from llm_catalyst.training.trainer import NonFiniteLossError, PromptTrainer
 
 
@@ -269,15 +269,15 @@ class _Run:
         if config.evaluate_zero_shot:
             self.progress.stage("zero-shot on test")
             zero, reused = self._zero_shot()
-            state.zero_shot = zero.as_dict()
-            self.run_dir.log(ZeroShotEvent(**zero.as_dict(), reused=reused))
+            state.zero_shot = zero.model_dump()
+            self.run_dir.log(ZeroShotEvent(**zero.model_dump(), reused=reused))
         if self.trainer is not None:
             result = self.scorer.evaluate(self.trainer.prompt)
             improved = state.best.offer(0, result, self.trainer.prompt, backbone)
-            self.run_dir.log(DevEvalEvent(step=0, improved=improved, **result.as_dict()))
+            self.run_dir.log(DevEvalEvent(step=0, improved=improved, **result.model_dump()))
         self._save()
 
-    def _zero_shot(self) -> tuple[EvalResult, bool]:
+    def _zero_shot(self) -> tuple[Metrics, bool]:
         """The zero-shot score on test, and whether it was reused from the grid's cache
         (another run of the grid computed the very same score: catalyst/zero_shot.py)."""
         config, dist, cache = self.config, self.dist, self.zero_shot_cache
@@ -394,8 +394,8 @@ class _Run:
                 backbone,
                 metrics={
                     "best_step": best.step,
-                    "dev": best.result.as_dict(),
-                    "test": result.as_dict(),
+                    "dev": best.result.model_dump(),
+                    "test": result.model_dump(),
                     "zero_shot_test": state.zero_shot,
                     "train_size": len(self.splits.train),
                 },
@@ -414,8 +414,8 @@ class _Run:
             task=task,
             seed=config.data.seed,
             protocol=config.protocol,
-            test=Metrics(**result.as_dict()),
-            dev=Metrics(**best.result.as_dict()),
+            test=Metrics(**result.model_dump()),
+            dev=Metrics(**best.result.model_dump()),
             best_step=best.step,
             best_origin=state.best_origin,
             zero_shot_test=None if state.zero_shot is None else Metrics(**state.zero_shot),

@@ -26,7 +26,7 @@ import torch
 from llm_catalyst.backbones.base import Backbone
 from llm_catalyst.backbones.config import BackboneConfig
 from llm_catalyst.data.tasks import Example
-from llm_catalyst.training.scoring import EvalResult
+from llm_catalyst.records import Metrics
 
 CACHE_DIR = ".zero-shot"
 _FORMAT = 1
@@ -90,16 +90,16 @@ class ZeroShotCache:
     def __init__(self, output: Path):
         self.directory = Path(output) / CACHE_DIR
 
-    def get(self, key: str) -> EvalResult | None:
+    def get(self, key: str) -> Metrics | None:
         try:
             values = json.loads((self.directory / f"{key}.json").read_text(encoding="utf-8"))
-            return EvalResult(float(values["loss"]), float(values["accuracy"]), int(values["n"]))
+            return Metrics.model_validate(values)
         except (FileNotFoundError, ValueError, KeyError, TypeError):
             return None  # not computed yet, or unreadable: compute it again
 
-    def put(self, key: str, result: EvalResult) -> None:
+    def put(self, key: str, result: Metrics) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
         target = self.directory / f"{key}.json"
         partial = target.with_name(f"{target.name}.{os.getpid()}.tmp")
-        partial.write_text(json.dumps(result.as_dict()), encoding="utf-8")
+        partial.write_text(json.dumps(result.model_dump()), encoding="utf-8")
         os.replace(partial, target)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import torch
 
 from llm_catalyst.backbones.base import Backbone
-from llm_catalyst.training.scoring import EvalResult
+from llm_catalyst.records import Metrics
 
 
-def _better(candidate: EvalResult, incumbent: EvalResult | None, select_by: str) -> bool:
+def _better(candidate: Metrics, incumbent: Metrics | None, select_by: str) -> bool:
     if incumbent is None:
         return True
     if select_by == "loss":
@@ -21,14 +21,12 @@ class BestTracker:
 
     def __init__(self, select_by: str):
         self.select_by = select_by
-        self.result: EvalResult | None = None
+        self.result: Metrics | None = None
         self.step = 0
         self.prompt: torch.Tensor | None = None
         self.head: dict[str, torch.Tensor] = {}
 
-    def offer(
-        self, step: int, result: EvalResult, prompt: torch.Tensor, backbone: Backbone
-    ) -> bool:
+    def offer(self, step: int, result: Metrics, prompt: torch.Tensor, backbone: Backbone) -> bool:
         if not _better(result, self.result, self.select_by):
             return False
         self.result, self.step, self.prompt = result, step, prompt.detach().clone()

@@ -7,7 +7,6 @@ the order, nor on the number of processes (docs/design.md, "Data-parallel runs")
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -15,16 +14,7 @@ import torch.nn.functional as F
 from llm_catalyst.backbones.base import Backbone, Batch
 from llm_catalyst.data.tasks import Example
 from llm_catalyst.distributed import Distributed
-
-
-@dataclass(frozen=True)
-class EvalResult:
-    loss: float
-    accuracy: float
-    n: int
-
-    def as_dict(self) -> dict[str, float]:
-        return {"loss": self.loss, "accuracy": self.accuracy, "n": self.n}
+from llm_catalyst.records import Metrics
 
 
 def _length_sorted(backbone: Backbone, examples: Sequence[Example]) -> list[Example]:
@@ -38,7 +28,7 @@ def evaluate(
     examples: Sequence[Example],
     batch_size: int = 64,
     dist: Distributed | None = None,
-) -> EvalResult:
+) -> Metrics:
     """Mean cross-entropy and accuracy of ``prompt`` (P, d) on ``examples``."""
     if not examples:
         raise ValueError("cannot evaluate on an empty split")
@@ -56,7 +46,7 @@ def evaluate(
     if dist.world_size > 1:
         summed = dist.sum(torch.tensor([total_loss, correct], dtype=torch.float64))
         total_loss, correct = float(summed[0]), round(float(summed[1]))
-    return EvalResult(total_loss / len(ordered), correct / len(ordered), len(ordered))
+    return Metrics(loss=total_loss / len(ordered), accuracy=correct / len(ordered), n=len(ordered))
 
 
 @torch.inference_mode()
@@ -91,7 +81,7 @@ def evaluate_many(
     examples: Sequence[Example],
     batch_size: int = 64,
     dist: Distributed | None = None,
-) -> list[EvalResult]:
+) -> list[Metrics]:
     """``evaluate`` for K candidate prompts at once: candidates x examples share forward passes.
 
     ``prompts`` is (K, P, d) or a list of (P, d) tensors of one length. Each forward pass holds
@@ -132,7 +122,7 @@ def evaluate_many(
     losses, correct = dist.sum(losses), dist.sum(correct)
     n = len(ordered)
     return [
-        EvalResult(float(loss) / n, int(hit) / n, n)
+        Metrics(loss=float(loss) / n, accuracy=int(hit) / n, n=n)
         for loss, hit in zip(losses, correct, strict=True)
     ]
 
@@ -142,7 +132,7 @@ def evaluate_hard_prompt(
     examples: Sequence[Example],
     batch_size: int = 64,
     dist: Distributed | None = None,
-) -> EvalResult:
+) -> Metrics:
     """The task's template alone, with no soft prompt: the zero-shot baseline."""
     table = backbone.embedding_table
     return evaluate(backbone, table.new_zeros(0, table.shape[1]), examples, batch_size, dist)
