@@ -6,12 +6,27 @@ Every field that older run directories lack has a default: ``report`` still read
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-# results.json without a ``format_version`` field was written before this module existed.
-RESULTS_FORMAT_VERSION = 2
+# results.json without a ``format_version`` field was written before this module existed;
+# version 3 renamed ``budget`` (the compute spent) to ``compute``.
+RESULTS_FORMAT_VERSION = 3
+
+# Where a candidate prompt came from: the current prompt S, the pool of projected trajectory
+# texts, the LLM, random vocabulary tokens, the pool's best projection (projection-restart), the
+# task's hand-written instruction, or the run's initial prompt (llm-only's first entry).
+Origin = Literal["current", "pool", "llm", "random", "projection", "instruction", "initial"]
+
+# How records written before ``origin`` named it: one free ``source`` string.
+_LEGACY_SOURCES: dict[str, Origin] = {
+    "current": "current",
+    "llm": "llm",
+    "random tokens": "random",
+    "initial prompt": "initial",
+    "instruction": "instruction",
+}
 
 
 class Record(BaseModel):
@@ -62,16 +77,21 @@ class ComputeSpent(Record):
     ``gradient_steps`` counts every optimizer step, probes included; ``probe_steps`` those
     taken inside probes (the winners' included, which extend the kept trajectory) and
     ``discarded_probe_steps`` those of the probed candidates that did not continue.
+
+    A run counts into one instance as it goes (so it is mutable, unlike the other records) and
+    sets the gradient steps when it ends.
     """
 
-    gradient_steps: int = Field(ge=0)
-    train_examples_seen: int = Field(ge=0)
-    dev_prompts_scored: int = Field(ge=0)
+    model_config = ConfigDict(frozen=False, extra="ignore")
+
+    gradient_steps: int = Field(0, ge=0)
+    train_examples_seen: int = Field(0, ge=0)
+    dev_prompts_scored: int = Field(0, ge=0)
     # Written since scores are reused and proposals raced: absent (0) in older results.json.
     dev_prompts_reused: int = Field(0, ge=0)
     dev_prompts_raced_out: int = Field(0, ge=0)
-    dev_forward_passes: int = Field(ge=0)
-    test_forward_passes: int = Field(ge=0)
+    dev_forward_passes: int = Field(0, ge=0)
+    test_forward_passes: int = Field(0, ge=0)
     probe_steps: int = Field(default=0, ge=0)
     discarded_probe_steps: int = Field(default=0, ge=0)
     # Written since the meta-prompt's errors ingredient: absent (0) in older results.json.
@@ -120,8 +140,16 @@ class RunResults(Record):
     restarts: int = 0
     wall_clock: WallClock | None = None
     llm: LLMUsage | None = None
-    budget: ComputeSpent | None = None
+    compute: ComputeSpent | None = None
     run_dir: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed_compute(cls, data: Any) -> Any:
+        """Versions before 3 wrote the compute spent as ``budget``."""
+        if isinstance(data, dict) and "budget" in data and "compute" not in data:
+            data = {**data, "compute": data["budget"]}
+        return data
 
     @property
     def arm_name(self) -> str:
@@ -201,13 +229,53 @@ class TrajectoryEvent(Event):
     points: tuple[ProjectedPoint, ...]
 
 
-class CandidateRecord(Record):
+def origin_text(origin: Origin | None, detail: str) -> str:
+    """How messages name a candidate's origin: "llm", "step 8, lowest train loss" (a pool
+    text), "projection (step 8)"; also the free ``source`` string older records hold."""
+    if origin == "pool":
+        return detail
+    if origin == "projection":
+        return f"projection ({detail})"
+    named = {value: key for key, value in _LEGACY_SOURCES.items()}
+    return named.get(origin, detail) if origin is not None else detail
+
+
+def _parse_source(source: str) -> tuple[Origin | None, str]:
+    """The origin and detail of an older record's ``source`` string (``origin_text`` reversed)."""
+    if source in _LEGACY_SOURCES:
+        return _LEGACY_SOURCES[source], ""
+    if source.startswith("projection (") and source.endswith(")"):
+        return "projection", source[len("projection (") : -1]
+    if source.startswith("step "):
+        return "pool", source
+    return None, source
+
+
+class OriginRecord(Record):
+    """A prompt text and where it came from; reads the ``source`` string of older records."""
+
+    text: str
+    origin: Origin | None = None
+    detail: str = ""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_source(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "origin" not in data and data.get("source") is not None:
+            origin, detail = _parse_source(data["source"])
+            data = {**data, "origin": origin, "detail": detail}
+        return data
+
+    @property
+    def origin_text(self) -> str:
+        return origin_text(self.origin, self.detail)
+
+
+class CandidateRecord(OriginRecord):
     """A prompt text scored on dev during a round (unscored fields are None). ``dev_n`` is how
     many dev examples the score is over: fewer than the dev split for a proposal a race
     dropped (absent in run directories written before racing)."""
 
-    text: str
-    source: str | None = None
     dev_loss: float | None = None
     dev_accuracy: float | None = None
     dev_n: int | None = None
@@ -222,12 +290,10 @@ class RaceStage(Record):
     kept: int
 
 
-class ProbeRecord(Record):
+class ProbeRecord(OriginRecord):
     """One entrant of a round's probes: its dev score before and after the k probe steps, the
     train loss of each step, and whether the run continued from it."""
 
-    text: str
-    source: str | None = None
     dev_loss_before: float
     dev_accuracy_before: float
     dev_loss: float

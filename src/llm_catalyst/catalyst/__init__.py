@@ -15,7 +15,7 @@ __all__, __getattr__ = lazy_exports(
         "llm_catalyst.catalyst.methods": ("METHODS", "get_method"),
         "llm_catalyst.catalyst.config": ("LoopConfig", "RunConfig", "load_run_config"),
         "llm_catalyst.catalyst.loop": ("CatalystLoop",),
-        "llm_catalyst.catalyst.bookkeeping": ("RunInterrupted",),
+        "llm_catalyst.catalyst.stop": ("RunInterrupted",),
         "llm_catalyst.catalyst.runner": ("RunResult", "run", "resume"),
     },
 )

@@ -16,16 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from llm_catalyst.backbones.config import BackboneConfig
 from llm_catalyst.catalyst.methods import METHODS
+from llm_catalyst.catalyst.selection import Selection
 from llm_catalyst.config import load_config
 from llm_catalyst.data.config import DataConfig
-from llm_catalyst.errors import ConfigError
 from llm_catalyst.llm.config import LLMConfig
 from llm_catalyst.prompts.config import PromptConfig
-from llm_catalyst.records import SchedulePlan, ScheduleRecord
 from llm_catalyst.training.config import TrainConfig
 
 Protocol = Literal["fewshot", "validation", "paper"]
-Selection = Literal["margin", "best", "first"]
 ScoringPath = Literal["auto", "sequential", "stacked"]
 
 # What ``protocol: paper`` sets unless the user set the key (dotted keys of RunConfig).
@@ -101,85 +99,10 @@ class LoopConfig(BaseModel):
             )
         return self
 
-    def asking_rounds(self, trains: bool) -> int:
-        """The rounds that ask the source: round 0 (``init_round``) starts a gradient method;
-        llm-only has no gradient step to start from, so it has none."""
-        return self.rounds + (self.init_round and trains)
-
     @property
     def finalists(self) -> int:
         """Proposals a race keeps for the whole dev split: enough for every probe."""
         return max(self.race_finalists, self.probe_top if self.probe_steps else 1)
-
-    def schedule(self, total_steps: int, steps_per_epoch: int) -> Schedule:
-        """N, m, the probes and M for a budget of ``total_steps`` optimizer steps; raises
-        ConfigError when they do not fit."""
-        probed_rounds = (self.rounds + self.init_round) if self.probe_steps else 0
-        probes = probed_rounds * (self.probe_top + 1) * self.probe_steps
-        if self.stage_steps == "epoch":
-            stage = steps_per_epoch
-        elif self.stage_steps is None:
-            stage = max(total_steps - probes, 0) // (self.rounds + 1)
-        else:
-            stage = self.stage_steps
-        if self.rounds and stage < 1:
-            raise ConfigError(
-                f"train.steps={total_steps} is too small for loop.rounds={self.rounds}: every "
-                "round needs a gradient stage of at least one step; raise train.steps"
-            )
-        if self.rounds * stage + probes > total_steps:
-            probe_note = (
-                f" and {probed_rounds} probed round(s) of (loop.probe_top + 1) x "
-                f"loop.probe_steps = {(self.probe_top + 1) * self.probe_steps} steps"
-                if probes
-                else ""
-            )
-            raise ConfigError(
-                f"loop.rounds={self.rounds} stages of {stage} steps (loop.stage_steps="
-                f"{self.stage_steps}){probe_note} need {self.rounds * stage + probes} steps but "
-                f"train.steps={total_steps}; raise train.steps or lower loop.rounds / "
-                "loop.stage_steps / loop.probe_steps / loop.probe_top"
-            )
-        return Schedule(
-            rounds=self.rounds,
-            stage_steps=stage,
-            final_steps=total_steps - self.rounds * stage - probes,
-            probe_steps=self.probe_steps,
-            probe_top=self.probe_top if self.probe_steps else 0,
-            init_round=self.init_round,
-        )
-
-
-class Schedule(SchedulePlan):
-    """Round r (1-based) follows the stage that ends at step r * m of the kept trajectory; M
-    steps close the run. Probes take (t + 1) * k optimizer steps per round when every entrant
-    is probed, of which the winner's k extend the kept trajectory: so round r comes after
-    r * m + (r - 1 + init_round) * k trajectory steps. ``final_steps`` is M when every probe
-    has all t + 1 entrants; a round that probes fewer leaves its unspent steps to the final
-    stage, so every run executes exactly ``total_steps`` optimizer steps."""
-
-    @property
-    def llm_rounds(self) -> int:
-        """The rounds that ask the source, round 0 (init) included."""
-        return self.rounds + self.init_round
-
-    @property
-    def probe_budget(self) -> int:
-        """Optimizer steps spent by the probes of all rounds when each has all t + 1 entrants."""
-        return self.llm_rounds * (self.probe_top + 1) * self.probe_steps
-
-    @property
-    def total_steps(self) -> int:
-        return self.rounds * self.stage_steps + self.probe_budget + self.final_steps
-
-    def round_end(self, round_index: int) -> int:
-        """The trajectory step after which regular round ``round_index`` (0-based) runs."""
-        earlier_probes = round_index + self.init_round
-        return (round_index + 1) * self.stage_steps + earlier_probes * self.probe_steps
-
-    def record(self) -> ScheduleRecord:
-        """What results.json and the plan event hold: the plan and its total."""
-        return ScheduleRecord(**self.model_dump(), total_steps=self.total_steps)
 
 
 class RunConfig(BaseModel):

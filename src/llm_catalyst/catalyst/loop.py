@@ -1,7 +1,9 @@
-"""The algorithm of method.md, readable top to bottom: ``CatalystLoop.run`` (the gradient
-methods) and ``HardPromptSearch.run`` (llm-only), which share the round record and the Ctrl-C
-stop. Every step calls down into sources, the scorer and the trainer; nothing calls back up.
-Probes (method.md, "Beyond the paper") live in ``CatalystLoop._probe``.
+"""Steps 2 and 3 of method.md for the gradient methods, readable top to bottom.
+
+``run`` is the outline: a gradient stage (a), then a round (b-f), round after round, then the
+final stage (3). A round computes and returns its record; only ``run`` writes events and
+checkpoints, and honours a stop, through ``RunOutput``. Probes (method.md, "Beyond the paper")
+are step e when ``loop.probe_steps`` > 0.
 """
 
 from __future__ import annotations
@@ -10,105 +12,36 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-import numpy as np
 import torch
 
-from llm_catalyst.catalyst.bookkeeping import RoundBook
-from llm_catalyst.catalyst.checkpoint import Candidate, TrajectoryPoint
-from llm_catalyst.catalyst.config import LoopConfig, Schedule, Selection
-from llm_catalyst.catalyst.sources import ProposalSource, RoundInput
-from llm_catalyst.prompts.projection import Metric, Projection, Vocabulary, project, project_many
+from llm_catalyst.catalyst.config import RunConfig
+from llm_catalyst.catalyst.dev_scorer import DevScorer
+from llm_catalyst.catalyst.domain import (
+    Candidate,
+    Round,
+    TrajectoryPoint,
+    candidate_pool,
+    rounds_of,
+)
+from llm_catalyst.catalyst.output import RoundRecord, RunOutput, round_reason, skip_reason
+from llm_catalyst.catalyst.schedule import Schedule
+from llm_catalyst.catalyst.selection import Choice, choose
+from llm_catalyst.catalyst.sources import Proposals, ProposalSource, RoundInput
+from llm_catalyst.catalyst.state import LoopState
+from llm_catalyst.prompts.projection import Vocabulary, project, project_many
 from llm_catalyst.records import (
     DevEvalEvent,
+    Event,
     Metrics,
     ProbeRecord,
     ProjectedPoint,
     RaceStage,
     RestartEvent,
+    RoundEvent,
     TrainStepEvent,
     TrajectoryEvent,
 )
 from llm_catalyst.training.trainer import PromptTrainer
-
-
-@dataclass(frozen=True)
-class Choice:
-    candidate: Candidate | None
-    reason: str
-
-
-def _loss(candidate: Candidate) -> float:
-    assert candidate.result is not None, "only scored candidates are compared"
-    return candidate.result.loss
-
-
-def choose(
-    selection: Selection,
-    margin: float,
-    current: Candidate,
-    pool: Sequence[Candidate],
-    proposals: Sequence[Candidate],
-) -> Choice:
-    """The restart of a round (or None: keep S) and why, all by dev loss (method.md 2e)."""
-    if selection == "first":
-        return Choice(proposals[0], "selection 'first' (reference rule): the first proposal")
-    if selection == "margin":
-        best = min(proposals, key=_loss)
-        gain = _loss(current) - _loss(best)
-        if gain > margin:
-            return Choice(
-                best,
-                f"best proposal: dev loss {_loss(best):.4f}, {gain:.4f} below the current "
-                f"prompt's {_loss(current):.4f} (margin {margin})",
-            )
-        return Choice(
-            None,
-            f"keep S: the best proposal's dev loss {_loss(best):.4f} is not below the current "
-            f"prompt's {_loss(current):.4f} by more than the margin {margin}",
-        )
-    best = min([current, *pool, *proposals], key=_loss)
-    if best is current:
-        return Choice(None, "keep S: the current prompt has the lowest dev loss of all scored")
-    return Choice(
-        best,
-        f"lowest dev loss of all scored ({best.source}): {_loss(best):.4f} against the current "
-        f"prompt's {_loss(current):.4f}",
-    )
-
-
-def candidate_pool(
-    trajectory: Sequence[TrajectoryPoint],
-    projections: Sequence[Projection],
-    vocab: Vocabulary,
-    size: int,
-) -> list[Candidate]:
-    """The distinct projected texts of a stage (method.md 2b), in stage order.
-
-    At most ``size``: the text with the lowest train loss, and the others spread evenly over
-    the stage. Each candidate's rows are the embeddings of its projected tokens, i.e. the hard
-    prompt the text stands for (no re-tokenisation, so a text that does not round-trip is
-    still scored as the tokens it came from).
-    """
-    distinct: dict[tuple[int, ...], tuple[TrajectoryPoint, Projection]] = {}
-    for point, projection in zip(trajectory, projections, strict=True):
-        seen = distinct.get(projection.token_ids)
-        if seen is None or point.loss < seen[0].loss:
-            distinct[projection.token_ids] = (point, projection)
-    entries = sorted(distinct.values(), key=lambda entry: entry[0].step)
-    if not entries:
-        return []
-    lowest = min(entries, key=lambda entry: entry[0].loss)
-    if len(entries) > size:
-        rest = [entry for entry in entries if entry is not lowest]
-        spread = np.linspace(0, len(rest) - 1, size - 1).round().astype(int) if size > 1 else []
-        entries = sorted([lowest, *(rest[i] for i in spread)], key=lambda entry: entry[0].step)
-    table = vocab.table.detach()
-    pool = []
-    for point, projection in entries:
-        label = f"step {point.step}" + (", lowest train loss" if point is lowest[0] else "")
-        rows = table[list(projection.token_ids)].float().clone()
-        pool.append(Candidate(projection.text, rows, label))
-    return pool
 
 
 @dataclass(frozen=True)
@@ -121,300 +54,267 @@ class Probed:
     state: dict[str, Any]
     points: tuple[TrajectoryPoint, ...]
 
-    def record(self, continued: bool) -> ProbeRecord:
-        assert self.entered.result is not None and self.left.result is not None
-        return ProbeRecord(
-            text=self.entered.text,
-            source=self.entered.source,
-            dev_loss_before=self.entered.result.loss,
-            dev_accuracy_before=self.entered.result.accuracy,
-            dev_loss=self.left.result.loss,
-            dev_accuracy=self.left.result.accuracy,
-            train_losses=tuple(p.loss for p in self.points),
-            continued=continued,
+
+@dataclass(frozen=True)
+class Decision:
+    """What step e decided: the choice, and with probes the entrants (S first) and the one S
+    continues from, whether or not it restarts."""
+
+    choice: Choice
+    probed: tuple[Probed, ...] = ()
+    winner: Probed | None = None
+
+    def probe_records(self) -> tuple[ProbeRecord, ...]:
+        return tuple(
+            p.entered.probe_record(p.left, [q.loss for q in p.points], p is self.winner)
+            for p in self.probed
         )
 
 
 @dataclass
 class CatalystLoop:
     """Steps 2 and 3 of method.md over a trainer whose prompt is S. ``source`` None runs the
-    same stages with no rounds: plain prompt tuning.
-
-    Rounds are numbered by position: with ``schedule.init_round`` position 0 is the round
-    before any gradient step and regular round r is position r + 1. The final stage runs
-    until the run has executed ``schedule.total_steps`` optimizer steps, probes included.
-    """
+    same stages with no rounds: plain prompt tuning. The final stage runs until the run has
+    executed ``schedule.total_steps`` optimizer steps, probes included."""
 
     trainer: PromptTrainer
+    scorer: DevScorer
+    state: LoopState
     schedule: Schedule
-    config: LoopConfig
-    source: ProposalSource | None
-    book: RoundBook
+    config: RunConfig
     vocab: Vocabulary
-    metric: Metric
-    eval_every: int
+    source: ProposalSource | None
+    output: RunOutput
 
     def run(self) -> None:
-        source, state, schedule = self.source, self.book.state, self.schedule
-        positions = schedule.llm_rounds if source is not None else 0
-        for position in range(state.rounds_done, positions):
-            assert source is not None
-            regular = position - schedule.init_round
-            if regular >= 0:
-                self._gradient_stage(until=schedule.round_end(regular))  # a
-            self._round(position, source)
-        discarded = state.counters.discarded_probe_steps
-        final = "final stage" if positions else "gradient"
-        self._gradient_stage(until=schedule.total_steps - discarded, stage=final)  # 3
-        self.book.save()
+        loop = self.config.loop
+        rounds = rounds_of(loop.rounds, loop.init_round) if self.source is not None else ()
+        for round in rounds[self.state.rounds_done :]:
+            if not round.is_init:
+                self._train(until=self.schedule.stage_end(round.number))  # a
+            record = self._round(round)  # b-f
+            self.state.rounds_done = round.index + 1
+            self.output.end_round(record)
+        final_step = self.schedule.total_steps - self.state.compute.discarded_probe_steps
+        self._train(until=final_step, stage="final stage" if rounds else "gradient")  # 3
+        self.output.checkpoint()
 
-    def _round(self, position: int, source: ProposalSource) -> None:
-        """b-f of method.md: score the pool, ask the source, score, (probe,) choose, restart."""
-        state, k, progress = self.book.state, self.schedule.probe_steps, self.book.progress
-        step = self.trainer.step
-        self.book.begin_round()
-        progress.stage("scoring the pool", round=self.book.round_label(position))
-        current, pool = self._score_pool(position)  # b
-        state.trajectory.clear()
-        progress.stage("LLM")
-        proposals = source.propose(RoundInput(position, current, tuple(pool), tuple(state.tried)))
-        progress.stage("scoring proposals")
-        scored, finalists, race = self._score_proposals(proposals.candidates)  # c, d, e
-        choice, probes = Choice(None, ""), ()
-        if finalists and k:
-            progress.stage("probes")
-            choice, probes = self._probe(position, current, finalists)
-        elif finalists:
-            choice = choose(self.config.selection, self.config.margin, current, pool, finalists)
-            if choice.candidate is not None:
-                self.trainer.restart(choice.candidate.rows, self.config.moments == "reset")  # f
-                self._restarted(choice.candidate, position, probed=False)
-        else:
-            # Nothing to compare: S takes the round's k steps on the kept trajectory as usual.
-            self._gradient_stage(until=step + k, in_round=True)
-        state.tried.extend(c.text for c in [*pool, *scored])
-        state.history.extend(scored)  # the LLM's own history, when that ingredient is on
-        self.book.end_round(
-            position,
-            step,
-            [current, *pool],
-            proposals,
-            scored,
-            choice.candidate,
-            choice.reason,
-            self.config.selection,
-            probes,
-            k if probes else 0,
-            race,
+    def _round(self, round: Round) -> RoundRecord:
+        """b-f of method.md: score the pool, ask the source, score the proposals, choose (after
+        probes), restart. Returns what the round saw and decided; writes nothing."""
+        spent, step = self.state.compute.model_copy(), self.trainer.step
+        self.output.progress.stage("scoring the pool", round=round.label)
+        current, pool, events = self._score_pool(round)  # b
+        proposals = self._ask(round, current, pool)  # c, d
+        scored, finalists, race = self._score_proposals(proposals)  # e
+        decision = self._decide(current, pool, finalists)  # e, with probes
+        events += self._restart(round, decision)  # f
+        if not finalists:  # nothing to compare: S takes the round's probe steps as usual
+            events += self._steps(until=step + self.schedule.probe_steps)
+        self.state.tried.extend(c.text for c in [*pool, *scored])
+        self.state.proposal_history.extend(scored)  # for the own_history ingredient
+        skipped_because = skip_reason(proposals, scored)
+        self.state.skipped_rounds += skipped_because is not None
+        chosen = decision.choice.candidate
+        event = RoundEvent(
+            round=round.number,
+            step=step,
+            pool=tuple(c.record() for c in [current, *pool]),
+            proposals=tuple(c.record() for c in scored),
+            chosen=None if chosen is None else chosen.record(),
+            reason=round_reason(decision.choice.reason, skipped_because),
+            skipped=skipped_because is not None,
+            skip_reason=skipped_because,
+            selection=self.config.loop.selection,
+            details=dict(proposals.details),
+            probe_steps=self.schedule.probe_steps if decision.probed else 0,
+            probes=decision.probe_records(),
+            dev_prompts_scored=self.state.compute.dev_prompts_scored - spent.dev_prompts_scored,
+            dev_prompts_reused=self.state.compute.dev_prompts_reused - spent.dev_prompts_reused,
+            race=race,
         )
+        return RoundRecord(round, event, tuple(events))
 
-    def _score_proposals(
-        self, candidates: Sequence[Candidate]
-    ) -> tuple[list[Candidate], list[Candidate], tuple[RaceStage, ...]]:
-        """The proposals scored, those the choice is made among (all of them, or a race's
-        finalists, each scored on the whole dev split either way) and the race's stages."""
-        scorer = self.book.scorer
-        if not self.config.racing:
-            scored = scorer.score(candidates)
-            return scored, scored, ()
-        race = scorer.race(candidates, self.config.finalists, self.config.race_start)
-        return race.scored, race.finalists, race.stages
+    # -- a: gradient steps ------------------------------------------------------------------
 
-    # -- a: gradient stage ------------------------------------------------------------------
-
-    def _gradient_stage(self, until: int, in_round: bool = False, stage: str = "gradient") -> None:
-        """Steps on S until trajectory step ``until``. ``in_round``: steps inside a round,
-        whose end writes the checkpoint and honours Ctrl-C (a checkpoint in the middle of a
-        round could not be resumed). ``stage``: what the progress calls the stage."""
-        book = self.book
-        round_ends = {self.schedule.round_end(r) for r in range(self.schedule.rounds)}
-        if not in_round:
-            book.progress.stage(stage, round="")
+    def _train(self, until: int, stage: str = "gradient") -> None:
+        """A stage of steps on S until trajectory step ``until``, written as it goes: the
+        checkpoint at a stage's end, and a stop honoured after any step."""
+        self.output.progress.stage(stage, round="")
+        ends = self.schedule.stage_ends()
         while self.trainer.step < until:
+            self.output.log(*self._steps(until, count=1))
+            stopping = self.output.stop.anywhere()
+            if self.trainer.step in ends or stopping:
+                self.output.checkpoint()
+            self.output.stop.honour(stopping, f"at step {self.trainer.step}")
+
+    def _steps(self, until: int, count: int | None = None) -> list[Event]:
+        """Steps on S (``count`` of them, or up to trajectory step ``until``), each recorded in
+        the trajectory, and S scored on dev every ``train.eval_every`` steps and at ``until``
+        (not at a stage's end, where the round scores it); returns their events."""
+        events: list[Event] = []
+        ends = self.schedule.stage_ends() if self.source is not None else frozenset()
+        last = until if count is None else min(until, self.trainer.step + count)
+        while self.trainer.step < last:
             before = self.trainer.current_prompt()
-            with book.state.clock.phase("gradient_s"):
+            with self.state.clock.phase("gradient_s"):
                 record = self.trainer.train_step()
-            book.progress.stepped(self._executed(), record.loss)
-            book.run_dir.log(
+            self.output.progress.stepped(self._executed(), record.loss)
+            events.append(
                 TrainStepEvent(
                     step=record.step, loss=record.loss, lr=record.lr, grad_norm=record.grad_norm
                 )
             )
             if self.source is not None:
-                book.state.trajectory.append(TrajectoryPoint(record.step - 1, record.loss, before))
-            # A round scores S at its own boundary; there the periodic evaluation would repeat it.
-            at_round = self.source is not None and record.step in round_ends
-            periodic = record.step % self.eval_every == 0 or record.step == until
-            if periodic and not at_round:
-                self._dev_eval(self.trainer.prompt)
-            if in_round:
-                continue
-            stopping = book.dist.any(book.stop.requested)
-            if record.step in round_ends or stopping:
-                book.save()
-            book.stop_if(stopping, f"at step {self.trainer.step}")
+                self.state.trajectory.append(TrajectoryPoint(record.step - 1, record.loss, before))
+            periodic = record.step % self.config.train.eval_every == 0 or record.step == until
+            if periodic and record.step not in ends:
+                events.append(self._dev_eval(self.trainer.prompt))
+        return events
 
     def _executed(self) -> int:
         """Optimizer steps executed so far: the kept trajectory's and the discarded probes'."""
-        return self.trainer.step + self.book.state.counters.discarded_probe_steps
+        return self.trainer.step + self.state.compute.discarded_probe_steps
 
-    def _dev_eval(self, prompt: torch.Tensor, result: Metrics | None = None) -> None:
-        """Score S on dev (unless already scored) and offer it to the best-so-far."""
+    def _dev_eval(self, prompt: torch.Tensor, result: Metrics | None = None) -> DevEvalEvent:
+        """S scored on dev (unless already scored) and offered to the best-so-far."""
         if result is None:
-            result = self.book.scorer.evaluate(prompt)
+            result = self.scorer.evaluate(prompt)
         step = self.trainer.step
-        improved = self.book.offer(step, result, prompt, f"step {step}")
-        self.book.run_dir.log(DevEvalEvent(step=step, improved=improved, **result.model_dump()))
+        improved = self.state.offer(step, result, prompt, f"step {step}", self.scorer.backbone)
+        return DevEvalEvent(step=step, improved=improved, **result.model_dump())
 
-    # -- b: candidate pool ------------------------------------------------------------------
+    # -- b: the pool ------------------------------------------------------------------------
 
-    def _score_pool(self, position: int) -> tuple[Candidate, list[Candidate]]:
-        """S and the pool of the stage, scored. Round 0 has no stage: S alone, whose dev
-        score at step 0 is already recorded."""
-        trajectory = self.book.state.trajectory
+    def _score_pool(self, round: Round) -> tuple[Candidate, list[Candidate], list[Event]]:
+        """S and the pool of the stage, scored, and the stage's projected trajectory. Round 0
+        has no stage: S alone, whose dev score at step 0 is already recorded."""
+        trajectory, metric = self.state.trajectory, self.config.prompt.metric
         prompt = self.trainer.current_prompt()
-        current = Candidate(project(prompt, self.vocab, self.metric).text, prompt, "current")
+        current = Candidate(project(prompt, self.vocab, metric).text, prompt, "current")
         if not trajectory:
-            (current,) = self.book.scorer.score([current])
-            return current, []
-        projections = project_many([p.prompt for p in trajectory], self.vocab, self.metric)
-        self.book.run_dir.log(
-            TrajectoryEvent(
-                round=self.book.number(position),
-                points=tuple(
-                    ProjectedPoint(
-                        step=p.step, loss=p.loss, text=pr.text, roundtrip_ok=pr.roundtrip_ok
-                    )
-                    for p, pr in zip(trajectory, projections, strict=True)
-                ),
-            )
+            (current,) = self.scorer.score([current])
+            return current, [], []
+        projections = project_many([p.prompt for p in trajectory], self.vocab, metric)
+        projected = TrajectoryEvent(
+            round=round.number,
+            points=tuple(
+                ProjectedPoint(step=p.step, loss=p.loss, text=pr.text, roundtrip_ok=pr.roundtrip_ok)
+                for p, pr in zip(trajectory, projections, strict=True)
+            ),
         )
-        pool = candidate_pool(trajectory, projections, self.vocab, self.config.pool_size)
-        current, *pool = self.book.scorer.score([current, *pool])
-        assert current.result is not None
-        self._dev_eval(prompt, current.result)
-        return current, pool
+        pool = candidate_pool(trajectory, projections, self.vocab, self.config.loop.pool_size)
+        current, *pool = self.scorer.score([current, *pool])
+        self.state.trajectory.clear()
+        return current, pool, [projected, self._dev_eval(prompt, current.result)]
 
-    # -- probes: restarts judged after k steps ----------------------------------------------
+    # -- c, d: the source's proposals -------------------------------------------------------
 
-    def _probe(
-        self, position: int, current: Candidate, scored: Sequence[Candidate]
-    ) -> tuple[Choice, tuple[ProbeRecord, ...]]:
+    def _ask(self, round: Round, current: Candidate, pool: Sequence[Candidate]) -> Proposals:
+        assert self.source is not None, "a round asks the method's source"
+        self.output.progress.stage("LLM")
+        return self.source.propose(RoundInput(round, current, tuple(pool), tuple(self.state.tried)))
+
+    # -- e: score, probe, choose ------------------------------------------------------------
+
+    def _score_proposals(
+        self, proposals: Proposals
+    ) -> tuple[list[Candidate], list[Candidate], tuple[RaceStage, ...]]:
+        """The proposals scored, those the choice is made among (all of them, or a race's
+        finalists, each scored on the whole dev split either way) and the race's stages."""
+        self.output.progress.stage("scoring proposals")
+        loop = self.config.loop
+        if not loop.racing:
+            scored = self.scorer.score(proposals.candidates)
+            return scored, scored, ()
+        race = self.scorer.race(proposals.candidates, loop.finalists, loop.race_start)
+        return race.scored, race.finalists, race.stages
+
+    def _decide(
+        self, current: Candidate, pool: Sequence[Candidate], finalists: Sequence[Candidate]
+    ) -> Decision:
+        """The selection policy over the finalists, or over their probed versions."""
+        loop = self.config.loop
+        if not finalists:
+            return Decision(Choice(None, ""))
+        if not self.schedule.probe_steps:
+            return Decision(choose(loop.selection, loop.margin, current, pool, finalists))
+        return self._probe(current, finalists)
+
+    def _probe(self, current: Candidate, finalists: Sequence[Candidate]) -> Decision:
         """S and the t best proposals by dev loss each take k steps on the same next batches
         from fresh prompt moments; the policy compares their probed dev scores (the pool, not
         probed, takes no part). The winner's state continues; the others' steps are spent."""
-        state, k = self.book.state, self.schedule.probe_steps
-        top = sorted(scored, key=_loss)[: self.schedule.probe_top]
-        start = self.trainer.snapshot()
-        base = self._executed()
-        probed = [
-            self._probe_one(entrant, start, base + i * k)
+        self.output.progress.stage("probes")
+        k, loop = self.schedule.probe_steps, self.config.loop
+        top = sorted(finalists, key=lambda c: c.loss)[: self.schedule.probe_top]
+        start, executed = self.trainer.snapshot(), self._executed()
+        probed = tuple(
+            self._probe_one(entrant, start, executed + i * k)
             for i, entrant in enumerate([current, *top])
-        ]
-        choice = choose(
-            self.config.selection,
-            self.config.margin,
-            probed[0].left,
-            [],
-            [p.left for p in probed[1:]],
         )
-        choice = Choice(choice.candidate, f"after {k} probe step(s): {choice.reason}")
+        left = [p.left for p in probed]
+        choice = choose(loop.selection, loop.margin, left[0], [], left[1:])
         winner = next((p for p in probed if p.left is choice.candidate), probed[0])
-        self.trainer.restore(winner.state)
-        discarded = k * (len(probed) - 1)
-        self.trainer.advance_schedule(discarded)
-        state.counters.probe_steps += k * len(probed)
-        state.counters.discarded_probe_steps += discarded
-        state.trajectory.extend(winner.points)
-        if choice.candidate is None:
-            self._dev_eval(winner.left.rows, winner.left.result)
-        else:
-            self._restarted(choice.candidate, position, probed=True)
-        return choice, tuple(p.record(p is winner) for p in probed)
+        reason = f"after {k} probe step(s): {choice.reason}"
+        return Decision(Choice(choice.candidate, reason), probed, winner)
 
     def _probe_one(self, entrant: Candidate, start: dict[str, Any], executed: int) -> Probed:
         """``entrant`` trained k steps from ``start`` with fresh prompt moments, then scored on
         dev with the head it trained (a backbone with a head trains it too). ``executed``:
         the optimizer steps the run had executed before this entrant's."""
-        trainer, clock = self.trainer, self.book.state.clock
+        trainer = self.trainer
         trainer.restore(start)
         trainer.restart(entrant.rows, reset_moments=True)
         points = []
         for i in range(self.schedule.probe_steps):
             before = trainer.current_prompt()
-            with clock.phase("gradient_s"):
+            with self.state.clock.phase("gradient_s"):
                 record = trainer.train_step()
-            self.book.progress.stepped(executed + i + 1, record.loss)
+            self.output.progress.stepped(executed + i + 1, record.loss)
             points.append(TrajectoryPoint(record.step - 1, record.loss, before))
         prompt = trainer.current_prompt()
-        result = self.book.scorer.evaluate(prompt)
-        left = replace(entrant, rows=prompt, result=result)
+        left = replace(entrant, rows=prompt, result=self.scorer.evaluate(prompt))
         return Probed(entrant, left, trainer.snapshot(), tuple(points))
 
     # -- f: restart -------------------------------------------------------------------------
 
-    def _restarted(self, chosen: Candidate, position: int, probed: bool) -> None:
-        """Record a restart from ``chosen``, which S now is, and offer it to the best-so-far.
-        A probed restart continues from the k steps it took from fresh prompt moments."""
-        self.book.state.restarts += 1
+    def _restart(self, round: Round, decision: Decision) -> list[Event]:
+        """The one place S changes after a round: to the probe winner's state (a kept S too),
+        or to the chosen candidate's rows with the moments reset or kept. A restart is offered
+        to the best-so-far and recorded; a probed S that is kept is scored as a step."""
+        chosen, winner = decision.choice.candidate, decision.winner
+        if winner is not None:
+            self._continue_from(winner, entrants=len(decision.probed))
+        elif chosen is not None:
+            self.trainer.restart(chosen.rows, self.config.loop.moments == "reset")
+        if chosen is None:
+            return [] if winner is None else [self._dev_eval(winner.left.rows, winner.left.result)]
         assert chosen.result is not None
-        step, number = self.trainer.step, self.book.number(position)
-        how = f" after {self.schedule.probe_steps} probe steps" if probed else ""
-        improved = self.book.offer(
-            step, chosen.result, chosen.rows, f"restart of round {number}{how}"
-        )
-        self.book.run_dir.log(
+        self.state.restarts += 1
+        step = self.trainer.step
+        how = f" after {self.schedule.probe_steps} probe steps" if winner else ""
+        origin = f"restart of round {round.number}{how}"
+        improved = self.state.offer(step, chosen.result, chosen.rows, origin, self.scorer.backbone)
+        moments = "reset" if winner else self.config.loop.moments
+        return [
             RestartEvent(
                 **chosen.record().model_dump(),
                 step=step,
-                round=number,
-                moments="reset" if probed else self.config.moments,
+                round=round.number,
+                moments=moments,
                 improved=improved,
             )
-        )
+        ]
 
-
-@dataclass
-class HardPromptSearch:
-    """llm-only, OPRO-style: each round the LLM sees every prompt scored so far (worst to best)
-    and proposes C new ones, scored on dev; the best by dev is kept. No gradient step."""
-
-    source: ProposalSource
-    book: RoundBook
-    start: Candidate
-
-    def run(self) -> None:
-        state = self.book.state
-        if not state.history:
-            (start,) = self.book.scorer.score([self.start])
-            assert start.result is not None
-            state.best.offer(0, start.result, start.rows, self.book.scorer.backbone)
-            state.history.append(start)
-            self.book.run_dir.log(DevEvalEvent(step=0, improved=True, **start.result.model_dump()))
-            self.book.save()
-        progress = self.book.progress
-        for r in range(state.rounds_done, self.book.rounds):
-            self.book.begin_round()
-            current = min(state.history, key=_loss)
-            progress.stage("LLM", round=self.book.round_label(r))
-            proposals = self.source.propose(
-                RoundInput(r, current, tuple(state.history), tuple(state.tried))
-            )
-            progress.stage("scoring proposals")
-            scored = self.book.scorer.score(proposals.candidates)
-            chosen = None
-            for candidate in scored:
-                assert candidate.result is not None
-                if state.best.offer(0, candidate.result, candidate.rows, self.book.scorer.backbone):
-                    chosen = candidate
-                    state.best_origin = f"round {r + 1}: {candidate.text}"
-            reason = (
-                "no proposal beats the best prompt so far"
-                if chosen is None
-                else "the best prompt so far by dev score"
-            )
-            pool = list(state.history)
-            state.history.extend(scored)
-            state.tried.extend(c.text for c in scored)
-            self.book.end_round(r, 0, pool, proposals, scored, chosen, reason, "best by dev")
-            progress.stepped(r + 1)
+    def _continue_from(self, winner: Probed, entrants: int) -> None:
+        """S continues from the probe winner; the other entrants' steps are spent, and the LR
+        schedule moves past them."""
+        k = self.schedule.probe_steps
+        self.trainer.restore(winner.state)
+        discarded = k * (entrants - 1)
+        self.trainer.advance_schedule(discarded)
+        self.state.compute.probe_steps += k * entrants
+        self.state.compute.discarded_probe_steps += discarded
+        self.state.trajectory.extend(winner.points)

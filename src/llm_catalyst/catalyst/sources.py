@@ -17,22 +17,24 @@ import numpy as np
 
 from llm_catalyst.backbones.base import Backbone
 from llm_catalyst.backbones.causal_lm import CausalLMBackbone
-from llm_catalyst.catalyst.checkpoint import Candidate, LoopState
+from llm_catalyst.catalyst.domain import Candidate, Round
+from llm_catalyst.catalyst.state import LoopState
 from llm_catalyst.data.tasks import Example, Task, is_image_task
 from llm_catalyst.distributed import Distributed
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.llm.proposer import LabelledText, MetaInput, Proposer, ScoredPrompt
-from llm_catalyst.prompts.projection import FitPolicy, Vocabulary, embed_text
+from llm_catalyst.prompts.config import PromptConfig
+from llm_catalyst.prompts.projection import Vocabulary, embed_text
 from llm_catalyst.prompts.soft_prompt import random_prompt
 from llm_catalyst.training.scoring import predict
 
 
 @dataclass(frozen=True)
 class RoundInput:
-    """What a source sees: the round (0-based), the scored current S and pool, and every text
-    tried in earlier rounds."""
+    """What a source sees: the round, the scored current S and pool, and every text tried in
+    earlier rounds."""
 
-    round_index: int
+    round: Round
     current: Candidate
     pool: tuple[Candidate, ...]
     tried: tuple[str, ...]
@@ -77,24 +79,23 @@ class LLMSource:
     """The instructor: the LLM reads the task and what its ingredients show (the scored pool,
     and as configured the usage, train exemplars, its own scored history, the current prompt's
     train errors) and writes C new prompts, each fitted to the prompt's P slots by the fit
-    policy (``pad_current`` pads with S). Proposals the fit cuts short are recorded as such;
-    two that fit to the same slots are one candidate.
+    policy ``prompt.fit`` (``pad_current`` pads with S). Proposals the fit cuts short are
+    recorded as such; two that fit to the same slots are one candidate.
 
     Exemplars are drawn once per run (seeded by ``seed``), so every round shows the same ones;
-    errors are searched each round among a fresh seeded draw of train examples. Neither ever
-    comes from dev or test: this source sees only ``train``.
+    errors are searched each round among a fresh seeded draw of train examples, scored in
+    batches of ``batch_size``. Neither ever comes from dev or test: this source sees only
+    ``train``.
     """
 
     proposer: Proposer
-    task: Task
-    vocab: Vocabulary
-    length: int
-    fit: FitPolicy
-    state: LoopState
     backbone: Backbone
+    vocab: Vocabulary
+    prompt: PromptConfig
     train: tuple[Example, ...]
     seed: int
     batch_size: int
+    state: LoopState
     _fixed: MetaInput | None = field(default=None, init=False, repr=False)
 
     def meta_input(self, request: RoundInput) -> MetaInput:
@@ -102,25 +103,30 @@ class LLMSource:
         return replace(
             self._round_independent(),
             errors=self._errors(request),
-            own_history=tuple(_scored_prompts(c for c in self.state.history if c.source == "llm")),
+            own_history=tuple(
+                _scored_prompts(c for c in self.state.proposal_history if c.origin == "llm")
+            ),
         )
 
+    @property
+    def task(self) -> Task:
+        return self.backbone.task
+
     def propose(self, request: RoundInput) -> Proposals:
-        history = _scored_prompts(request.pool)
+        pool = _scored_prompts(request.pool)
         extra = self.meta_input(request)
         with self.state.clock.phase("llm_s"):
             answer = self.proposer.propose(
-                self.task, history, request.round_index, tried=request.tried, extra=extra
+                self.task, pool, request.round.index, tried=request.tried, extra=extra
             )
         candidates: list[Candidate] = []
         unfit: list[dict[str, str]] = []
         truncated: list[dict[str, Any]] = []
         slots: dict[tuple[int | None, ...], str] = {}
+        length, fit = self.prompt.length, self.prompt.fit_policy()
         for text in answer.proposals:
             try:
-                fitted = embed_text(
-                    text, self.vocab, self.length, self.fit, current=request.current.rows
-                )
+                fitted = embed_text(text, self.vocab, length, fit, current=request.current.rows)
             except ConfigError as error:
                 unfit.append({"text": text, "reason": str(error)})
                 continue
@@ -129,7 +135,7 @@ class LLMSource:
                 truncated.append({"text": text, "kept": kept, "dropped_tokens": fitted.truncated})
             if fitted.slot_ids in slots:
                 same = slots[fitted.slot_ids]
-                reason = f"fits the {self.length} prompt slots exactly as {same!r} does"
+                reason = f"fits the {length} prompt slots exactly as {same!r} does"
                 unfit.append({"text": text, "reason": reason})
                 continue
             slots[fitted.slot_ids] = text
@@ -166,8 +172,8 @@ class LLMSource:
             self._fixed = MetaInput(
                 usage=usage_layout(self.backbone, self.task) if "usage" in on else "",
                 exemplars=exemplars,
-                prompt_tokens=self.length,
-                fitted_words=words_that_fit(self.vocab, self.task, self.train, self.length),
+                prompt_tokens=self.prompt.length,
+                fitted_words=words_that_fit(self.vocab, self.task, self.train, self.prompt.length),
             )
         return self._fixed
 
@@ -177,12 +183,12 @@ class LLMSource:
         settings = self.proposer.config.proposer
         if "errors" not in settings.ingredients:
             return ()
-        rng = np.random.default_rng([self.seed, request.round_index + 1])
+        rng = np.random.default_rng([self.seed, request.round.index + 1])
         count = min(settings.errors_scanned, len(self.train))
         sample = [self.train[i] for i in rng.permutation(len(self.train))[:count]]
         with self.state.clock.phase("scoring_s"):
             classes = predict(self.backbone, request.current.rows, sample, self.batch_size)
-        self.state.counters.train_forward_passes += len(sample)
+        self.state.compute.train_forward_passes += len(sample)
         wrong = [(ex, c) for ex, c in zip(sample, classes, strict=True) if c != ex.label]
         return tuple(_labelled(self.task, ex, c) for ex, c in wrong[: settings.errors])
 
@@ -260,12 +266,12 @@ class RandomSource:
     def propose(self, request: RoundInput) -> Proposals:
         candidates = []
         for index in range(self.count):
-            entropy = [self.seed, request.round_index, index]
+            entropy = [self.seed, request.round.index, index]
             seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
             prompt = random_prompt(self.vocab, self.length, seed)
             ids = [i for i in prompt.init_token_ids or () if i is not None]
             text = self.vocab.tokenizer.decode(ids)
-            candidates.append(Candidate(text, prompt.embeddings, "random tokens"))
+            candidates.append(Candidate(text, prompt.embeddings, "random"))
         return Proposals(tuple(candidates))
 
 
@@ -276,7 +282,5 @@ class ProjectionSource:
         scored = [c for c in request.pool if c.result is not None]
         if not scored:
             return Proposals(skip_reason="the pool is empty")
-        best = min(scored, key=lambda c: c.result.loss if c.result else float("inf"))
-        return Proposals(
-            (Candidate(best.text, best.rows, f"projection ({best.source})", best.result),)
-        )
+        best = min(scored, key=lambda c: c.loss)
+        return Proposals((Candidate(best.text, best.rows, "projection", best.detail, best.result),))

@@ -1,31 +1,23 @@
-"""What both loops of ``loop.py`` share besides the algorithm: dev scoring that is timed and
-counted, the record of a round, and the Ctrl-C stop after a checkpoint.
-"""
+"""Dev scoring, timed and counted: every selection of the loop is made by these scores."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from itertools import zip_longest
 
 import numpy as np
 import torch
 
 from llm_catalyst.backbones.base import Backbone
-from llm_catalyst.catalyst.checkpoint import Candidate, LoopState, StopRequest
 from llm_catalyst.catalyst.config import ScoringPath
-from llm_catalyst.catalyst.sources import Proposals
+from llm_catalyst.catalyst.domain import Candidate
+from llm_catalyst.catalyst.state import LoopState
 from llm_catalyst.data.tasks import Example
 from llm_catalyst.distributed import Distributed
-from llm_catalyst.progress import ProgressSink, ProgressUpdate
-from llm_catalyst.records import Metrics, ProbeRecord, RaceStage, RoundEvent
-from llm_catalyst.rundir import RunDirectory
+from llm_catalyst.records import Metrics, RaceStage
 from llm_catalyst.training.scoring import evaluate, evaluate_many
-
-
-class RunInterrupted(KeyboardInterrupt):
-    """Ctrl-C stopped the run after writing a checkpoint; ``run --resume DIR`` continues it."""
 
 
 class DevScorer:
@@ -59,8 +51,8 @@ class DevScorer:
         self.seed = seed
 
     def _spent(self, prompts: int) -> None:
-        self.state.counters.dev_prompts += prompts
-        self.state.counters.dev_forward_passes += prompts * len(self.examples)
+        self.state.compute.dev_prompts_scored += prompts
+        self.state.compute.dev_forward_passes += prompts * len(self.examples)
 
     def _key(self, prompt: torch.Tensor, way: str) -> str:
         """What determines a score besides the fixed dev split and batch size: the way it was
@@ -78,7 +70,7 @@ class DevScorer:
         key = self._key(prompt, "sequential")
         known = self.state.scores.get(key)
         if known is not None:
-            self.state.counters.dev_prompts_reused += 1
+            self.state.compute.dev_prompts_reused += 1
             return known
         with self.state.clock.phase("scoring_s"):
             result = evaluate(self.backbone, prompt, self.examples, self.batch_size, self.dist)
@@ -103,7 +95,7 @@ class DevScorer:
                 todo.append(i)
             else:
                 scored[i] = candidates[i].scored(known)
-                self.state.counters.dev_prompts_reused += 1
+                self.state.compute.dev_prompts_reused += 1
         if todo:
             with self.state.clock.phase("scoring_s"):
                 results = evaluate_many(
@@ -145,7 +137,7 @@ class DevScorer:
             alive = sorted(sorted(alive, key=lambda i: (partial[i].loss, i))[:kept])
             done, size = size, size * 2
         final = dict(zip(alive, self.score([candidates[i] for i in alive]), strict=True))
-        self.state.counters.dev_prompts_raced_out += len(candidates) - len(alive)
+        self.state.compute.dev_prompts_raced_out += len(candidates) - len(alive)
         scored = [final.get(i) or c.scored(partial[i]) for i, c in enumerate(candidates)]
         return Race(scored, [final[i] for i in alive], tuple(stages))
 
@@ -162,7 +154,7 @@ class DevScorer:
                 results = [
                     evaluate(self.backbone, r, part, self.batch_size, self.dist) for r in rows
                 ]
-        self.state.counters.dev_forward_passes += len(rows) * len(part)
+        self.state.compute.dev_forward_passes += len(rows) * len(part)
         return results
 
     def _race_order(self) -> list[int]:
@@ -193,132 +185,3 @@ def stacked_scoring(path: ScoringPath, device: torch.device) -> bool:
     if path == "auto":
         return device.type != "cpu"
     return path == "stacked"
-
-
-@dataclass
-class RunProgress:
-    """What a run tells its progress sink: the loops name the stage and the LLM round and
-    report the optimizer steps executed (probe steps included, so ``total`` is
-    ``train.steps``; llm-only reports rounds); the prompts scored come from the run's counters.
-    """
-
-    sink: ProgressSink
-    state: LoopState
-    total: int
-    step: int = 0
-    loss: float | None = None
-    round: str = ""
-    _stage: str = field(default="start", init=False)
-
-    def stage(self, name: str, round: str | None = None) -> None:
-        """Enter stage ``name``; ``round`` sets the LLM round shown ("" once it is over)."""
-        self._stage = name
-        if round is not None:
-            self.round = round
-        self._emit()
-
-    def stepped(self, step: int, loss: float | None = None) -> None:
-        self.step, self.loss = step, loss if loss is not None else self.loss
-        self._emit()
-
-    def _emit(self) -> None:
-        counters = self.state.counters
-        scored = counters.dev_prompts + counters.dev_prompts_reused + counters.dev_prompts_raced_out
-        self.sink.update(
-            ProgressUpdate(self._stage, self.step, self.total, self.loss, scored, self.round)
-        )
-
-
-@dataclass
-class RoundBook:
-    """What both loops share: the run's state and records, and how a round ends (recorded,
-    checkpointed, reported, and the stop honoured when Ctrl-C was pressed)."""
-
-    state: LoopState
-    scorer: DevScorer
-    run_dir: RunDirectory
-    rounds: int
-    save: Callable[[], None]
-    stop: StopRequest
-    say: Callable[[str], None]
-    progress: RunProgress
-    dist: Distributed = field(default_factory=Distributed.single)
-    first_round: int = 1
-    _round_start: tuple[int, int] = field(default=(0, 0), init=False)
-
-    def begin_round(self) -> None:
-        """Mark where a round's dev scoring starts, for the counts its record holds (a round
-        runs in one process from start to end: checkpoints fall between rounds)."""
-        counters = self.state.counters
-        self._round_start = (counters.dev_prompts, counters.dev_prompts_reused)
-
-    def number(self, round_index: int) -> int:
-        """The recorded number of the round at 0-based position ``round_index``: rounds count
-        from 1, or from 0 when the first is the initialisation round (``loop.init_round``)."""
-        return round_index + self.first_round
-
-    def round_label(self, round_index: int) -> str:
-        """``number/last``, as the progress shows the round."""
-        return f"{self.number(round_index)}/{self.number(self.rounds - 1)}"
-
-    def offer(self, step: int, result: Metrics, prompt: torch.Tensor, origin: str) -> bool:
-        """Offer a scored prompt to the best-so-far; True when it became the best."""
-        improved = self.state.best.offer(step, result, prompt, self.scorer.backbone)
-        if improved:
-            self.state.best_origin = origin
-        return improved
-
-    def end_round(
-        self,
-        round_index: int,
-        step: int,
-        pool: Sequence[Candidate],
-        proposals: Proposals,
-        scored: Sequence[Candidate],
-        chosen: Candidate | None,
-        reason: str,
-        selection: str,
-        probes: Sequence[ProbeRecord] = (),
-        probe_steps: int = 0,
-        race: Sequence[RaceStage] = (),
-    ) -> None:
-        """``reason`` is why ``chosen`` (or nothing) was taken; a round with nothing scored is
-        recorded as skipped for the source's own reason. ``step`` 0: a search without steps.
-        The caller has already added the round's texts to ``state.tried`` as its method wants."""
-        skip_reason = (proposals.skip_reason or "no proposals") if not scored else None
-        if skip_reason is not None:
-            reason = f"round skipped: {skip_reason}"
-            self.state.skipped_rounds += 1
-        number = self.number(round_index)
-        self.run_dir.log(
-            RoundEvent(
-                round=number,
-                step=step,
-                pool=tuple(c.record() for c in pool),
-                proposals=tuple(c.record() for c in scored),
-                chosen=None if chosen is None else chosen.record(),
-                reason=reason,
-                skipped=not scored,
-                skip_reason=skip_reason,
-                selection=selection,
-                details=dict(proposals.details),
-                probe_steps=probe_steps,
-                probes=tuple(probes),
-                dev_prompts_scored=self.state.counters.dev_prompts - self._round_start[0],
-                dev_prompts_reused=self.state.counters.dev_prompts_reused - self._round_start[1],
-                race=tuple(race),
-            )
-        )
-        self.state.rounds_done = round_index + 1
-        last = self.number(self.rounds - 1)
-        where = f"at step {step}" if step else f"after round {number}"
-        self.say(f"round {number}/{last}{' ' + where if step else ''}: {reason}")
-        self.save()
-        self.stop_if(self.dist.any(self.stop.requested), where)
-
-    def stop_if(self, stopping: bool, where: str) -> None:
-        if stopping:
-            raise RunInterrupted(
-                f"interrupted {where}; a checkpoint was written: continue with "
-                f"`llm-catalyst run --resume {self.run_dir.path}`"
-            )

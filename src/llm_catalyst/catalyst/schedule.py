@@ -1,0 +1,81 @@
+"""How a run divides its optimizer steps between stages, probes and the final stage, and the
+rounds that ask the proposal source: the one place that counts either.
+"""
+
+from __future__ import annotations
+
+from llm_catalyst.catalyst.config import LoopConfig
+from llm_catalyst.errors import ConfigError
+from llm_catalyst.records import SchedulePlan, ScheduleRecord
+
+
+class Schedule(SchedulePlan):
+    """Round r (1-based) follows the stage that ends at step r * m of the kept trajectory; M
+    steps close the run. Probes take (t + 1) * k optimizer steps per round when every entrant
+    is probed, of which the winner's k extend the kept trajectory: so round r comes after
+    r * m + (r - 1 + init_round) * k trajectory steps. ``final_steps`` is M when every probe
+    has all t + 1 entrants; a round that probes fewer leaves its unspent steps to the final
+    stage, so every run executes exactly ``total_steps`` optimizer steps."""
+
+    @classmethod
+    def plan(cls, loop: LoopConfig, total_steps: int, steps_per_epoch: int) -> Schedule:
+        """N, m, the probes and M for a budget of ``total_steps`` optimizer steps; raises
+        ConfigError when they do not fit."""
+        unstaged = cls(
+            rounds=loop.rounds,
+            stage_steps=0,
+            final_steps=0,
+            probe_steps=loop.probe_steps,
+            probe_top=loop.probe_top if loop.probe_steps else 0,
+            init_round=loop.init_round,
+        )
+        probes = unstaged.probe_budget
+        if loop.stage_steps == "epoch":
+            stage = steps_per_epoch
+        elif loop.stage_steps is None:
+            stage = max(total_steps - probes, 0) // (loop.rounds + 1)
+        else:
+            stage = loop.stage_steps
+        if loop.rounds and stage < 1:
+            raise ConfigError(
+                f"train.steps={total_steps} is too small for loop.rounds={loop.rounds}: every "
+                "round needs a gradient stage of at least one step; raise train.steps"
+            )
+        if loop.rounds * stage + probes > total_steps:
+            probed_rounds = unstaged.rounds + unstaged.init_round
+            probe_note = (
+                f" and {probed_rounds} probed round(s) of (loop.probe_top + 1) x "
+                f"loop.probe_steps = {(loop.probe_top + 1) * loop.probe_steps} steps"
+                if probes
+                else ""
+            )
+            raise ConfigError(
+                f"loop.rounds={loop.rounds} stages of {stage} steps (loop.stage_steps="
+                f"{loop.stage_steps}){probe_note} need {loop.rounds * stage + probes} steps but "
+                f"train.steps={total_steps}; raise train.steps or lower loop.rounds / "
+                "loop.stage_steps / loop.probe_steps / loop.probe_top"
+            )
+        final = total_steps - loop.rounds * stage - probes
+        return unstaged.model_copy(update={"stage_steps": stage, "final_steps": final})
+
+    @property
+    def probe_budget(self) -> int:
+        """Optimizer steps spent by the probes of all rounds when each has all t + 1 entrants."""
+        return (self.rounds + self.init_round) * (self.probe_top + 1) * self.probe_steps
+
+    @property
+    def total_steps(self) -> int:
+        return self.rounds * self.stage_steps + self.probe_budget + self.final_steps
+
+    def stage_end(self, number: int) -> int:
+        """The trajectory step after whose stage regular round ``number`` (from 1) runs."""
+        earlier_probes = number - 1 + self.init_round
+        return number * self.stage_steps + earlier_probes * self.probe_steps
+
+    def stage_ends(self) -> frozenset[int]:
+        """The trajectory steps at which a stage ends: there a run is checkpointed."""
+        return frozenset(self.stage_end(number) for number in range(1, self.rounds + 1))
+
+    def record(self) -> ScheduleRecord:
+        """What results.json and the plan event hold: the plan and its total."""
+        return ScheduleRecord(**self.model_dump(), total_steps=self.total_steps)
