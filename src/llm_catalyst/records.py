@@ -6,7 +6,7 @@ Every field that older run directories lack has a default: ``report`` still read
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, cast, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -241,14 +241,16 @@ def origin_text(origin: Origin | None, detail: str) -> str:
 
 
 def _parse_source(source: str) -> tuple[Origin | None, str]:
-    """The origin and detail of an older record's ``source`` string (``origin_text`` reversed)."""
-    if source in _LEGACY_SOURCES:
-        return _LEGACY_SOURCES[source], ""
-    if source.startswith("projection (") and source.endswith(")"):
-        return "projection", source[len("projection (") : -1]
+    """The origin and detail of an older record's ``source`` string (``origin_text`` reversed):
+    "llm", "step 8, lowest train loss", "projection (step 8)", "random tokens"."""
     if source.startswith("step "):
         return "pool", source
-    return None, source
+    name, _, detail = source.partition(" (")
+    origins: tuple[str, ...] = get_args(Origin)
+    origin = _LEGACY_SOURCES.get(name) or (name if name in origins else None)
+    if origin is None:
+        return None, source
+    return cast(Origin, origin), detail.removesuffix(")")
 
 
 class OriginRecord(Record):

@@ -42,7 +42,7 @@ def every_method(tmp_path_factory, shared_data_dir) -> dict[str, Path]:
 
 def test_every_method_gets_the_same_gradient_budget(every_method):
     for method, run_dir in every_method.items():
-        budget = json.loads((run_dir / "results.json").read_text())["budget"]
+        budget = json.loads((run_dir / "results.json").read_text())["compute"]
         expected = 0 if method == "llm-only" else 8
         assert budget["gradient_steps"] == expected, method
         assert len(_events(run_dir, "train_step")) == expected, method
@@ -76,7 +76,7 @@ def test_catalyst_rounds_record_pool_proposals_and_choice(every_method):
     rounds = read_events(run_dir).rounds
     assert [(r.round, r.step) for r in rounds] == [(1, 3), (2, 6)]
     for item, asked in zip(rounds, [PROMPTS[0:2], PROMPTS[2:4]], strict=True):
-        assert item.pool[0].source == "current"
+        assert item.pool[0].origin == "current"
         assert 2 <= len(item.pool) <= 1 + 3, "the current prompt plus at most K=3 texts"
         assert all(c.dev_loss is not None and c.dev_accuracy is not None for c in item.pool)
         assert [c.text for c in item.proposals] == asked, "texts tried before are not proposed"
@@ -102,11 +102,11 @@ def test_the_llm_sees_the_task_and_the_scored_pool(every_method):
 def test_controls_propose_from_their_own_sources(every_method):
     random_rounds = read_events(every_method["random-restart"]).rounds
     assert all(len(r.proposals) == 2 for r in random_rounds)
-    assert all(c.source == "random tokens" for r in random_rounds for c in r.proposals)
+    assert all(c.origin == "random" for r in random_rounds for c in r.proposals)
     assert random_rounds[0].proposals[0].text != random_rounds[1].proposals[0].text
     for item in read_events(every_method["projection-restart"]).rounds:
         (proposal,) = item.proposals
-        assert proposal.source.startswith("projection (step ")
+        assert proposal.origin == "projection" and proposal.detail.startswith("step ")
         pool_entry = next(c for c in item.pool[1:] if c.text == proposal.text)
         assert proposal.dev_loss == pool_entry.dev_loss == min(c.dev_loss for c in item.pool[1:])
     assert not read_events(every_method["plain"]).rounds

@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from llm_catalyst.catalyst.bookkeeping import DevScorer
 from llm_catalyst.catalyst.config import load_run_config
+from llm_catalyst.catalyst.dev_scorer import DevScorer
 from llm_catalyst.catalyst.runner import run
 from llm_catalyst.catalyst.zero_shot import ZeroShotCache
 from llm_catalyst.errors import ConfigError
@@ -92,7 +92,7 @@ def test_reused_scores_change_no_result(reused, not_reused):
     fresh_results, fresh_events = not_reused
     assert {k: results[k] for k in RESULT_KEYS} == {k: fresh_results[k] for k in RESULT_KEYS}
     assert _decisions(events) == _decisions(fresh_events)
-    budget, fresh = results["budget"], fresh_results["budget"]
+    budget, fresh = results["compute"], fresh_results["compute"]
     assert budget["dev_prompts_reused"] > 0 and fresh["dev_prompts_reused"] == 0
     assert (
         budget["dev_prompts_scored"] + budget["dev_prompts_reused"] == fresh["dev_prompts_scored"]
@@ -112,8 +112,8 @@ def test_the_zero_shot_score_is_computed_once_per_grid(reused, not_reused):
     )
     assert (first["reused"], second["reused"]) == (False, True)
     assert results["zero_shot_test"] == fresh_results["zero_shot_test"]
-    assert results["budget"]["test_forward_passes"] == 2 * 32
-    assert fresh_results["budget"]["test_forward_passes"] == 32
+    assert results["compute"]["test_forward_passes"] == 2 * 32
+    assert fresh_results["compute"]["test_forward_passes"] == 32
     assert len(list((tmp_path / "grid" / ".zero-shot").glob("*.json"))) == 1
     assert not (tmp_path / "runs" / ".zero-shot").exists()
 
@@ -173,7 +173,7 @@ def test_a_race_chooses_among_finalists_scored_on_the_whole_dev_split(tmp_path, 
         best = min(finalists, key=lambda p: p["dev_loss"])
         entrant = item["probes"][1]
         assert (entrant["text"], entrant["dev_loss_before"]) == (best["text"], best["dev_loss"])
-    assert results["budget"]["dev_prompts_raced_out"] == 3 * 4
+    assert results["compute"]["dev_prompts_raced_out"] == 3 * 4
 
 
 def test_racing_refuses_the_first_proposal_rule(tmp_path, shared_data_dir):

@@ -10,9 +10,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from llm_catalyst.catalyst.checkpoint import Clock, LoopState, StopRequest, TrajectoryPoint
 from llm_catalyst.catalyst.config import load_run_config
+from llm_catalyst.catalyst.domain import TrajectoryPoint
 from llm_catalyst.catalyst.runner import resume, run
+from llm_catalyst.catalyst.state import Clock, LoopState
+from llm_catalyst.catalyst.stop import StopRequest
 from llm_catalyst.errors import ArtifactError, ConfigError
 from llm_catalyst.records import Metrics, TrainStepEvent
 from llm_catalyst.rundir import RunDirectory
@@ -43,7 +45,7 @@ def unfinished_copy(finished_run, tmp_path) -> Path:
 
 def _results(run_dir: Path) -> dict:
     results = json.loads((run_dir / "results.json").read_text())
-    return {k: results[k] for k in ("test", "dev", "best_step", "projected_text", "budget")}
+    return {k: results[k] for k in ("test", "dev", "best_step", "projected_text", "compute")}
 
 
 def test_resuming_from_the_final_checkpoint_repeats_only_the_test(finished_run, unfinished_copy):
@@ -124,7 +126,7 @@ def test_loop_state_survives_a_checkpoint(tmp_path):
     state.rounds_done = 1
     state.trajectory.append(TrajectoryPoint(3, 0.7, torch.zeros(2, 4)))
     state.tried.append("a prompt")
-    state.counters.dev_forward_passes = 40
+    state.compute.dev_forward_passes = 40
     path = tmp_path / "state.pt"
     payload = state.to_payload()
     torch.save(payload, path)
@@ -133,7 +135,7 @@ def test_loop_state_survives_a_checkpoint(tmp_path):
     torch.testing.assert_close(restored.best.prompt, torch.ones(2, 4))
     assert restored.best_origin == "restart of round 1" and restored.rounds_done == 1
     assert restored.trajectory[0].step == 3 and restored.tried == ["a prompt"]
-    assert restored.counters.dev_forward_passes == 40
+    assert restored.compute.dev_forward_passes == 40
     assert restored.clock.totals()["total_s"] >= payload["clock"]["total_s"]
 
 
@@ -152,9 +154,9 @@ def test_clock_continues_from_an_earlier_process():
     assert totals["total_s"] >= 10.0 and totals["gradient_s"] == 4.0 and totals["llm_s"] >= 2.0
 
 
-def test_first_ctrl_c_asks_to_stop_and_the_second_aborts():
+def test_first_ctrl_c_asks_to_stop_and_the_second_aborts(tmp_path: Path):
     before = signal.getsignal(signal.SIGINT)
-    with StopRequest() as stop:
+    with StopRequest(tmp_path) as stop:
         signal.raise_signal(signal.SIGINT)
         assert stop.requested
         with pytest.raises(KeyboardInterrupt):

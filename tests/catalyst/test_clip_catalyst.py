@@ -50,7 +50,7 @@ def _settings(tmp_path: Path, data_dir: Path, **extra) -> dict:
 def test_catalyst_runs_on_eurosat_and_restarts_from_the_llms_template(tmp_path, shared_data_dir):
     result = run(load_run_config(None, _settings(tmp_path, shared_data_dir)))
     results = result.results.model_dump()
-    assert results["budget"]["gradient_steps"] == 8
+    assert results["compute"]["gradient_steps"] == 8
     assert results["test"]["n"] == 40 and results["dev"]["n"] == 10
     rounds = read_events(result.run_dir).rounds
     assert [[c.text for c in r.proposals] for r in rounds] == [TEMPLATES[:2], TEMPLATES[2:]]

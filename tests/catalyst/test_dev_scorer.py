@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from llm_catalyst.catalyst.bookkeeping import DevScorer, stacked_scoring
-from llm_catalyst.catalyst.checkpoint import Candidate, LoopState
+from llm_catalyst.catalyst.dev_scorer import DevScorer, stacked_scoring
+from llm_catalyst.catalyst.domain import Candidate
+from llm_catalyst.catalyst.state import LoopState
 from llm_catalyst.training.scoring import evaluate
 
 
@@ -36,8 +37,8 @@ def test_a_prompt_scored_again_reuses_its_score(tiny_causal_backbone, sentiment_
     assert again == first == evaluate(tiny_causal_backbone, a, sentiment_examples)
     scored = scorer.score(_candidates([a, b, a]))
     assert [c.result for c in scored] == [first, scorer.evaluate(b), first]
-    counters = scorer.state.counters
-    assert (counters.dev_prompts, counters.dev_prompts_reused) == (2, 4)
+    counters = scorer.state.compute
+    assert (counters.dev_prompts_scored, counters.dev_prompts_reused) == (2, 4)
     assert counters.dev_forward_passes == 2 * len(sentiment_examples)
 
 
@@ -55,7 +56,10 @@ def test_other_rows_or_another_head_are_scored_afresh(tiny_encoder_backbone, sen
         after = scorer.evaluate(a)
     finally:
         tiny_encoder_backbone.load_head_state(head)
-    assert scorer.state.counters.dev_prompts == 3 and scorer.state.counters.dev_prompts_reused == 0
+    assert (
+        scorer.state.compute.dev_prompts_scored == 3
+        and scorer.state.compute.dev_prompts_reused == 0
+    )
     assert after != before
 
 
@@ -108,8 +112,8 @@ def test_a_race_scores_its_finalists_on_the_whole_split(
             evaluate(tiny_causal_backbone, c.rows, subset).loss for c in race.finalists
         )
         assert worst_finalist <= evaluate(tiny_causal_backbone, loser.rows, subset).loss + 1e-6
-    counters = scorer.state.counters
-    assert counters.dev_prompts == 2 and counters.dev_prompts_raced_out == 4
+    counters = scorer.state.compute
+    assert counters.dev_prompts_scored == 2 and counters.dev_prompts_raced_out == 4
     assert counters.dev_forward_passes == 6 * 2 + 3 * 2 + 2 * 8
 
 

@@ -5,18 +5,19 @@ from __future__ import annotations
 import pytest
 import torch
 
-from llm_catalyst.catalyst.checkpoint import Candidate, TrajectoryPoint
-from llm_catalyst.catalyst.loop import candidate_pool, choose
+from llm_catalyst.catalyst.domain import Candidate, TrajectoryPoint, candidate_pool
+from llm_catalyst.catalyst.selection import choose
 from llm_catalyst.prompts.projection import Vocabulary, project_many
-from llm_catalyst.records import Metrics
+from llm_catalyst.records import Metrics, Origin
 
 
-def _scored(text: str, loss: float, source: str = "llm") -> Candidate:
-    return Candidate(text, torch.zeros(2, 4), source, Metrics(loss=loss, accuracy=0.5, n=8))
+def _scored(text: str, loss: float, origin: Origin = "llm", detail: str = "") -> Candidate:
+    result = Metrics(loss=loss, accuracy=0.5, n=8)
+    return Candidate(text, torch.zeros(2, 4), origin, detail, result)
 
 
 CURRENT = _scored("current", 0.60, "current")
-POOL = [_scored("pool a", 0.70, "step 0"), _scored("pool b", 0.40, "step 2")]
+POOL = [_scored("pool a", 0.70, "pool", "step 0"), _scored("pool b", 0.40, "pool", "step 2")]
 
 
 def test_margin_takes_the_best_proposal_when_it_beats_s_by_the_margin():
@@ -73,7 +74,7 @@ def test_pool_keeps_distinct_texts_with_their_lowest_loss(vocab):
     points, projections = _trajectory(vocab, rows, [0.9, 0.5, 0.7, 0.8])
     pool = candidate_pool(points, projections, vocab, size=8)
     assert len(pool) == 2
-    assert [c.source for c in pool] == ["step 1, lowest train loss", "step 2"]
+    assert [c.detail for c in pool] == ["step 1, lowest train loss", "step 2"]
     torch.testing.assert_close(pool[0].rows, vocab.table[[1000, 1001]].float())
     assert pool[0].text == vocab.tokenizer.decode([1000, 1001])
     assert all(c.result is None for c in pool)
@@ -85,9 +86,9 @@ def test_pool_of_size_k_holds_the_lowest_loss_and_a_spread(vocab):
     losses[4] = 0.1
     points, projections = _trajectory(vocab, rows, losses)
     pool = candidate_pool(points, projections, vocab, size=4)
-    steps = [int(c.source.split(",")[0].removeprefix("step ")) for c in pool]
+    steps = [int(c.detail.split(",")[0].removeprefix("step ")) for c in pool]
     assert len(pool) == 4 and steps == sorted(steps)
-    assert 4 in steps and pool[steps.index(4)].source.endswith("lowest train loss")
+    assert 4 in steps and pool[steps.index(4)].detail.endswith("lowest train loss")
     assert steps[0] == 0 and steps[-1] == 9, "the rest spreads from the start to the end"
 
 
@@ -95,4 +96,4 @@ def test_pool_of_size_one_is_the_lowest_loss(vocab):
     rows = [[3000 + i, 4000 + i] for i in range(5)]
     points, projections = _trajectory(vocab, rows, [0.5, 0.4, 0.3, 0.6, 0.7])
     (only,) = candidate_pool(points, projections, vocab, size=1)
-    assert only.source == "step 2, lowest train loss"
+    assert only.detail == "step 2, lowest train loss"

@@ -52,7 +52,7 @@ def test_plain_text_init_is_plain_tuning_from_the_task_instruction(tmp_path, sha
     assert INSTRUCTION == "Decide whether this movie review is positive or negative."
     assert _history(method.run_dir) == _history(by_hand.run_dir)
     assert method.results.test == by_hand.results.test
-    assert method.results.budget is not None and method.results.budget.gradient_steps == 8
+    assert method.results.compute is not None and method.results.compute.gradient_steps == 8
     prompt = load_prompt(method.run_dir / "artifact").prompt
     assert (prompt.init, prompt.init_text) == ("text", INSTRUCTION)
     assert prompt.init_token_ids == load_prompt(by_hand.run_dir / "artifact").prompt.init_token_ids

@@ -61,7 +61,7 @@ def test_a_run_with_probes_executes_exactly_train_steps_optimizer_steps(probed):
     train_steps = len(_events(result.run_dir, "train_step"))
     assert (train_steps, probe_steps) == (8, 6)
     assert len(drawn) == train_steps + probe_steps == 14
-    budget = result.results.budget
+    budget = result.results.compute
     assert budget is not None
     assert (budget.gradient_steps, budget.probe_steps, budget.discarded_probe_steps) == (14, 6, 4)
     # The LR schedule stepped once per optimizer step, probes included.
@@ -83,7 +83,7 @@ def test_s_and_the_best_proposals_are_probed_and_the_winner_continues(probed):
     rounds = read_events(result.run_dir).rounds
     for item in rounds:
         current, *entrants = item.probes
-        assert current.source == "current" and current.dev_loss_before == item.pool[0].dev_loss
+        assert current.origin == "current" and current.dev_loss_before == item.pool[0].dev_loss
         best_two = sorted(p.dev_loss for p in item.proposals if p.dev_loss is not None)[:2]
         assert sorted(p.dev_loss_before for p in entrants) == best_two
         assert all(len(p.train_losses) == 1 for p in item.probes)
@@ -133,7 +133,7 @@ def test_init_round_starts_from_the_best_by_dev(tmp_path, shared_data_dir, sst2_
     rounds = read_events(result.run_dir).rounds
     assert [(r.round, r.step) for r in rounds] == [(0, 0), (1, 3), (2, 6)]
     init = rounds[0]
-    assert [c.source for c in init.pool] == ["current"], "no stage before round 0: S alone"
+    assert [c.origin for c in init.pool] == ["current"], "no stage before round 0: S alone"
     assert init.probes == ()
     lowest = min(c.dev_loss for c in [*init.pool, *init.proposals] if c.dev_loss is not None)
     start = init.pool[0].text
@@ -167,9 +167,9 @@ def test_init_round_with_probes_starts_from_the_best_by_probe(tmp_path, shared_d
     assert (init.round, init.step, init.probe_steps, len(init.probes)) == (0, 0, 1, 3)
     (winner,) = [p for p in init.probes if p.continued]
     assert winner.dev_loss == min(p.dev_loss for p in init.probes)
-    assert (winner.source == "current") == (init.chosen is None)
+    assert (winner.origin == "current") == (init.chosen is None)
     steps = [e["step"] for e in _events(result.run_dir, "train_step")]
     assert steps[0] == 2, "the winner's probe took step 1"
-    budget = result.results.budget
+    budget = result.results.compute
     assert budget is not None and budget.gradient_steps == 17
     assert len(steps) + budget.probe_steps == 17

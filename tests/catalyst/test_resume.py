@@ -72,7 +72,7 @@ def _outcome(run_dir: Path) -> tuple[dict, list[dict]]:
         key: results[key]
         for key in ("test", "dev", "best_step", "best_origin", "projected_text", "restarts")
     }
-    kept["budget"] = results["budget"]
+    kept["compute"] = results["compute"]
     kept["llm"] = {
         key: results["llm"][key]
         for key in ("calls", "prompt_tokens", "completion_tokens", "skipped_rounds")
@@ -162,7 +162,7 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path, shared_dat
     assert [e["event"] for e in _events(run_dir)].count("resume") == 1
     assert _outcome(run_dir) == reference
     # Scores reused before the kill are kept in the checkpoint and reused again after it.
-    assert reference[0]["budget"]["dev_prompts_reused"] > 0
+    assert reference[0]["compute"]["dev_prompts_reused"] > 0
 
 
 def test_ctrl_c_writes_a_checkpoint_then_resume_gives_the_same_result(
@@ -200,5 +200,5 @@ def test_sigkill_during_a_probed_run_then_resume_gives_the_uninterrupted_result(
     _resume(run_dir)
     assert _outcome(run_dir) == probed_reference
     results, events = probed_reference
-    assert results["budget"]["gradient_steps"] == 20 and results["budget"]["probe_steps"] == 9
+    assert results["compute"]["gradient_steps"] == 20 and results["compute"]["probe_steps"] == 9
     assert sum(len(e["probes"]) for e in events if e["event"] == "round") == 9

@@ -6,49 +6,54 @@ import pytest
 import yaml
 
 from llm_catalyst.catalyst.config import PAPER_CHOICES, LoopConfig, load_run_config
+from llm_catalyst.catalyst.schedule import Schedule
 from llm_catalyst.errors import ConfigError
 
 
 def test_schedule_splits_the_budget_evenly_by_default():
-    schedule = LoopConfig(rounds=3).schedule(total_steps=10, steps_per_epoch=4)
+    schedule = Schedule.plan(LoopConfig(rounds=3), 10, 4)
     assert (schedule.rounds, schedule.stage_steps, schedule.final_steps) == (3, 2, 4)
     assert schedule.total_steps == 10
-    assert [schedule.round_end(r) for r in range(3)] == [2, 4, 6]
+    assert [schedule.stage_end(n) for n in (1, 2, 3)] == [2, 4, 6]
 
 
 def test_schedule_with_explicit_and_epoch_stages():
-    explicit = LoopConfig(rounds=2, stage_steps=3).schedule(total_steps=10, steps_per_epoch=4)
+    explicit = Schedule.plan(LoopConfig(rounds=2, stage_steps=3), 10, 4)
     assert (explicit.stage_steps, explicit.final_steps) == (3, 4)
-    epoch = LoopConfig(rounds=3, stage_steps="epoch").schedule(total_steps=20, steps_per_epoch=4)
-    assert [epoch.round_end(r) for r in range(3)] == [4, 8, 12] and epoch.final_steps == 8
+    epoch = Schedule.plan(LoopConfig(rounds=3, stage_steps="epoch"), 20, 4)
+    assert [epoch.stage_end(n) for n in (1, 2, 3)] == [4, 8, 12] and epoch.final_steps == 8
 
 
 def test_schedule_that_does_not_fit_the_budget_says_what_to_change():
     with pytest.raises(ConfigError, match=r"need 12 steps but train\.steps=10"):
-        LoopConfig(rounds=3, stage_steps=4).schedule(total_steps=10, steps_per_epoch=4)
+        Schedule.plan(LoopConfig(rounds=3, stage_steps=4), 10, 4)
     with pytest.raises(ConfigError, match=r"raise train\.steps"):
-        LoopConfig(rounds=3).schedule(total_steps=2, steps_per_epoch=4)
+        Schedule.plan(LoopConfig(rounds=3), 2, 4)
 
 
 def test_probes_come_out_of_the_final_stage():
     # 2 rounds x (t + 1 = 3 entrants) x k = 2 probe steps = 12 of the 30 steps.
     loop = LoopConfig(rounds=2, stage_steps=5, probe_steps=2, probe_top=2)
-    schedule = loop.schedule(total_steps=30, steps_per_epoch=4)
+    schedule = Schedule.plan(loop, 30, 4)
     assert (schedule.probe_budget, schedule.final_steps, schedule.total_steps) == (12, 8, 30)
     # Each earlier round's winner took k trajectory steps.
-    assert [schedule.round_end(r) for r in range(2)] == [5, 12]
+    assert [schedule.stage_end(n) for n in (1, 2)] == [5, 12]
     with_init = LoopConfig(rounds=2, stage_steps=5, probe_steps=2, init_round=True)
-    schedule = with_init.schedule(total_steps=30, steps_per_epoch=4)
-    assert (schedule.llm_rounds, schedule.probe_budget, schedule.final_steps) == (3, 18, 2)
-    assert [schedule.round_end(r) for r in range(2)] == [7, 14]
-    even = LoopConfig(rounds=2, probe_steps=1, probe_top=1).schedule(30, steps_per_epoch=4)
+    schedule = Schedule.plan(with_init, 30, 4)
+    assert (schedule.rounds + schedule.init_round, schedule.probe_budget, schedule.final_steps) == (
+        3,
+        18,
+        2,
+    )
+    assert [schedule.stage_end(n) for n in (1, 2)] == [7, 14]
+    even = Schedule.plan(LoopConfig(rounds=2, probe_steps=1, probe_top=1), 30, 4)
     assert (even.stage_steps, even.final_steps) == (8, 10), "(30 - 4) // 3 per stage"
 
 
 def test_probes_that_do_not_fit_the_budget_are_refused():
     loop = LoopConfig(rounds=2, stage_steps=5, probe_steps=2, probe_top=2)
     with pytest.raises(ConfigError, match=r"probed round\(s\).*need 22 steps but train\.steps=20"):
-        loop.schedule(total_steps=20, steps_per_epoch=4)
+        Schedule.plan(loop, 20, 4)
 
 
 def test_first_selection_refuses_probes_it_would_not_compare():
@@ -59,7 +64,7 @@ def test_first_selection_refuses_probes_it_would_not_compare():
 
 
 def test_zero_rounds_is_plain_training():
-    schedule = LoopConfig(rounds=0).schedule(total_steps=7, steps_per_epoch=4)
+    schedule = Schedule.plan(LoopConfig(rounds=0), 7, 4)
     assert (schedule.rounds, schedule.final_steps) == (0, 7)
 
 

@@ -11,17 +11,19 @@ import pytest
 import torch
 
 from llm_catalyst.backbones import BackboneConfig, build_backbone
-from llm_catalyst.catalyst.checkpoint import Candidate, LoopState
 from llm_catalyst.catalyst.config import load_run_config
+from llm_catalyst.catalyst.domain import Candidate, rounds_of
 from llm_catalyst.catalyst.runner import run
 from llm_catalyst.catalyst.sources import LLMSource, RoundInput, usage_layout, words_that_fit
+from llm_catalyst.catalyst.state import LoopState
 from llm_catalyst.data.config import DataConfig, load_splits
 from llm_catalyst.data.sampling import FewShotSplits
 from llm_catalyst.llm.config import LLMConfig
 from llm_catalyst.llm.gateway import LLMGateway
 from llm_catalyst.llm.proposer import Proposer
 from llm_catalyst.llm.scripted import ScriptedClient
-from llm_catalyst.prompts.projection import FitPolicy, Vocabulary
+from llm_catalyst.prompts.config import PromptConfig
+from llm_catalyst.prompts.projection import Vocabulary
 from llm_catalyst.prompts.soft_prompt import random_prompt
 from llm_catalyst.records import Metrics
 from llm_catalyst.training.scoring import predict
@@ -52,23 +54,21 @@ def _source(
         }
     )
     return LLMSource(
-        Proposer(LLMGateway(client, sleep=lambda s: None), config),
-        splits.task,
-        Vocabulary.of(backbone),
-        10,
-        FitPolicy.parse("truncate+pad_repeat"),
-        state or LoopState.fresh("loss"),
-        backbone,
-        tuple(splits.train),
-        1,
-        16,
+        proposer=Proposer(LLMGateway(client, sleep=lambda s: None), config),
+        backbone=backbone,
+        vocab=Vocabulary.of(backbone),
+        prompt=PromptConfig(length=10, fit="truncate+pad_repeat"),
+        train=tuple(splits.train),
+        seed=1,
+        batch_size=16,
+        state=state or LoopState.fresh("loss"),
     ), client
 
 
 def _request(source: LLMSource, round_index: int = 0) -> RoundInput:
     rows = random_prompt(source.vocab, 10, seed=3).embeddings
-    current = Candidate("current", rows, "current", Metrics(loss=0.7, accuracy=0.5, n=16))
-    return RoundInput(round_index, current, (), ())
+    current = Candidate("current", rows, "current", result=Metrics(loss=0.7, accuracy=0.5, n=16))
+    return RoundInput(rounds_of(3, init_round=False)[round_index], current, (), ())
 
 
 def _lines(path: Path) -> list[dict]:
@@ -109,14 +109,14 @@ def test_errors_are_train_examples_the_current_prompt_gets_wrong(splits, backbon
     assert all(p != ex.label for p, ex in zip(predicted, wrong, strict=True))
     assert all(e.predicted and e.predicted != e.label for e in errors)
     assert len(errors) <= 10
-    assert source.state.counters.train_forward_passes == 10
-    assert source.state.counters.dev_forward_passes == 0
+    assert source.state.compute.train_forward_passes == 10
+    assert source.state.compute.dev_forward_passes == 0
 
 
 def test_switched_off_errors_cost_no_forward_pass(splits, backbone) -> None:
     source, _ = _source(splits, backbone, ingredients=["trajectory", "usage"])
     assert source.meta_input(_request(source)).errors == ()
-    assert source.state.counters.train_forward_passes == 0
+    assert source.state.compute.train_forward_passes == 0
 
 
 def test_own_history_is_the_llms_scored_proposals_and_survives_a_checkpoint(
@@ -124,10 +124,10 @@ def test_own_history_is_the_llms_scored_proposals_and_survives_a_checkpoint(
 ) -> None:
     rows = torch.zeros(10, 4)
     state = LoopState.fresh("loss")
-    state.history += [
-        Candidate("llm good", rows, "llm", Metrics(loss=0.3, accuracy=0.9, n=16)),
-        Candidate("random tokens", rows, "random tokens", Metrics(loss=0.1, accuracy=1.0, n=16)),
-        Candidate("llm bad", rows, "llm", Metrics(loss=0.8, accuracy=0.4, n=16)),
+    state.proposal_history += [
+        Candidate("llm good", rows, "llm", result=Metrics(loss=0.3, accuracy=0.9, n=16)),
+        Candidate("random tokens", rows, "random", result=Metrics(loss=0.1, accuracy=1.0, n=16)),
+        Candidate("llm bad", rows, "llm", result=Metrics(loss=0.8, accuracy=0.4, n=16)),
     ]
     torch.save(state.to_payload(), tmp_path / "state.pt")
     restored = LoopState.from_payload(torch.load(tmp_path / "state.pt", weights_only=False))
@@ -194,7 +194,7 @@ def test_a_run_shows_round_one_proposals_to_round_two(tmp_path, shared_data_dir)
     shown = sorted(first, key=lambda p: -p["dev_loss"])
     positions = [metas[1].index(f'"{p["text"]}": loss {p["dev_loss"]:.3f}') for p in shown]
     assert positions == sorted(positions)
-    assert result.results.budget.train_forward_passes == 2 * 5
+    assert result.results.compute.train_forward_passes == 2 * 5
     assert "Nearest-token" not in metas[1]
     config = (result.run_dir / "config.yaml").read_text()
     assert "own_history" in config and "errors_scanned: 5" in config

@@ -67,7 +67,7 @@ def test_tune_is_run_with_method_plain(tmp_path, shared_data_dir):
     tuned, ran = (json.loads((dirs[c] / "results.json").read_text()) for c in ("tune", "run"))
     assert tuned.keys() == ran.keys()
     assert tuned["method"] == ran["method"] == "plain"
-    for key in ("test", "dev", "best_step", "zero_shot_test", "projected_text", "budget"):
+    for key in ("test", "dev", "best_step", "zero_shot_test", "projected_text", "compute"):
         assert tuned[key] == ran[key], key
     configs = [yaml.safe_load((dirs[c] / "config.yaml").read_text()) for c in ("tune", "run")]
     assert configs[0]["prompt"] == configs[1]["prompt"]

@@ -36,10 +36,10 @@ def test_old_grid_cells_and_an_old_tune_run_are_read(old_runs):
     assert catalyst.format_version == 1
     assert (catalyst.test.accuracy, catalyst.test.n) == (0.625, 16)
     assert catalyst.llm is not None and (catalyst.llm.calls, catalyst.llm.fresh_calls) == (2, 2)
-    assert catalyst.budget is not None and catalyst.budget.gradient_steps == 8
+    assert catalyst.compute is not None and catalyst.compute.gradient_steps == 8
     assert catalyst.backbone == "tiny-causal-lm"
     tune = by_dir["tune", "sst2-tiny-causal-lm-plain-s1"]
-    assert tune.method == "plain" and tune.llm is None and tune.budget is None
+    assert tune.method == "plain" and tune.llm is None and tune.compute is None
     assert tune.zero_shot_test is not None and tune.zero_shot_test.n == 16
     assert tune.protocol == "fewshot", "taken from run.json where results.json lacks it"
 

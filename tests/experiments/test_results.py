@@ -127,7 +127,7 @@ def test_events_are_typed_and_sorted(tmp_path: Path) -> None:
     assert parsed.restarts[0].text == "new start"
     (round_,) = parsed.rounds
     assert round_.chosen is not None and round_.chosen.text == "b"
-    assert round_.pool[0].source == "trajectory" and round_.proposals[0].source is None
+    assert round_.pool[0].origin_text == "trajectory" and round_.proposals[0].origin is None
 
 
 def test_steps_repeated_after_resume_keep_the_last_record(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from llm_catalyst.catalyst import METHODS, load_run_config
+from llm_catalyst.catalyst.domain import rounds_of
 from llm_catalyst.catalyst.methods import get_method
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.experiments.results import RESULTS_FILE, RunRecord, collect_runs
@@ -109,9 +110,9 @@ def llm_plan(cells: Sequence[Cell]) -> str | None:
     for cell in cells:
         config, method = cell.config, get_method(cell.config.method)
         if method.needs_llm:
-            rounds = config.loop.asking_rounds(method.trains)
-            limits = config.llm.budget.limits()
-            plans[describe_plan(rounds, config.llm.proposer.calls_per_round, limits)] += 1
+            rounds = len(rounds_of(config.loop.rounds, config.loop.init_round and method.trains))
+            calls = config.llm.proposer.calls_per_round
+            plans[describe_plan(rounds, calls, config.llm.budget)] += 1
     if not plans:
         return None
     return "\n".join(

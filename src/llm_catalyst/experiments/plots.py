@@ -21,9 +21,9 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
 from llm_catalyst.experiments.results import RunEvents
-from llm_catalyst.experiments.rounds import CURRENT_SOURCE, restart_kind
+from llm_catalyst.experiments.rounds import restart_kind
 from llm_catalyst.experiments.stats import ConfidenceInterval, SeedMean
-from llm_catalyst.records import CandidateRecord, RoundEvent
+from llm_catalyst.records import CandidateRecord, OriginRecord, RoundEvent
 
 _DPI = 100
 _RC = {"text.parse_math": False}
@@ -49,8 +49,8 @@ def _draw(path: Path, size: tuple[float, float], draw: Callable[[Figure], None])
     return path
 
 
-def _origin_color(source: str | None) -> str:
-    return _ORIGIN_COLORS.get(restart_kind(source), "tab:gray")
+def _origin_color(record: OriginRecord) -> str:
+    return _ORIGIN_COLORS.get(restart_kind(record), "tab:gray")
 
 
 # -- methods compared ---------------------------------------------------------------------------
@@ -205,9 +205,9 @@ def plot_curves(
             )
         labelled: set[str] = set()
         for restart in events.restarts:
-            # Runs written before restarts recorded their source say only "restart".
-            kind = f"restart: {restart_kind(restart.source)}" if restart.source else "restart"
-            color = _origin_color(restart.source)
+            # Runs written before restarts recorded their origin say only "restart".
+            kind = f"restart: {restart_kind(restart)}" if restart.origin else "restart"
+            color = _origin_color(restart)
             for axes in (loss_axes, accuracy_axes):
                 label = kind if axes is loss_axes and kind not in labelled else None
                 axes.axvline(restart.step, color=color, ls="--", lw=1, label=label)
@@ -247,7 +247,7 @@ def plot_curves(
 
 
 def _scored(candidates: Sequence[CandidateRecord]) -> list[CandidateRecord]:
-    return [c for c in candidates if c.dev_loss is not None and c.source != CURRENT_SOURCE]
+    return [c for c in candidates if c.dev_loss is not None and c.origin != "current"]
 
 
 def plot_rounds(
@@ -263,7 +263,7 @@ def plot_rounds(
             (item.round, c.dev_loss)
             for item in rounds
             for c in item.pool
-            if c.source == CURRENT_SOURCE and c.dev_loss is not None
+            if c.origin == "current" and c.dev_loss is not None
         ]
         # Without S (a search without gradients) the pool is every prompt scored so far.
         pool_label = "pool: projected texts" if current else "prompts scored before"

@@ -217,7 +217,7 @@ def _restarts_html(view: _RunView) -> str:
     return "<h3>restarts</h3>" + html_table(
         ("step", "round", "origin", "restart text", "dev loss", "dev accuracy"),
         (
-            (r.step, r.round, r.source, r.text, r.dev_loss, percent(r.dev_accuracy))
+            (r.step, r.round, r.origin_text, r.text, r.dev_loss, percent(r.dev_accuracy))
             for r in view.events.restarts
         ),
         text_columns=frozenset({3}),

@@ -9,15 +9,15 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from llm_catalyst.experiments.rounds import CURRENT_SOURCE, restart_kind
+from llm_catalyst.experiments.rounds import restart_kind
 from llm_catalyst.records import CandidateRecord, RoundEvent
 
 
 def chosen_at(item: RoundEvent) -> tuple[str, int] | None:
     """Where the chosen candidate is listed: ("proposals" or "pool", index), or None.
 
-    The chosen record may carry its own source (a projection restart names the pool text it
-    came from), so a candidate with the same text and source is preferred, then the same text.
+    The chosen record may carry its own origin (a projection restart names the pool text it
+    came from), so a candidate with the same text and origin is preferred, then the same text.
     """
     chosen = item.chosen
     if chosen is None:
@@ -26,15 +26,19 @@ def chosen_at(item: RoundEvent) -> tuple[str, int] | None:
         (series, index, candidate)
         for series in ("proposals", "pool")
         for index, candidate in enumerate(getattr(item, series))
-        if candidate.text == chosen.text and candidate.source != CURRENT_SOURCE
+        if candidate.text == chosen.text and candidate.origin != "current"
     ]
-    exact = [entry for entry in listed if entry[2].source == chosen.source]
+    exact = [
+        entry
+        for entry in listed
+        if (entry[2].origin, entry[2].detail) == (chosen.origin, chosen.detail)
+    ]
     found = (exact or listed or [None])[0]
     return None if found is None else (found[0], found[1])
 
 
 def current_candidate(item: RoundEvent) -> CandidateRecord | None:
-    return next((c for c in item.pool if c.source == CURRENT_SOURCE), None)
+    return next((c for c in item.pool if c.origin == "current"), None)
 
 
 def escape(value: object) -> str:
@@ -104,11 +108,11 @@ def _outcome(item: RoundEvent, current: CandidateRecord | None) -> str:
         return "skipped"
     if item.chosen is None:
         return "kept S" if current is not None else "no new best"
-    source = restart_kind(item.chosen.source)
+    source = restart_kind(item.chosen)
     return f"restart from {source}" if current is not None else f"new best ({source})"
 
 
-_CANDIDATE_HEADERS = ("source", "text", "dev loss", "dev accuracy", "Δ loss vs S", "note")
+_CANDIDATE_HEADERS = ("origin", "text", "dev loss", "dev accuracy", "Δ loss vs S", "note")
 _DELTA_COLUMN = 4
 
 
@@ -170,7 +174,7 @@ def _proposals_table(item: RoundEvent, chosen: tuple[str, int] | None) -> str:
             note = "not scored"
         rows.append(
             (
-                candidate.source or "—",
+                candidate.origin_text or "—",
                 candidate.text,
                 candidate.dev_loss,
                 percent(candidate.dev_accuracy),
@@ -190,7 +194,7 @@ def _proposals_table(item: RoundEvent, chosen: tuple[str, int] | None) -> str:
 def _pool_html(item: RoundEvent, chosen: tuple[str, int] | None) -> str:
     """The pool, folded away unless the choice came from it: the proposals are what is read."""
     current = current_candidate(item)
-    listed = [(i, c) for i, c in enumerate(item.pool) if c.source != CURRENT_SOURCE]
+    listed = [(i, c) for i, c in enumerate(item.pool) if c.origin != "current"]
     if not listed:
         return ""
     summary = (
@@ -201,7 +205,7 @@ def _pool_html(item: RoundEvent, chosen: tuple[str, int] | None) -> str:
     table = _candidates_table(
         [
             (
-                c.source or "—",
+                c.origin_text or "—",
                 c.text,
                 c.dev_loss,
                 percent(c.dev_accuracy),
@@ -234,7 +238,7 @@ def _probes_html(item: RoundEvent) -> str:
                 ),
                 (
                     (
-                        p.source or "—",
+                        p.origin_text or "—",
                         p.text,
                         p.dev_loss_before,
                         p.dev_loss,

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 from llm_catalyst.experiments.results import RunRecord, read_events
 from llm_catalyst.experiments.stats import method_sort_key
 from llm_catalyst.experiments.tables import markdown_table
-from llm_catalyst.records import RoundEvent
+from llm_catalyst.records import OriginRecord, RoundEvent
 
-CURRENT_SOURCE = "current"
+# How tables name a restart's origin where the origin's own name would read ambiguously.
+_KIND_NAMES = {"random": "random tokens"}
 
 
 @dataclass(frozen=True)
@@ -47,13 +48,14 @@ class RoundOutcome:
         return statistics.median(self.loss_gaps) if self.loss_gaps else None
 
 
-def restart_kind(source: str | None) -> str:
-    """The kind of a restart's source: "projection (step 8, lowest train loss)" -> "projection"."""
-    return (source or "unknown").split(" (", 1)[0]
+def restart_kind(record: OriginRecord) -> str:
+    """What kind of prompt a restart came from, as tables and plots name it."""
+    origin = record.origin or "unknown"
+    return _KIND_NAMES.get(origin, origin)
 
 
 def _current_loss(item: RoundEvent) -> float | None:
-    current = next((c for c in item.pool if c.source == CURRENT_SOURCE), None)
+    current = next((c for c in item.pool if c.origin == "current"), None)
     return None if current is None else current.dev_loss
 
 
@@ -74,7 +76,7 @@ def _outcome(task: str, method: str, runs: Sequence[RunRecord]) -> RoundOutcome:
     taken = [
         (item.round, item.chosen) for item in rounds if not item.skipped and item.chosen is not None
     ]
-    restarts: Counter[str] = Counter(restart_kind(chosen.source) for _, chosen in taken)
+    restarts: Counter[str] = Counter(restart_kind(chosen) for _, chosen in taken)
     per_round = Counter(number for number, _ in taken)
     gaps: list[float] = []
     better = scored = 0

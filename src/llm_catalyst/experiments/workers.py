@@ -111,8 +111,8 @@ def run_cell(
     Errors a user can cause (and a held lock) come back as a failed outcome with the message;
     Ctrl-C comes back as ``interrupted`` after the run wrote its checkpoint.
     """
-    from llm_catalyst.catalyst.stop import RunInterrupted
     from llm_catalyst.catalyst.runner import resume, run
+    from llm_catalyst.catalyst.stop import RunInterrupted
     from llm_catalyst.catalyst.zero_shot import ZeroShotCache
 
     console = console or Console(quiet=True)
