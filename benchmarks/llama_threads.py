@@ -18,7 +18,8 @@ import json
 import time
 from pathlib import Path
 
-from llm_catalyst.llm.client import LLMRequest, SamplingParams
+from llm_catalyst.llm.client import LLMRequest
+from llm_catalyst.llm.config import SamplingConfig
 from llm_catalyst.llm.llama_cpp import LlamaCppClient
 
 
@@ -28,15 +29,7 @@ def recorded_calls(run_dir: Path) -> list[dict]:
 
 
 def as_request(call: dict) -> LLMRequest:
-    params = call["request"]["params"]
-    sampling = SamplingParams(
-        n=1,
-        temperature=params["temperature"],
-        top_p=params["top_p"],
-        max_tokens=params["max_tokens"],
-        seed=params["seed"],
-        stop=tuple(params["stop"]),
-    )
+    sampling = SamplingConfig.model_validate({**call["request"]["params"], "n": 1})
     return LLMRequest(tuple(call["request"]["messages"]), sampling)
 
 

@@ -19,8 +19,8 @@ from pathlib import Path
 import pytest
 
 from llm_catalyst.data.registry import get_task
-from llm_catalyst.llm.client import LLMRequest, SamplingParams
-from llm_catalyst.llm.config import LLMConfig
+from llm_catalyst.llm.client import LLMRequest
+from llm_catalyst.llm.config import LLMConfig, SamplingConfig
 from llm_catalyst.llm.gateway import build_gateway
 from llm_catalyst.llm.openai_compat import OpenAICompatClient
 from llm_catalyst.llm.proposer import Proposer, ScoredPrompt
@@ -126,7 +126,7 @@ def test_seeds_are_respected(server) -> None:
     messages = ({"role": "user", "content": "Write one sentence about the sea."},)
 
     def sample(seed: int) -> str:
-        params = SamplingParams(temperature=1.0, top_p=1.0, max_tokens=24, seed=seed)
+        params = SamplingConfig(temperature=1.0, top_p=1.0, max_tokens=24, seed=seed)
         return client.complete(LLMRequest(messages, params)).texts[0]
 
     # The server reuses the KV cache of a repeated prompt prefix, and logits over a reused

@@ -5,8 +5,7 @@ from pathlib import Path
 import pytest
 
 from llm_catalyst.errors import ConfigError, DataError
-from llm_catalyst.llm.budget import Price
-from llm_catalyst.llm.config import LLMConfig, load_llm_config
+from llm_catalyst.llm.config import LLMConfig, PriceConfig, load_llm_config
 from llm_catalyst.llm.gateway import build_client
 from llm_catalyst.llm.scripted import ScriptedClient
 
@@ -24,7 +23,7 @@ def test_default_is_the_local_key_free_model() -> None:
         "qwen2.5-coder-1.5b-instruct",
         None,
     )
-    assert cfg.price() == Price()
+    assert cfg.price() == PriceConfig()
 
 
 def test_yaml_at_top_level_or_under_llm(tmp_path) -> None:
@@ -82,8 +81,8 @@ def test_inconsistent_settings_are_refused(data, message) -> None:
 def test_prices_apply_to_remote_models_only() -> None:
     prices = {"gpt-x": {"input_per_mtok": 1.5, "output_per_mtok": 6.0}}
     remote = LLMConfig(backend="openai", base_url="http://x/v1", model="gpt-x", prices=prices)
-    assert remote.price() == Price(1.5, 6.0)
-    assert LLMConfig(model="gpt-x", prices=prices).price() == Price()
+    assert remote.price() == PriceConfig(input_per_mtok=1.5, output_per_mtok=6.0)
+    assert LLMConfig(model="gpt-x", prices=prices).price() == PriceConfig()
 
 
 def test_scripted_backend_reads_json_and_jsonl(tmp_path) -> None:

@@ -7,16 +7,17 @@ from dataclasses import replace
 
 import pytest
 
-from llm_catalyst.llm.budget import Budget, BudgetExhausted, BudgetLimits, Price, describe_plan
+from llm_catalyst.llm.budget import Budget, BudgetExhausted, describe_plan
 from llm_catalyst.llm.cache import ResponseCache, request_key
 from llm_catalyst.llm.calllog import MAX_LOGGED_CHARS, CallLog
-from llm_catalyst.llm.client import LLMRequest, LLMUnavailable, SamplingParams, Usage
-from llm_catalyst.llm.gateway import LLMGateway, RetryPolicy
+from llm_catalyst.llm.client import LLMRequest, LLMUnavailable, Usage
+from llm_catalyst.llm.config import BudgetConfig, PriceConfig, RetryConfig, SamplingConfig
+from llm_catalyst.llm.gateway import LLMGateway
 from llm_catalyst.llm.scripted import ScriptedClient, ScriptedStep
 
 REQUEST = LLMRequest(
     ({"role": "user", "content": "Write prompts."},),
-    SamplingParams(temperature=0.7, max_tokens=20, seed=3),
+    SamplingConfig(temperature=0.7, max_tokens=20, seed=3),
 )
 
 
@@ -68,9 +69,9 @@ def test_other_sample_index_is_a_new_sample(tmp_path) -> None:
 @pytest.mark.parametrize(
     "change",
     [
-        {"params": SamplingParams(temperature=0.9, max_tokens=20, seed=3)},
-        {"params": SamplingParams(temperature=0.7, max_tokens=20, seed=4)},
-        {"params": SamplingParams(temperature=0.7, max_tokens=21, seed=3)},
+        {"params": SamplingConfig(temperature=0.9, max_tokens=20, seed=3)},
+        {"params": SamplingConfig(temperature=0.7, max_tokens=20, seed=4)},
+        {"params": SamplingConfig(temperature=0.7, max_tokens=21, seed=3)},
         {"messages": ({"role": "user", "content": "Write prompts!"},)},
     ],
 )
@@ -106,7 +107,7 @@ def test_transient_errors_are_retried_with_the_same_request(tmp_path) -> None:
         client,
         tmp_path,
         sleep=waits.append,
-        retry=RetryPolicy(max_attempts=4, initial_backoff_s=1.0, max_backoff_s=30),
+        retry=RetryConfig(max_attempts=4, initial_backoff_s=1.0, max_backoff_s=30),
     )
     result = gw.call(REQUEST)
     assert result.completion.texts == ("finally",)
@@ -123,7 +124,7 @@ def test_backoff_grows_and_is_capped(tmp_path) -> None:
         client,
         tmp_path,
         sleep=waits.append,
-        retry=RetryPolicy(max_attempts=5, initial_backoff_s=1.0, max_backoff_s=3.0),
+        retry=RetryConfig(max_attempts=5, initial_backoff_s=1.0, max_backoff_s=3.0),
     )
     with pytest.raises(LLMUnavailable, match="gave up after 5 attempt") as info:
         gw.call(REQUEST)
@@ -136,7 +137,7 @@ def test_backoff_grows_and_is_capped(tmp_path) -> None:
 def test_retry_after_beyond_the_limit_gives_up_at_once(tmp_path) -> None:
     waits: list[float] = []
     client = ScriptedClient([ScriptedStep(error="transient", retry_after=3600), "never"])
-    gw = gateway(client, tmp_path, sleep=waits.append, retry=RetryPolicy(max_retry_after_s=60))
+    gw = gateway(client, tmp_path, sleep=waits.append, retry=RetryConfig(max_retry_after_s=60))
     with pytest.raises(LLMUnavailable, match="asked to wait 3600 s"):
         gw.call(REQUEST)
     assert waits == []
@@ -152,7 +153,7 @@ def test_permanent_errors_are_not_retried(tmp_path) -> None:
 
 def test_call_cap_stops_calls_but_cache_hits_still_replay(tmp_path) -> None:
     client = ScriptedClient(["a", "b", "c"])
-    gw = gateway(client, tmp_path, budget=Budget(BudgetLimits(max_calls=2)))
+    gw = gateway(client, tmp_path, budget=Budget(BudgetConfig(max_calls=2)))
     gw.call(REQUEST)
     gw.call(replace(REQUEST, sample_index=1))
     with pytest.raises(BudgetExhausted, match="max_calls=2"):
@@ -165,16 +166,16 @@ def test_call_cap_stops_calls_but_cache_hits_still_replay(tmp_path) -> None:
 def test_token_cap_is_checked_against_the_worst_case(tmp_path) -> None:
     client = ScriptedClient(["short"])
     # The request may use up to 20 completion tokens plus its prompt: 15 is not enough.
-    gw = gateway(client, tmp_path, budget=Budget(BudgetLimits(max_tokens=15)))
+    gw = gateway(client, tmp_path, budget=Budget(BudgetConfig(max_tokens=15)))
     with pytest.raises(BudgetExhausted, match="max_tokens=15"):
         gw.call(REQUEST)
     assert client.requests == []
 
 
 def test_cost_is_accounted_and_capped(tmp_path) -> None:
-    price = Price(input_per_mtok=1_000_000.0, output_per_mtok=2_000_000.0)  # $1 / $2 per token
+    price = PriceConfig(input_per_mtok=1_000_000.0, output_per_mtok=2_000_000.0)  # $1, $2 a token
     # Worst case of REQUEST: 13 prompt tokens (estimated) x $1 + 20 completion tokens x $2 = $53.
-    budget = Budget(BudgetLimits(max_cost_usd=55.0), price)
+    budget = Budget(BudgetConfig(max_cost_usd=55.0), price)
     client = ScriptedClient(["two words", "more"])
     gw = gateway(client, tmp_path, budget=budget)
     result = gw.call(REQUEST)
@@ -185,11 +186,11 @@ def test_cost_is_accounted_and_capped(tmp_path) -> None:
 
 
 def test_plan_says_how_many_calls_and_whether_the_cap_bites() -> None:
-    text = describe_plan(5, 2, BudgetLimits(max_calls=4, max_cost_usd=1.5))
+    text = describe_plan(5, 2, BudgetConfig(max_calls=4, max_cost_usd=1.5))
     assert "at most 10 LLM call(s)" in text
     assert "max_calls=4 will stop LLM calls early" in text
     assert "max_cost_usd=1.5" in text
-    assert "stop" not in describe_plan(2, 1, BudgetLimits(max_calls=4))
+    assert "stop" not in describe_plan(2, 1, BudgetConfig(max_calls=4))
 
 
 def test_call_log_truncates_huge_answers(tmp_path) -> None:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from llm_catalyst.data.registry import get_task
-from llm_catalyst.llm.client import LLMClient, LLMRequest, SamplingParams
-from llm_catalyst.llm.config import LLMConfig
+from llm_catalyst.llm.client import LLMClient, LLMRequest
+from llm_catalyst.llm.config import LLMConfig, SamplingConfig
 from llm_catalyst.llm.gateway import build_client, build_gateway
 from llm_catalyst.llm.llama_cpp import LlamaCppClient
 from llm_catalyst.llm.proposer import Proposer, ScoredPrompt
@@ -21,12 +19,12 @@ def test_in_process_llama_cpp_is_seeded_and_samples_n() -> None:
     assert client.has_chat_template
     request = LLMRequest(
         ({"role": "user", "content": "Name a colour."},),
-        SamplingParams(n=2, temperature=1.0, max_tokens=12, seed=4),
+        SamplingConfig(n=2, temperature=1.0, max_tokens=12, seed=4),
     )
     first = client.complete(request)
     assert len(first.texts) == 2 and all(first.texts)
     assert first.usage.completion_tokens > 0
-    other = LLMRequest(request.messages, replace(request.params, seed=40))
+    other = LLMRequest(request.messages, request.params.model_copy(update={"seed": 40}))
     assert client.complete(other).texts != first.texts
     assert client.complete(request).texts == first.texts  # whatever ran in between
 
@@ -36,7 +34,7 @@ def test_clients_of_one_model_share_its_loaded_server_and_answer_alike() -> None
     client on the reused server answers a seeded request as the first client did."""
     request = LLMRequest(
         ({"role": "user", "content": "Name a fruit."},),
-        SamplingParams(n=1, temperature=1.0, max_tokens=12, seed=7),
+        SamplingConfig(n=1, temperature=1.0, max_tokens=12, seed=7),
     )
     first = LlamaCppClient("smollm2-135m-instruct", n_ctx=512)
     answer = first.complete(request).texts
@@ -58,7 +56,7 @@ def test_llm_n_threads_reaches_llama_cpp_and_gets_a_server_of_its_own() -> None:
     assert client._server is not LlamaCppClient("smollm2-135m-instruct", n_ctx=512)._server
     request = LLMRequest(
         ({"role": "user", "content": "Name a fruit."},),
-        SamplingParams(n=1, temperature=1.0, max_tokens=12, seed=7),
+        SamplingConfig(n=1, temperature=1.0, max_tokens=12, seed=7),
     )
     assert client.complete(request).texts[0]
 

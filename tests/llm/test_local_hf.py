@@ -7,8 +7,8 @@ import copy
 import pytest
 import torch
 
-from llm_catalyst.llm.client import InProcessClient, LLMRequest, SamplingParams
-from llm_catalyst.llm.config import LLMConfig
+from llm_catalyst.llm.client import InProcessClient, LLMRequest
+from llm_catalyst.llm.config import LLMConfig, SamplingConfig
 from llm_catalyst.llm.gateway import build_client, build_gateway
 from llm_catalyst.llm.local_hf import LocalHFClient
 from llm_catalyst.llm.proposer import Proposer, ScoredPrompt
@@ -24,7 +24,7 @@ def tiny() -> LocalHFClient:
 
 
 def ask(client: LocalHFClient, **params) -> tuple[str, ...]:
-    return client.complete(LLMRequest(MESSAGES, SamplingParams(**params))).texts
+    return client.complete(LLMRequest(MESSAGES, SamplingConfig(**params))).texts
 
 
 def test_seeded_sampling_is_reproducible_and_seeds_differ(tiny) -> None:
@@ -49,7 +49,7 @@ def test_greedy_ignores_the_seed(tiny) -> None:
 
 def test_n_samples_and_usage(tiny) -> None:
     completion = tiny.complete(
-        LLMRequest(MESSAGES, SamplingParams(n=3, temperature=1.0, max_tokens=6, seed=0))
+        LLMRequest(MESSAGES, SamplingConfig(n=3, temperature=1.0, max_tokens=6, seed=0))
     )
     assert len(completion.texts) == 3
     chat = tiny.tokenizer.apply_chat_template(
@@ -81,7 +81,7 @@ def test_a_model_without_chat_template_continues_plain_text(tiny) -> None:
     tokenizer.chat_template = None
     base = LocalHFClient(tiny.model, tokenizer, name="tiny-base")
     assert tiny.has_chat_template and not base.has_chat_template
-    completion = base.complete(LLMRequest(MESSAGES, SamplingParams(temperature=0, max_tokens=3)))
+    completion = base.complete(LLMRequest(MESSAGES, SamplingConfig(temperature=0, max_tokens=3)))
     assert completion.usage.prompt_tokens == len(
         tokenizer(InProcessClient.plain_prompt(MESSAGES))["input_ids"]
     )

@@ -17,8 +17,8 @@ from llm_catalyst.errors import ConfigError
 from llm_catalyst.llm.budget import Budget
 from llm_catalyst.llm.cache import ResponseCache
 from llm_catalyst.llm.calllog import CallLog
-from llm_catalyst.llm.config import LLMConfig
-from llm_catalyst.llm.gateway import LLMGateway, RetryPolicy, build_gateway
+from llm_catalyst.llm.config import LLMConfig, RetryConfig
+from llm_catalyst.llm.gateway import LLMGateway, build_gateway
 from llm_catalyst.llm.openai_compat import OpenAICompatClient
 from llm_catalyst.llm.proposer import Proposer, ScoredPrompt
 from tests.llm.fake_openai_server import FakeOpenAIServer, Reply, chat_answer
@@ -83,7 +83,10 @@ def test_429_with_retry_after_is_honoured(fake_openai, tmp_path, sentiment_task)
     waits: list[float] = []
     cfg = config(fake_openai, tmp_path)
     client = OpenAICompatClient(fake_openai.url, "fake-model", timeout_s=5)
-    gateway = LLMGateway(client, retry=RetryPolicy(3, 0.01, 0.05, 10.0), sleep=waits.append)
+    retry = RetryConfig(
+        max_attempts=3, initial_backoff_s=0.01, max_backoff_s=0.05, max_retry_after_s=10.0
+    )
+    gateway = LLMGateway(client, retry=retry, sleep=waits.append)
     result = Proposer(gateway, cfg).propose(sentiment_task, HISTORY, 0)
     assert result.status == "ok"
     assert waits == [3.0]

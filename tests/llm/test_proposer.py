@@ -8,6 +8,7 @@ import pytest
 from llm_catalyst.data.tasks import Task
 from llm_catalyst.errors import ConfigError, DataError
 from llm_catalyst.llm.budget import Budget
+from llm_catalyst.llm.client import LLMRequest
 from llm_catalyst.llm.config import LLMConfig, ProposerConfig
 from llm_catalyst.llm.gateway import LLMGateway
 from llm_catalyst.llm.proposer import (
@@ -147,6 +148,8 @@ def test_seed_run_takes_the_runs_seed_as_the_base(sentiment_task) -> None:
         without_seed.propose(sentiment_task, HISTORY, 0)
     with pytest.raises(ValueError, match=r"sampling\.seed"):
         LLMConfig.model_validate({"sampling": {"seed": "runs"}})
+    with pytest.raises(ValueError, match="not 'run'"):
+        LLMRequest(({"role": "user", "content": "x"},), cfg.sampling)
 
 
 def test_more_calls_until_enough_proposals(sentiment_task) -> None:
@@ -205,7 +208,7 @@ def test_budget_stops_llm_calls_while_the_run_goes_on(sentiment_task) -> None:
             "proposer": {"num_proposals": 1},
         }
     )
-    proposer = Proposer(LLMGateway(client, budget=Budget(cfg.budget.limits())), cfg)
+    proposer = Proposer(LLMGateway(client, budget=Budget(cfg.budget)), cfg)
     rounds = [proposer.propose(sentiment_task, HISTORY, r) for r in range(5)]
     assert [r.status for r in rounds] == ["ok", "ok", "budget", "budget", "budget"]
     assert "LLM budget exhausted: LLM call cap reached" in rounds[2].reason

@@ -18,9 +18,7 @@ def _initial_prompt(backbone, length: int = 4, seed: int = 0) -> torch.Tensor:
 
 
 def _losses(trainer: PromptTrainer, steps: int) -> list[float]:
-    records = []
-    trainer.run(steps, records.append)
-    return [r.loss for r in records]
+    return [trainer.train_step().loss for _ in range(steps)]
 
 
 def test_batch_stream_is_a_pure_function_of_seed_and_step(sentiment_examples):
@@ -43,7 +41,8 @@ def test_training_lowers_the_training_loss(tiny_causal_backbone, sentiment_examp
     prompt = _initial_prompt(tiny_causal_backbone)
     before = evaluate(tiny_causal_backbone, prompt, sentiment_examples).loss
     trainer = PromptTrainer(tiny_causal_backbone, prompt, sentiment_examples, config, seed=0)
-    trainer.run(config.steps)
+    for _ in range(config.steps):
+        trainer.train_step()
     after = evaluate(tiny_causal_backbone, trainer.current_prompt(), sentiment_examples).loss
     assert after < before - 1e-3
 
@@ -54,7 +53,8 @@ def test_only_the_prompt_changes(tiny_causal_backbone, sentiment_examples):
     prompt = _initial_prompt(tiny_causal_backbone)
     config = TrainConfig(steps=3, batch_size=4, lr=0.05, progress=False)
     trainer = PromptTrainer(tiny_causal_backbone, prompt, sentiment_examples, config, seed=0)
-    trainer.run(3)
+    for _ in range(3):
+        trainer.train_step()
     assert not torch.equal(trainer.current_prompt(), prompt)
     for name, p in model.named_parameters():
         assert torch.equal(p, weights[name]), name
@@ -96,7 +96,8 @@ def test_restart_replaces_prompt_and_can_reset_moments(tiny_causal_backbone, sen
     trainer = PromptTrainer(
         tiny_causal_backbone, _initial_prompt(tiny_causal_backbone), sentiment_examples, config, 0
     )
-    trainer.run(2)
+    for _ in range(2):
+        trainer.train_step()
     new_prompt = _initial_prompt(tiny_causal_backbone, seed=1)
     trainer.restart(new_prompt, reset_moments=False)
     assert torch.equal(trainer.current_prompt(), new_prompt)
@@ -104,7 +105,7 @@ def test_restart_replaces_prompt_and_can_reset_moments(tiny_causal_backbone, sen
     trainer.restart(new_prompt, reset_moments=True)
     assert trainer.prompt not in trainer.optimizer.state
     lr_before = trainer.scheduler.get_last_lr()
-    trainer.run(1)
+    trainer.train_step()
     assert trainer.step == 3
     assert trainer.scheduler.get_last_lr() != lr_before
 
@@ -126,9 +127,9 @@ def test_sgd_momentum_carries_the_previous_step(tiny_causal_backbone, sentiment_
         )
         start = _initial_prompt(tiny_causal_backbone)
         trainer = PromptTrainer(tiny_causal_backbone, start, sentiment_examples, config, 0)
-        trainer.run(1)
+        trainer.train_step()
         after_one = trainer.current_prompt()
-        trainer.run(1)
+        trainer.train_step()
         return start - after_one, after_one - trainer.current_prompt()
 
     first, plain_second = updates(0.0)
@@ -144,7 +145,7 @@ def test_non_finite_loss_stops_with_a_clear_error(tiny_causal_backbone, sentimen
     config = TrainConfig(steps=1, batch_size=4, progress=False)
     trainer = PromptTrainer(tiny_causal_backbone, prompt, sentiment_examples, config, seed=0)
     with pytest.raises(NonFiniteLossError, match="learning rate"):
-        trainer.run(1)
+        trainer.train_step()
 
 
 def test_warmup_longer_than_training_is_refused():

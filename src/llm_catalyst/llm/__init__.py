@@ -4,17 +4,22 @@
 catalyst needs; a failed or over-budget call comes back as a skipped round, never an exception.
 """
 
-from llm_catalyst.llm.budget import Budget, BudgetExhausted, BudgetLimits, Price
+from llm_catalyst.llm.budget import Budget, BudgetExhausted
 from llm_catalyst.llm.client import (
     Completion,
     LLMClient,
     LLMRequest,
     LLMUnavailable,
-    SamplingParams,
     TransientLLMError,
     Usage,
 )
-from llm_catalyst.llm.config import LLMConfig, load_llm_config
+from llm_catalyst.llm.config import (
+    BudgetConfig,
+    LLMConfig,
+    PriceConfig,
+    SamplingConfig,
+    load_llm_config,
+)
 from llm_catalyst.llm.gateway import LLMGateway, build_client, build_gateway
 from llm_catalyst.llm.parsing import parse_proposals
 from llm_catalyst.llm.proposer import ProposalRound, Proposer, ScoredPrompt, load_history
@@ -22,18 +27,18 @@ from llm_catalyst.llm.scripted import ScriptedClient
 
 __all__ = [
     "Budget",
+    "BudgetConfig",
     "BudgetExhausted",
-    "BudgetLimits",
     "Completion",
     "LLMClient",
     "LLMConfig",
     "LLMGateway",
     "LLMRequest",
     "LLMUnavailable",
-    "Price",
+    "PriceConfig",
     "ProposalRound",
     "Proposer",
-    "SamplingParams",
+    "SamplingConfig",
     "ScoredPrompt",
     "ScriptedClient",
     "TransientLLMError",

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from llm_catalyst.errors import LLMCatalystError
 from llm_catalyst.llm.client import LLMRequest, Usage
+from llm_catalyst.llm.config import BudgetConfig, PriceConfig
 from llm_catalyst.records import LLMUsage
 
 # Conservative: English text runs about 4 characters per token, so 3 over-estimates the prompt.
@@ -23,25 +23,6 @@ _TOKENS_PER_MESSAGE = 8
 
 class BudgetExhausted(LLMCatalystError):
     """The next LLM call could cross a configured cap; the caller stops calling the LLM."""
-
-
-@dataclass(frozen=True)
-class Price:
-    input_per_mtok: float = 0.0
-    output_per_mtok: float = 0.0
-
-    def cost(self, usage: Usage) -> float:
-        return (
-            usage.prompt_tokens * self.input_per_mtok
-            + usage.completion_tokens * self.output_per_mtok
-        ) / 1e6
-
-
-@dataclass(frozen=True)
-class BudgetLimits:
-    max_calls: int | None = None
-    max_tokens: int | None = None
-    max_cost_usd: float | None = None
 
 
 def worst_case_usage(request: LLMRequest) -> Usage:
@@ -56,9 +37,9 @@ def worst_case_usage(request: LLMRequest) -> Usage:
 class Budget:
     """Totals of one run and the caps they must stay under."""
 
-    def __init__(self, limits: BudgetLimits | None = None, price: Price | None = None):
-        self.limits = limits or BudgetLimits()
-        self.price = price or Price()
+    def __init__(self, limits: BudgetConfig | None = None, price: PriceConfig | None = None):
+        self.limits = limits or BudgetConfig()
+        self.price = price or PriceConfig()
         self.calls = 0
         self.cache_hits = 0
         self.usage = Usage()
@@ -83,7 +64,7 @@ class Budget:
                 f"to {worst.total_tokens}, max_tokens={lim.max_tokens}; raise budget.max_tokens "
                 "or lower sampling.max_tokens"
             )
-        worst_cost = self.price.cost(worst)
+        worst_cost = self._cost(worst)
         if lim.max_cost_usd is not None and self.cost_usd + worst_cost > lim.max_cost_usd:
             raise BudgetExhausted(
                 f"LLM cost cap: ${self.cost_usd:.4f} spent, the next call may cost up to "
@@ -92,11 +73,17 @@ class Budget:
 
     def record(self, usage: Usage) -> float:
         """Account for one answered call; returns its cost in US dollars."""
-        cost = self.price.cost(usage)
+        cost = self._cost(usage)
         self.calls += 1
         self.usage = self.usage + usage
         self.cost_usd += cost
         return cost
+
+    def _cost(self, usage: Usage) -> float:
+        return (
+            usage.prompt_tokens * self.price.input_per_mtok
+            + usage.completion_tokens * self.price.output_per_mtok
+        ) / 1e6
 
     def record_cache_hit(self, usage: Usage) -> None:
         self.cache_hits += 1
@@ -131,7 +118,7 @@ class Budget:
         self.cost_usd = state["cost_usd"]
 
 
-def describe_plan(rounds: int, calls_per_round: int, limits: BudgetLimits) -> str:
+def describe_plan(rounds: int, calls_per_round: int, limits: BudgetConfig) -> str:
     """One line saying how many LLM calls a run will make at most, and whether caps bite."""
     projected = rounds * calls_per_round
     text = (

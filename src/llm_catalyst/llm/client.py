@@ -7,10 +7,11 @@ in ``gateway.py`` so that every back-end gets them the same way.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import ClassVar, Literal, Protocol, TypedDict, runtime_checkable
 
 from llm_catalyst.errors import LLMCatalystError
+from llm_catalyst.llm.config import SamplingConfig
 
 Role = Literal["system", "user", "assistant"]
 
@@ -18,32 +19,6 @@ Role = Literal["system", "user", "assistant"]
 class Message(TypedDict):
     role: Role
     content: str
-
-
-@dataclass(frozen=True)
-class SamplingParams:
-    """Sampling settings sent unchanged on every attempt of a call (retries never alter them).
-
-    ``temperature == 0`` means greedy decoding. ``seed`` is forwarded to back-ends that accept
-    one; in-process back-ends seed their own generator with it so a seeded call is reproducible.
-    """
-
-    n: int = 1
-    temperature: float = 0.8
-    top_p: float = 1.0
-    max_tokens: int = 256
-    seed: int | None = None
-    stop: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.n < 1:
-            raise ValueError(f"n must be >= 1, got {self.n}")
-        if self.temperature < 0:
-            raise ValueError(f"temperature must be >= 0, got {self.temperature}")
-        if not 0 < self.top_p <= 1:
-            raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
-        if self.max_tokens < 1:
-            raise ValueError(f"max_tokens must be >= 1, got {self.max_tokens}")
 
 
 @dataclass(frozen=True)
@@ -56,13 +31,18 @@ class LLMRequest:
     """
 
     messages: tuple[Message, ...]
-    params: SamplingParams = field(default_factory=SamplingParams)
+    params: SamplingConfig
     sample_index: int = 0
+
+    def __post_init__(self) -> None:
+        if self.params.seed == "run":
+            # A back-end would send the word as the seed; only a Proposer knows the run's seed.
+            raise ValueError("a request needs its call's seed, not 'run'; Proposer resolves it")
 
     def to_json(self) -> dict[str, object]:
         return {
             "messages": [dict(m) for m in self.messages],
-            "params": asdict(self.params),
+            "params": self.params.model_dump(),
             "sample_index": self.sample_index,
         }
 

@@ -16,8 +16,6 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from llm_catalyst.config import load_config
-from llm_catalyst.llm.budget import BudgetLimits, Price
-from llm_catalyst.llm.client import SamplingParams
 from llm_catalyst.userdirs import cache_root
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -27,12 +25,22 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class SamplingConfig(_Section):
-    """Per-call sampling; ``seed`` is the base seed, offset by the call's index in the run.
+class _Value(_Section):
+    """A section that is also what the gateway, the budget or a request holds at run time:
+    frozen, so nothing changes it behind them (a retried call sends what its first try sent)."""
 
-    ``seed: run`` takes the run's seed (``data.seed``) as the base, so the seeds of a grid also
-    vary the LLM's sampling; a number gives every run the same base (the default, 0, which the
-    pre-registered experiment ran with); null leaves calls unseeded.
+    model_config = ConfigDict(frozen=True)
+
+
+class SamplingConfig(_Value):
+    """Per-call sampling, and what every request carries (the proposer sets each call's seed
+    and adds the stop a list continuation needs), so the values a run sends are these.
+
+    ``seed`` is the base seed, offset by the call's index in the run. ``seed: run`` takes the
+    run's seed (``data.seed``) as the base, so the seeds of a grid also vary the LLM's sampling;
+    a number gives every run the same base (the default, 0, which the pre-registered experiment
+    ran with); null leaves calls unseeded. A request holds its call's own seed, never ``run``.
+    ``temperature == 0`` means greedy decoding.
     """
 
     n: int = Field(1, ge=1)
@@ -40,20 +48,10 @@ class SamplingConfig(_Section):
     top_p: float = Field(0.95, gt=0, le=1)
     max_tokens: int = Field(200, ge=1)
     seed: int | Literal["run"] | None = 0
-    stop: list[str] = Field(default_factory=list)
-
-    def params(self, seed: int | None) -> SamplingParams:
-        return SamplingParams(
-            n=self.n,
-            temperature=self.temperature,
-            top_p=self.top_p,
-            max_tokens=self.max_tokens,
-            seed=seed,
-            stop=tuple(self.stop),
-        )
+    stop: tuple[str, ...] = ()
 
 
-class RetryConfig(_Section):
+class RetryConfig(_Value):
     """Bounded retries: exponential backoff, at least what the server's Retry-After asks."""
 
     max_attempts: int = Field(4, ge=1, le=20)
@@ -76,16 +74,13 @@ class CacheConfig(_Section):
         return self.directory or cache_root() / "llm"
 
 
-class BudgetConfig(_Section):
+class BudgetConfig(_Value):
     max_calls: int | None = Field(None, ge=0)
     max_tokens: int | None = Field(None, ge=0)
     max_cost_usd: float | None = Field(None, ge=0)
 
-    def limits(self) -> BudgetLimits:
-        return BudgetLimits(self.max_calls, self.max_tokens, self.max_cost_usd)
 
-
-class PriceConfig(_Section):
+class PriceConfig(_Value):
     """US dollars per million tokens."""
 
     input_per_mtok: float = Field(0.0, ge=0)
@@ -199,13 +194,13 @@ class LLMConfig(_Section):
     def price_known(self) -> bool:
         return self.backend != "openai" or self.model in self.prices
 
-    def price(self) -> Price:
+    def price(self) -> PriceConfig:
         """Local back-ends are free; a remote model without a price entry counts as free too
         (``price_known`` is False and the run record says so)."""
         entry = self.prices.get(self.model)
         if self.backend != "openai" or entry is None:
-            return Price()
-        return Price(entry.input_per_mtok, entry.output_per_mtok)
+            return PriceConfig()
+        return entry
 
 
 def load_llm_config(

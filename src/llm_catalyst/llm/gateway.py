@@ -23,19 +23,10 @@ from llm_catalyst.llm.client import (
     LLMUnavailable,
     TransientLLMError,
 )
+from llm_catalyst.llm.config import LLMConfig, RetryConfig
 
 if TYPE_CHECKING:
     from tenacity import RetryCallState
-
-    from llm_catalyst.llm.config import LLMConfig
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    max_attempts: int = 4
-    initial_backoff_s: float = 1.0
-    max_backoff_s: float = 30.0
-    max_retry_after_s: float = 120.0
 
 
 @dataclass(frozen=True)
@@ -72,14 +63,14 @@ class LLMGateway:
         *,
         cache: ResponseCache | None = None,
         budget: Budget | None = None,
-        retry: RetryPolicy | None = None,
+        retry: RetryConfig | None = None,
         log: CallLog | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ):
         self.client = client
         self.cache = cache
         self.budget = budget or Budget()
-        self.retry = retry or RetryPolicy()
+        self.retry = retry or RetryConfig()
         self.log = log or CallLog()
         self._sleep = sleep
 
@@ -222,12 +213,7 @@ def build_gateway(
     return LLMGateway(
         client or build_client(config, loaded),
         cache=ResponseCache(config.cache.resolved_directory(), enabled=config.cache.enabled),
-        budget=Budget(config.budget.limits(), config.price()),
-        retry=RetryPolicy(
-            config.retry.max_attempts,
-            config.retry.initial_backoff_s,
-            config.retry.max_backoff_s,
-            config.retry.max_retry_after_s,
-        ),
+        budget=Budget(config.budget, config.price()),
+        retry=config.retry,
         log=CallLog(log_path or config.call_log),
     )

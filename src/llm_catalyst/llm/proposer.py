@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -110,9 +110,7 @@ class Proposer:
         self._template = _load_template(self.template_name)
 
     def plan(self, rounds: int) -> str:
-        return describe_plan(
-            rounds, self.config.proposer.calls_per_round, self.config.budget.limits()
-        )
+        return describe_plan(rounds, self.config.proposer.calls_per_round, self.config.budget)
 
     def base_seed(self) -> int | None:
         """The seed of call 0 (``sampling.seed``, or the run's seed for ``seed: run``)."""
@@ -187,7 +185,8 @@ class Proposer:
         max_words = self.max_words(extra)
         messages = tuple(self.render(task, history, extra))
         stub = _list_stub(messages[-1]["content"])
-        stop = tuple(self.config.sampling.stop)
+        sampling = self.config.sampling
+        stop = sampling.stop
         if stub:
             # A list continuation would run on past the items asked for.
             stop += (f"\n{settings.num_proposals + 1}{stub[-1]}" if stub[0].isdigit() else "\n\n",)
@@ -204,8 +203,8 @@ class Proposer:
         seed = self.base_seed()
         for k in range(settings.calls_per_round):
             index = round_index * settings.calls_per_round + k
-            params = replace(
-                self.config.sampling.params(None if seed is None else seed + index), stop=stop
+            params = sampling.model_copy(
+                update={"seed": None if seed is None else seed + index, "stop": stop}
             )
             try:
                 result = self.gateway.call(LLMRequest(messages, params, sample_index=index))

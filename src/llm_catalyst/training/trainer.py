@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -129,18 +129,24 @@ class PromptTrainer:
             torch.manual_seed(self.stream.seed * 1_000_003 + self.step)
             scores = self.backbone.class_scores(self.prompt, batch)
         loss = F.cross_entropy(scores.float(), batch.labels)
-        if not torch.isfinite(loss):
+        loss.backward()
+        return self._finish_step(loss.item())
+
+    def _finish_step(self, loss: float) -> StepRecord:
+        """The end of every step, once its gradients are in place: a shared step knows its loss
+        only after the all-reduce, so both ways of stepping check it here."""
+        if not math.isfinite(loss):
             raise NonFiniteLossError(
-                f"training loss is {loss.item()} at step {self.step + 1}; lower the learning "
+                f"training loss is {loss} at step {self.step + 1}; lower the learning "
                 "rate or initialise the prompt from vocabulary rows instead of zeros"
             )
-        loss.backward()
+        self.dist.unscale_(self.optimizer)
         grad_norm = self._clip_gradients()
         lr = self.optimizer.param_groups[0]["lr"]
-        self.optimizer.step()
+        self.dist.step(self.optimizer)
         self.scheduler.step()
         self.step += 1
-        return StepRecord(self.step, loss.item(), lr, float(grad_norm))
+        return StepRecord(self.step, loss, lr, float(grad_norm))
 
     def _clip_gradients(self) -> torch.Tensor:
         """Clip to ``max_grad_norm`` if set; the gradient norm before clipping either way."""
@@ -174,19 +180,7 @@ class PromptTrainer:
             loss = F.cross_entropy(scores.float(), batch.labels, reduction="sum") / len(examples)
             dist.backward(loss)
             local_loss += loss.detach().double().cpu()
-        loss_value = self._sum_gradients(local_loss)
-        if not math.isfinite(loss_value):
-            raise NonFiniteLossError(
-                f"training loss is {loss_value} at step {self.step + 1}; lower the learning "
-                "rate or initialise the prompt from vocabulary rows instead of zeros"
-            )
-        dist.unscale_(self.optimizer)
-        grad_norm = self._clip_gradients()
-        lr = self.optimizer.param_groups[0]["lr"]
-        dist.step(self.optimizer)
-        self.scheduler.step()
-        self.step += 1
-        return StepRecord(self.step, loss_value, lr, float(grad_norm))
+        return self._finish_step(self._sum_gradients(local_loss))
 
     def _sum_gradients(self, local_loss: torch.Tensor) -> float:
         """Sum the gradients (in float64) and the loss over processes in one all-reduce.
@@ -209,12 +203,6 @@ class PromptTrainer:
             p.grad = total[offset : offset + p.numel()].view_as(p).to(p.dtype)
             offset += p.numel()
         return float(total[-1])
-
-    def run(self, steps: int, on_step: Callable[[StepRecord], None] | None = None) -> None:
-        for _ in range(steps):
-            record = self.train_step()
-            if on_step is not None:
-                on_step(record)
 
     def current_prompt(self) -> torch.Tensor:
         return self.prompt.detach().clone()
