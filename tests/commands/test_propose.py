@@ -32,7 +32,7 @@ def files(tmp_path: Path, answers: list[object], **llm: object) -> tuple[Path, P
 
 def test_propose_prints_proposals_rejections_and_usage(tmp_path) -> None:
     config, history = files(tmp_path, ['["Judge the review.", "Is the review positive?"]'])
-    args = ["propose", "--task", "sst2", "--llm", str(config), "--history", str(history)]
+    args = ["propose", "--task", "sst2", "--llm", str(config), "--pool", str(history)]
     result = CliRunner().invoke(app, [*args, "--num", "2", "--show-prompt"])
     assert result.exit_code == 0, result.output
     out = result.output
@@ -47,7 +47,7 @@ def test_propose_prints_proposals_rejections_and_usage(tmp_path) -> None:
 
 def test_propose_json_output(tmp_path) -> None:
     config, history = files(tmp_path, ['["A", "Judge it.", "Say it."]'])
-    args = ["propose", "--task", "rte", "--llm", str(config), "--history", str(history)]
+    args = ["propose", "--task", "rte", "--llm", str(config), "--pool", str(history)]
     result = CliRunner().invoke(app, [*args, "--json", "--num", "2", "--round", "3"])
     assert result.exit_code == 0, result.output
     payload = json.loads(result.output)
@@ -58,7 +58,7 @@ def test_propose_json_output(tmp_path) -> None:
 
 def test_propose_reports_a_skipped_round_with_exit_code_1(tmp_path) -> None:
     config, history = files(tmp_path, [{"error": "unavailable", "message": "server down"}])
-    args = ["propose", "--task", "sst2", "--llm", str(config), "--history", str(history)]
+    args = ["propose", "--task", "sst2", "--llm", str(config), "--pool", str(history)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 1
     assert "status: unavailable (LLM unavailable: server down)" in result.output
@@ -67,7 +67,7 @@ def test_propose_reports_a_skipped_round_with_exit_code_1(tmp_path) -> None:
 def test_propose_user_errors_are_messages_not_tracebacks(tmp_path) -> None:
     config, history = files(tmp_path, ["[]"])
     history.write_text('{"text": "a"}\n')
-    args = ["propose", "--task", "sst2", "--llm", str(config), "--history", str(history)]
+    args = ["propose", "--task", "sst2", "--llm", str(config), "--pool", str(history)]
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2
     assert "history.jsonl: line 1: not a scored prompt" in result.output
@@ -77,7 +77,7 @@ def test_propose_user_errors_are_messages_not_tracebacks(tmp_path) -> None:
 def test_an_answer_that_repeats_the_history_explains_exit_code_1(tmp_path) -> None:
     """What SmolLM2 answers to the README's example: the tried prompts again."""
     config, history = files(tmp_path, ['["terrible great", "Is the review positive?"]'])
-    args = ["propose", "--task", "sst2", "--llm", str(config), "--history", str(history)]
+    args = ["propose", "--task", "sst2", "--llm", str(config), "--pool", str(history)]
     result = CliRunner().invoke(app, [*args, "--num", "2", "--round", "2"])
     assert result.exit_code == 1
     assert "status: empty (no usable proposal in 1 answer(s) (2 rejected))" in result.output

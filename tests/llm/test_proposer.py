@@ -16,7 +16,7 @@ from llm_catalyst.llm.proposer import (
     MetaInput,
     Proposer,
     ScoredPrompt,
-    load_history,
+    load_pool,
 )
 from llm_catalyst.llm.scripted import ScriptedClient, ScriptedStep
 
@@ -96,7 +96,7 @@ def test_chat_models_get_the_catalyst_template_by_default() -> None:
 def test_user_template_file(tmp_path, sentiment_task) -> None:
     path = tmp_path / "mine.jinja"
     path.write_text(
-        "{{ task.name }}: {% for h in history %}[{{ h.text }}]{% endfor %} x{{ num_proposals }}"
+        "{{ task.name }}: {% for h in pool %}[{{ h.text }}]{% endfor %} x{{ num_proposals }}"
     )
     text = content(make([], template=str(path))[0], sentiment_task)
     assert text == "toy-sentiment: [worst prompt][middle prompt][best prompt] x3"
@@ -216,14 +216,14 @@ def test_budget_stops_llm_calls_while_the_run_goes_on(sentiment_task) -> None:
     assert "at most 5 LLM call(s); max_calls=2 will stop LLM calls early" in proposer.plan(5)
 
 
-def test_load_history_json_and_jsonl(tmp_path) -> None:
+def test_load_pool_json_and_jsonl(tmp_path) -> None:
     entries = [{"text": "a", "loss": 0.5, "accuracy": 0.75}, {"text": "b", "loss": 1}]
     as_list = tmp_path / "h.json"
     as_list.write_text(json.dumps(entries))
     as_lines = tmp_path / "h.jsonl"
     as_lines.write_text("\n".join(json.dumps(e) for e in entries) + "\n")
     expected = [ScoredPrompt("a", 0.5, 0.75), ScoredPrompt("b", 1.0, None)]
-    assert load_history(as_list) == load_history(as_lines) == expected
+    assert load_pool(as_list) == load_pool(as_lines) == expected
 
 
 @pytest.mark.parametrize(
@@ -239,7 +239,7 @@ def test_bad_history_files_name_the_entry(tmp_path: Path, text: str, where: str)
     path = tmp_path / "h.jsonl"
     path.write_text(text)
     with pytest.raises(DataError, match=where):
-        load_history(path)
+        load_pool(path)
 
 
 # -- ingredients ---------------------------------------------------------------------------------

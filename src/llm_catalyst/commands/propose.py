@@ -19,12 +19,12 @@ from llm_catalyst.commands.options import config_overrides, consoles
 from llm_catalyst.data.registry import get_task
 from llm_catalyst.llm.config import load_llm_config
 from llm_catalyst.llm.gateway import build_gateway
-from llm_catalyst.llm.proposer import Proposer, load_history
+from llm_catalyst.llm.proposer import Proposer, load_pool
 
 
 def propose_command(
     task: Annotated[str, typer.Option(help="built-in task name, e.g. sst2")],
-    history: Annotated[
+    pool: Annotated[
         Path, typer.Option(help='scored prompts, JSON list or JSONL of {"text", "loss", ...}')
     ],
     llm: Annotated[
@@ -46,12 +46,12 @@ def propose_command(
     show_prompt: Annotated[bool, typer.Option(help="print the meta-prompt sent")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the round as JSON")] = False,
 ) -> None:
-    """Print an LLM's prompt proposals for a task and a scored history."""
+    """Print an LLM's prompt proposals for a task and a scored pool of prompts."""
     options = {"num": num, "max_words": max_words, "template": template, "cache": cache}
     overrides = config_overrides(options)
     config = load_llm_config(llm, {k.removeprefix("llm."): v for k, v in overrides.items()})
     the_task = get_task(task)
-    scored = load_history(history)
+    scored = load_pool(pool)
     out, _ = consoles()
     proposer = Proposer(build_gateway(config), config)
     if not as_json:
@@ -81,7 +81,7 @@ def propose_command(
             _, err = consoles()
             err.print(
                 "no usable proposal, so a run would skip this round (exit code 1); small LLMs "
-                f"often repeat the history: try another sample (--round {round_index + 1}) or a "
+                f"often repeat the pool: try another sample (--round {round_index + 1}) or a "
                 "larger LLM (--llm)",
                 markup=False,
             )

@@ -1,6 +1,6 @@
 """The LLM instructor: back-ends, meta-prompts, parsing, cache, retries, budget and call log.
 
-``Proposer(build_gateway(config), config).propose(task, history, round_index)`` is all the
+``Proposer(build_gateway(config), config).propose(task, pool, round_index)`` is all the
 catalyst needs; a failed or over-budget call comes back as a skipped round, never an exception.
 """
 
@@ -22,7 +22,7 @@ from llm_catalyst.llm.config import (
 )
 from llm_catalyst.llm.gateway import LLMGateway, build_client, build_gateway
 from llm_catalyst.llm.parsing import parse_proposals
-from llm_catalyst.llm.proposer import ProposalRound, Proposer, ScoredPrompt, load_history
+from llm_catalyst.llm.proposer import ProposalRound, Proposer, ScoredPrompt, load_pool
 from llm_catalyst.llm.scripted import ScriptedClient
 
 __all__ = [
@@ -45,7 +45,7 @@ __all__ = [
     "Usage",
     "build_client",
     "build_gateway",
-    "load_history",
     "load_llm_config",
+    "load_pool",
     "parse_proposals",
 ]

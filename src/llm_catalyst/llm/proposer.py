@@ -1,4 +1,4 @@
-"""The instructor's service to the catalyst loop: new prompts for a task and its scored history.
+"""The instructor's service to the catalyst loop: new prompts for a task and its scored pool.
 
 LLM failures become skipped rounds, never exceptions, every call is a distinct, reproducible
 sample, and each ingredient of the meta-prompt reaches the template only when it is switched on;
@@ -137,7 +137,7 @@ class Proposer:
         return extra.fitted_words
 
     def render(
-        self, task: Task, history: Sequence[ScoredPrompt], extra: MetaInput = MetaInput()
+        self, task: Task, pool: Sequence[ScoredPrompt], extra: MetaInput = MetaInput()
     ) -> list[Message]:
         settings = self.config.proposer
         on = set(settings.ingredients)
@@ -152,7 +152,7 @@ class Proposer:
             text = self._template.render(
                 task=task,
                 labels=labels,
-                history=_worst_to_best(history, settings.max_history) if "trajectory" in on else [],
+                pool=_worst_to_best(pool, settings.max_history) if "trajectory" in on else [],
                 num_proposals=settings.num_proposals,
                 max_words=self.max_words(extra),
                 ingredients=sorted(on),
@@ -167,7 +167,7 @@ class Proposer:
         except jinja2.TemplateError as exc:
             raise ConfigError(
                 f"{self.template_name}: cannot render the meta-prompt template ({exc}); it may "
-                "use task, labels (name, word, meaning), history and own_history (text, loss, "
+                "use task, labels (name, word, meaning), pool and own_history (text, loss, "
                 "accuracy), usage, prompt_tokens, exemplars and errors (text, label, "
                 "predicted), ingredients, num_proposals and max_words"
             ) from None
@@ -176,21 +176,21 @@ class Proposer:
     def propose(
         self,
         task: Task,
-        history: Sequence[ScoredPrompt],
+        pool: Sequence[ScoredPrompt],
         round_index: int,
         tried: Iterable[str] = (),
         extra: MetaInput = MetaInput(),
     ) -> ProposalRound:
         settings = self.config.proposer
         max_words = self.max_words(extra)
-        messages = tuple(self.render(task, history, extra))
+        messages = tuple(self.render(task, pool, extra))
         stub = _list_stub(messages[-1]["content"])
         sampling = self.config.sampling
         stop = sampling.stop
         if stub:
             # A list continuation would run on past the items asked for.
             stop += (f"\n{settings.num_proposals + 1}{stub[-1]}" if stub[0].isdigit() else "\n\n",)
-        known = [h.text for h in [*history, *extra.own_history]] + list(tried)
+        known = [h.text for h in [*pool, *extra.own_history]] + list(tried)
         accepted: list[str] = []
         rejected: list[Rejection] = []
         answers: list[str] = []
@@ -259,17 +259,17 @@ class Proposer:
         )
 
 
-def load_history(path: str | Path) -> list[ScoredPrompt]:
-    """A scored history file: a JSON list, or JSONL, of ``{"text", "loss", "accuracy"?}``."""
+def load_pool(path: str | Path) -> list[ScoredPrompt]:
+    """A scored pool file: a JSON list, or JSONL, of ``{"text", "loss", "accuracy"?}``."""
     fix = 'each entry is {"text": "...", "loss": 0.69, "accuracy": 0.5} (accuracy optional)'
-    history = []
+    pool = []
     for where, entry in read_json_items(path, fix):
         item = entry if isinstance(entry, dict) else {}
         text, loss, acc = item.get("text"), item.get("loss"), item.get("accuracy")
         if not isinstance(text, str) or not _is_number(loss) or not _is_number(acc, optional=True):
             raise DataError(f"{where}: not a scored prompt", path=path, fix=fix)
-        history.append(ScoredPrompt(text, float(loss), None if acc is None else float(acc)))
-    return history
+        pool.append(ScoredPrompt(text, float(loss), None if acc is None else float(acc)))
+    return pool
 
 
 def _is_number(value: object, optional: bool = False) -> bool:
@@ -278,9 +278,9 @@ def _is_number(value: object, optional: bool = False) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _worst_to_best(history: Sequence[ScoredPrompt], keep: int) -> list[ScoredPrompt]:
+def _worst_to_best(prompts: Sequence[ScoredPrompt], keep: int) -> list[ScoredPrompt]:
     """OPRO order: highest loss first, so the best prompts sit next to the request."""
-    return sorted(history, key=lambda h: h.loss, reverse=True)[-keep:]
+    return sorted(prompts, key=lambda h: h.loss, reverse=True)[-keep:]
 
 
 def _list_stub(prompt: str) -> str:
