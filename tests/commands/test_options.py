@@ -32,7 +32,7 @@ def test_every_option_sets_a_key_that_run_config_has(option, key):
 
 def test_every_config_option_of_every_command_is_in_the_table():
     not_config = {"config", "llm", "set_", "resume_dir", "tasks", "methods", "seeds", "output"}
-    not_config |= {"workers", "ray", "history", "round_index", "show_prompt", "as_json"}
+    not_config |= {"workers", "ray", "pool", "round_index", "show_prompt", "as_json"}
     not_config |= {"experiment", "ablation"}
     commands_without_config = {"tasks", "report", "project"}
     for name, command in COMMANDS.items():

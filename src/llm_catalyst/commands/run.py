@@ -5,11 +5,8 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
-from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -17,7 +14,6 @@ from rich.console import Console
 from llm_catalyst.catalyst import METHODS, RunInterrupted, load_run_config, resume, run
 from llm_catalyst.catalyst.plain import PLAIN
 from llm_catalyst.commands.options import (
-    OPTION_KEYS,
     ConfigOption,
     DataDirOption,
     InitTextOption,
@@ -119,23 +115,36 @@ def print_summary(out: Console, results: RunResults) -> None:
     )
 
 
-def _alias(command: Callable[..., None], fixed: dict[str, Any], doc: str) -> Callable[..., None]:
-    """``command`` with the ``fixed`` options set: they leave its signature, so its --help."""
-    signature = inspect.signature(command, eval_str=True)
-    kept = [p for p in signature.parameters.values() if p.name not in fixed]
-
-    @functools.wraps(command)
-    def alias(**options: Any) -> None:
-        command(**options, **fixed)
-
-    alias.__signature__ = signature.replace(parameters=kept)  # type: ignore[attr-defined]
-    alias.__doc__ = doc
-    return alias
-
-
-_PLAIN_OPTIONS = {name: PLAIN[key] for name, key in OPTION_KEYS.items() if key in PLAIN}
-tune_command = _alias(
-    run_command,
-    {**_PLAIN_OPTIONS, "protocol": None, "llm": None, "resume_dir": None},
-    "Train a soft prompt on a task (run --method plain); prints the run directory and metrics.",
-)
+def tune_command(
+    config: ConfigOption = None,
+    task: TaskOption = None,
+    seed: SeedOption = None,
+    model: ModelOption = None,
+    shots: ShotsOption = None,
+    steps: StepsOption = None,
+    lr: LROption = None,
+    prompt_length: PromptLengthOption = None,
+    init_text: InitTextOption = None,
+    data_dir: DataDirOption = None,
+    output_dir: OutputDirOption = None,
+    max_test_examples: MaxTestOption = None,
+    set_: SetOption = None,
+) -> None:
+    """Train a soft prompt on a task (run --method plain); prints the run directory and metrics."""
+    run_command(
+        config=config,
+        method=PLAIN["method"],
+        task=task,
+        seed=seed,
+        model=model,
+        shots=shots,
+        steps=steps,
+        lr=lr,
+        prompt_length=prompt_length,
+        init_text=init_text,
+        rounds=PLAIN["loop.rounds"],
+        data_dir=data_dir,
+        output_dir=output_dir,
+        max_test_examples=max_test_examples,
+        set_=set_,
+    )
