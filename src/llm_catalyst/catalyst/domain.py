@@ -64,13 +64,10 @@ class Candidate:
         """This candidate as it entered a probe, and ``probed``, as it left it."""
         assert self.result is not None and probed.result is not None
         return ProbeRecord(
-            text=self.text,
-            origin=self.origin,
-            detail=self.detail,
-            dev_loss_before=self.result.loss,
+            **self.record().model_dump(include={"text", "origin", "detail"}),
+            dev_loss_before=self.loss,
             dev_accuracy_before=self.result.accuracy,
-            dev_loss=probed.result.loss,
-            dev_accuracy=probed.result.accuracy,
+            **probed.record().model_dump(include={"dev_loss", "dev_accuracy"}),
             train_losses=tuple(train_losses),
             continued=continued,
         )

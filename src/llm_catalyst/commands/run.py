@@ -119,32 +119,17 @@ def tune_command(
     config: ConfigOption = None,
     task: TaskOption = None,
     seed: SeedOption = None,
+    prompt_length: PromptLengthOption = None,
+    init_text: InitTextOption = None,
     model: ModelOption = None,
     shots: ShotsOption = None,
     steps: StepsOption = None,
     lr: LROption = None,
-    prompt_length: PromptLengthOption = None,
-    init_text: InitTextOption = None,
     data_dir: DataDirOption = None,
     output_dir: OutputDirOption = None,
     max_test_examples: MaxTestOption = None,
     set_: SetOption = None,
 ) -> None:
     """Train a soft prompt on a task (run --method plain); prints the run directory and metrics."""
-    run_command(
-        config=config,
-        method=PLAIN["method"],
-        task=task,
-        seed=seed,
-        model=model,
-        shots=shots,
-        steps=steps,
-        lr=lr,
-        prompt_length=prompt_length,
-        init_text=init_text,
-        rounds=PLAIN["loop.rounds"],
-        data_dir=data_dir,
-        output_dir=output_dir,
-        max_test_examples=max_test_examples,
-        set_=set_,
-    )
+    options = dict(locals())  # exactly the options above, as run_command names them
+    run_command(**options, method=PLAIN["method"], rounds=PLAIN["loop.rounds"])
