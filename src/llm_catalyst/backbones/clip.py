@@ -43,16 +43,34 @@ _PLACEHOLDER = re.compile(r"\{(?:class|classname|label)?\}")
 
 class CLIPOptions(BaseModel):
     """CoOp's choices (class-name position, shared or class-specific context) and how image
-    features are obtained. ``cache_dir`` None: ``cache_root()/clip-features``."""
+    features are obtained: the image tower is frozen, so its features can be computed once."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    class_position: ClassPosition = "end"
-    context: Literal["shared", "class_specific"] = "shared"
-    features: Literal["cached", "augment"] = "cached"
-    disk_cache: bool = True
-    cache_dir: Path | None = None
-    image_batch_size: int = Field(64, ge=1)
+    class_position: ClassPosition = Field(
+        "end", description="where the class name goes among the context slots"
+    )
+    context: Literal["shared", "class_specific"] = Field(
+        "shared",
+        description="one context for all classes (`shared`) or one per class "
+        "(`class_specific`: prompt.length is then classes x context length, class by class)",
+    )
+    features: Literal["cached", "augment"] = Field(
+        "cached",
+        description="`cached`: every image encoded once and its features cached; `augment`: "
+        "CoOp's random resized crop and flip, each image encoded again at every step",
+    )
+    disk_cache: bool = Field(
+        True,
+        description="keep the cached features on disk for later runs (keyed by the image "
+        "tower, the preprocessing and the image bytes); false: in memory for this run",
+    )
+    cache_dir: Path | None = Field(
+        None,
+        description="the features' disk cache; null: `clip-features` in the user cache "
+        "(`$LLM_CATALYST_CACHE`)",
+    )
+    image_batch_size: int = Field(64, ge=1, description="images encoded per batch")
 
 
 def context_text(text: str) -> str:

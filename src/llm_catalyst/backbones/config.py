@@ -34,43 +34,80 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 class BackboneConfig(BaseModel):
     """The frozen model and how it turns a task into class scores.
 
-    ``model`` is a preset name (``weights.presets.PRESETS``; ``tiny-causal-lm`` and ``tiny-encoder``
-    are random test models), a hub id or a local directory. ``kind`` defaults to the preset's
-    kind, else ``causal_lm``. ``mc_reduction`` (multiple-choice tasks) and ``packing`` (the
-    faster, padding-free layout; turn it off only to debug) apply to causal LMs; ``pooling``,
-    ``head_dropout`` and ``head_seed`` to encoders; ``clip`` (CoOp's options, see
-    ``clip.CLIPOptions``) to CLIP models (kind ``clip``: ``clip-vit-base-patch16``,
-    ``tiny-clip``, ...), which image tasks need. ``device: auto`` picks CUDA when available.
-
-    Memory (causal LMs and encoders; README "Memory" has the measured savings): ``dtype: auto``
-    loads bfloat16 weights on a GPU that supports them and float32 elsewhere (CPUs without
-    bf16 units are slower in bf16; the prompt itself is always trained in float32).
-    ``gradient_checkpointing`` recomputes each frozen layer's activations during the backward
-    pass instead of keeping them (transformers' checkpointing, non-reentrant). ``device_map``
-    (``auto`` or ``{module: device}``, devices being GPU indices, ``cpu`` or ``disk``) spreads
-    the layers over devices with Accelerate's ``dispatch_model`` after loading - what
-    ``from_pretrained(device_map=...)`` does - bounded by ``max_memory`` (``{"0": "10GiB",
-    "cpu": "30GiB"}``); ``disk`` needs ``offload_folder``. The embedding tables stay on a real
-    device (the backbone reads them directly); ``device`` is ignored under a device map.
+    Some options apply to one kind only (each says which); the memory options (``dtype``,
+    ``gradient_checkpointing``, ``device_map``) to causal LMs and encoders, README "Memory" has
+    the measured savings. Image tasks need a CLIP model.
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    model: str = "smollm2-135m-instruct"
-    kind: Literal["causal_lm", "encoder", "clip"] | None = None
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = "float32"
-    device: str = "cpu"
-    max_length: int = Field(256, gt=0)
-    mc_reduction: Literal["mean", "sum"] = "mean"
-    packing: bool = True
-    pooling: Literal["mean", "cls"] = "mean"
-    head_dropout: float = Field(0.1, ge=0.0, lt=1.0)
-    head_seed: int = 0
+    model: str = Field(
+        "smollm2-135m-instruct",
+        description="a preset name (`tiny-causal-lm`, `tiny-encoder` and `tiny-clip` are random "
+        "test models), a hub id or a local directory",
+    )
+    kind: Literal["causal_lm", "encoder", "clip"] | None = Field(
+        None,
+        description="how the model scores classes: `causal_lm` (the label word), `encoder` (a "
+        "linear head) or `clip` (image tasks); null: the preset's kind, else `causal_lm`",
+    )
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = Field(
+        "float32",
+        description="the weights' dtype: `float32`, `bfloat16`, `float16` or `auto` (bfloat16 "
+        "on a GPU that supports it, else float32: CPUs without bf16 units are slower in it); "
+        "the prompt is always trained in float32",
+    )
+    device: str = Field(
+        "cpu",
+        description="`cpu`, `cuda`, `cuda:N` or `auto` (CUDA when available); ignored under a "
+        "`device_map`",
+    )
+    max_length: int = Field(
+        256,
+        gt=0,
+        description="tokens of one input: a longer text loses its start on a causal LM (never "
+        "the label position), its end on an encoder",
+    )
+    mc_reduction: Literal["mean", "sum"] = Field(
+        "mean",
+        description="causal LMs, multiple-choice tasks: `mean` or `sum` of an option's token "
+        "log-probabilities",
+    )
+    packing: bool = Field(
+        True,
+        description="causal LMs: share the prompt's keys/values and pack the batch without "
+        "padding (exact; checked at build, falls back to padding where unsupported); turn it "
+        "off only to debug",
+    )
+    pooling: Literal["mean", "cls"] = Field(
+        "mean",
+        description="encoders: the head reads the `mean` of the token states or the first "
+        "token's (`cls`)",
+    )
+    head_dropout: float = Field(
+        0.1, ge=0.0, lt=1.0, description="encoders: dropout before the linear head"
+    )
+    head_seed: int = Field(0, description="encoders: seed of the head's initial weights")
     clip: CLIPOptions = CLIPOptions()
-    gradient_checkpointing: bool = False
-    device_map: Literal["auto"] | dict[str, int | str] | None = None
-    max_memory: dict[str, int | str] | None = None
-    offload_folder: Path | None = None
+    gradient_checkpointing: bool = Field(
+        False,
+        description="recompute each frozen layer's activations in the backward pass instead "
+        "of keeping them (transformers' checkpointing, non-reentrant): less memory, slower",
+    )
+    device_map: Literal["auto"] | dict[str, int | str] | None = Field(
+        None,
+        description="spread the layers over devices with Accelerate's `dispatch_model` after "
+        "loading: `auto` or `{module: device}` (a GPU index, `cpu` or `disk`); the embedding "
+        "tables stay on a real device. null: all on `device`",
+    )
+    max_memory: dict[str, int | str] | None = Field(
+        None,
+        description='`device_map: auto` fills devices up to this, e.g. `{"0": "10GiB", "cpu": '
+        '"30GiB"}`',
+    )
+    offload_folder: Path | None = Field(
+        None, description="where a `device_map` that uses `disk` puts those weights"
+    )
 
     @field_validator("device")
     @classmethod

@@ -40,47 +40,67 @@ PAPER_CHOICES: dict[str, Any] = {
 class LoopConfig(BaseModel):
     """The interleaving of gradient stages and LLM rounds (method.md, "The loop, precisely").
 
-    ``stage_steps`` (m): an int, ``"epoch"`` (one pass over the train split, resolved when the
-    data is loaded) or None (the budget split evenly: m = train.steps // (rounds + 1)).
-    ``selection``: ``margin`` takes the best proposal by dev loss only if it beats the current
-    prompt's dev loss by more than ``margin``; ``best`` takes the best of the pool, the
-    proposals and the current prompt; ``first`` takes the first proposal unconditionally (the
-    reference code's behaviour). ``moments``: whether a restart resets the optimizer moments of
-    the prompt or keeps them; the LR schedule continues either way.
-
-    ``probe_steps`` (k) > 0 judges a restart after training: the ``probe_top`` (t) best
-    proposals by dev loss and the current S each take k steps on the same next k batches, from
-    fresh prompt moments, are scored on dev again, and the selection policy compares those
-    probed versions. The winner continues from its probed state; the others' steps are spent
-    budget. ``init_round`` asks the source for C prompts before the first gradient step
-    (recorded as round 0) and starts from the one the policy picks.
-
-    ``scoring`` is how several candidates are scored on dev: ``sequential`` (one packed pass
-    per candidate, the faster way on a CPU), ``stacked`` (candidates stacked in shared passes,
-    which fills a GPU better) or ``auto`` (sequential on CPU, stacked on a GPU); the scores
-    agree to float rounding (docs/design.md, "Candidate scoring"). ``racing`` scores the
-    round's proposals on growing seeded dev subsets from ``race_start`` examples, halving the
-    field each time, until ``race_finalists`` remain (at least ``probe_top`` with probes);
-    only those are scored on the whole dev split and take part in the choice.
+    Every gradient step comes out of ``train.steps``: the stages, the probes and the final
+    stage, which gets what the others leave. Probes and races compare proposals, so selection
+    ``first``, which compares nothing, refuses both. C is ``llm.proposer.num_proposals``.
     """
 
     model_config = ConfigDict(extra="forbid")
 
-    rounds: int = Field(3, ge=0, description="LLM rounds N")
+    rounds: int = Field(3, ge=0, description="LLM rounds N (`init_round` adds a round 0)")
     stage_steps: int | Literal["epoch"] | None = Field(
-        None, description="gradient steps per stage m"
+        None,
+        description="gradient steps per stage m: a number, `epoch` (one pass over the train "
+        "split) or null (the budget split evenly: m = train.steps // (rounds + 1))",
     )
-    pool_size: int = Field(8, ge=1, description="projected trajectory texts scored per round K")
-    selection: Selection = "margin"
-    margin: float = Field(0.01, ge=0, description="dev-loss margin of the margin policy")
-    moments: Literal["reset", "keep"] = "reset"
-    probe_steps: int = Field(0, ge=0, description="probe steps k per candidate (0: no probes)")
+    pool_size: int = Field(
+        8, ge=1, description="projected trajectory texts scored on dev per round K (the pool)"
+    )
+    selection: Selection = Field(
+        "margin",
+        description="which text restarts S: `margin` (the best proposal by dev loss, if it "
+        "beats S's by more than `margin`), `best` (the best of the pool, the proposals and S) "
+        "or `first` (the first proposal unconditionally: the reference code's behaviour)",
+    )
+    margin: float = Field(0.01, ge=0, description="dev-loss margin of selection `margin`")
+    moments: Literal["reset", "keep"] = Field(
+        "reset",
+        description="whether a restart resets S's optimizer moments (`reset`) or keeps them "
+        "(`keep`); the LR schedule continues either way",
+    )
+    probe_steps: int = Field(
+        0,
+        ge=0,
+        description="probe steps k (0: no probes): S and the `probe_top` best proposals by dev "
+        "loss each take k steps on the same next k batches, from fresh moments, and the "
+        "selection compares them scored again; the winner continues from its probed state, the "
+        "others' steps are spent budget",
+    )
     probe_top: int = Field(2, ge=1, description="proposals probed per round t")
-    init_round: bool = Field(False, description="an LLM round before the first gradient step")
-    scoring: ScoringPath = Field("auto", description="how several candidates are scored")
-    racing: bool = Field(False, description="race proposals on growing dev subsets")
+    init_round: bool = Field(
+        False,
+        description="ask for C prompts before the first gradient step (round 0) and start "
+        "from the one the selection picks (with probes: after probing)",
+    )
+    scoring: ScoringPath = Field(
+        "auto",
+        description="how several candidates are scored on dev: `sequential` (one packed pass "
+        "per candidate, faster on a CPU), `stacked` (candidates share passes, which fills a GPU "
+        "better) or `auto` (sequential on a CPU, stacked on a GPU); the scores agree to float "
+        'rounding (docs/design.md, "Candidate scoring")',
+    )
+    racing: bool = Field(
+        False,
+        description="race the round's proposals on growing seeded dev subsets, halving the "
+        "field each time, so only the finalists are scored on the whole dev split and compared",
+    )
     race_start: int = Field(8, ge=1, description="dev examples of a race's first subset")
-    race_finalists: int = Field(2, ge=1, description="proposals scored on the whole dev split")
+    race_finalists: int = Field(
+        2,
+        ge=1,
+        description="proposals a race leaves for the whole dev split (at least `probe_top` "
+        "with probes)",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> LoopConfig:
@@ -110,20 +130,43 @@ class RunConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    method: str = "catalyst"
-    arm: str | None = Field(
-        None, description="the run's name in an experiment's tables (default: the method)"
+    method: str = Field(
+        "catalyst",
+        description="the method: " + ", ".join(f"`{name}`" for name in METHODS) + " (the "
+        "registry in `catalyst/methods.py`)",
     )
-    protocol: Protocol = "fewshot"
+    arm: str | None = Field(
+        None,
+        description="the run's name in an experiment's tables (set by experiment files; null: "
+        "the method)",
+    )
+    protocol: Protocol = Field(
+        "fewshot",
+        description="the splits: `fewshot` (k-shot train and dev from the train pool, test on "
+        "the evaluation split); `validation` (the same, but the end of the run is scored on "
+        "`max_test_examples` held-out train-pool examples instead, for choosing a recipe); "
+        "`paper` (the reference code: the whole pool for training and the evaluation split as "
+        "dev too, a leak reproduced on purpose, with its choices for the keys the config leaves "
+        "unset: " + ", ".join(f"`{key}: {value}`" for key, value in PAPER_CHOICES.items()) + ")",
+    )
     data: DataConfig
     backbone: BackboneConfig = BackboneConfig()
     prompt: PromptConfig = PromptConfig()
     train: TrainConfig = TrainConfig()
     loop: LoopConfig = LoopConfig()
     llm: LLMConfig = LLMConfig()
-    output_dir: Path = Path("runs")
-    evaluate_zero_shot: bool = True
-    max_test_examples: int | None = Field(None, ge=1)
+    output_dir: Path = Field(Path("runs"), description="where run directories go")
+    evaluate_zero_shot: bool = Field(
+        True,
+        description="also score the task's hard prompt (no soft prompt) on test",
+    )
+    max_test_examples: int | None = Field(
+        None,
+        ge=1,
+        description="score N examples of the evaluation split: a fixed seeded draw, the same "
+        "for every seed and method (MR and CR list one class first, so the first N would be "
+        "one class); null: all of it",
+    )
 
     @field_validator("method")
     @classmethod

@@ -69,22 +69,49 @@ TaskField = Annotated[
 class DataConfig(BaseModel):
     """The data section of a run: the task and the few-shot protocol.
 
-    ``shots`` is k examples per class for training (None: the whole train pool); ``dev_shots``
-    is k per class held out from the pool for selection (defaults to ``shots``; required when
-    ``shots`` is None). ``seed`` drives the sampling only. Image tasks with few-shot index files
-    (``eurosat``) take train and dev from the file of (shots, seed) instead. ``bad_images``
-    (image tasks): "error" stops at an unreadable image, "skip" leaves it out and counts it.
+    Checked together when read: the whole pool (``shots: null``) needs ``dev_shots``, and a
+    custom or image task is read from its own files, never from the hub.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    task: TaskField
-    data_dir: Path | None = None
-    source: Source = "auto"
-    shots: int | None = Field(default=16, ge=1)
-    dev_shots: int | None = Field(default=None, ge=1)
-    seed: int = 1
-    bad_images: BadImages = "error"
+    task: TaskField = Field(
+        description="a built-in task name (`llm-catalyst tasks` lists them) or a mapping that "
+        'specifies a text or an image task (README, "Tasks and data")'
+    )
+    data_dir: Path | None = Field(
+        None,
+        description="the local data folder of built-in tasks; null: `$LLM_CATALYST_DATA`, "
+        "else `../shared/data` if there is one",
+    )
+    source: Source = Field(
+        "auto",
+        description="where a built-in task is read from: `local` (the data folder), `hub`, or "
+        "`auto` (the data folder when it holds the task's files, else the hub)",
+    )
+    shots: int | None = Field(
+        default=16,
+        ge=1,
+        description="train examples per class k; null: the whole train pool. Image tasks with "
+        "few-shot index files (`eurosat`) take train and dev from the file of (shots, seed)",
+    )
+    dev_shots: int | None = Field(
+        default=None,
+        ge=1,
+        description="dev examples per class, held out from the train pool for selection "
+        "(disjoint from train); null: as many as `shots` (required when shots is null)",
+    )
+    seed: int = Field(
+        1,
+        description="the run's seed: the few-shot draw, the initial prompt, the batch order, "
+        "races and the meta-prompt's train examples (and the LLM's sampling with "
+        "`llm.sampling.seed: run`)",
+    )
+    bad_images: BadImages = Field(
+        "error",
+        description="image tasks: `error` stops at an unreadable image, `skip` leaves it out "
+        "and counts it",
+    )
 
     @model_validator(mode="after")
     def _dev_defined(self) -> DataConfig:

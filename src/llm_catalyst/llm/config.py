@@ -34,30 +34,46 @@ class _Value(_Section):
 
 class SamplingConfig(_Value):
     """Per-call sampling, and what every request carries (the proposer sets each call's seed
-    and adds the stop a list continuation needs), so the values a run sends are these.
-
-    ``seed`` is the base seed, offset by the call's index in the run. ``seed: run`` takes the
-    run's seed (``data.seed``) as the base, so the seeds of a grid also vary the LLM's sampling;
-    a number gives every run the same base (the default, 0, which the pre-registered experiment
-    ran with); null leaves calls unseeded. A request holds its call's own seed, never ``run``.
-    ``temperature == 0`` means greedy decoding.
+    and adds the stop a list continuation needs), so the values a run sends are these. A
+    request holds its call's own seed, never ``run``.
     """
 
-    n: int = Field(1, ge=1)
-    temperature: float = Field(0.8, ge=0)
-    top_p: float = Field(0.95, gt=0, le=1)
-    max_tokens: int = Field(200, ge=1)
-    seed: int | Literal["run"] | None = 0
-    stop: tuple[str, ...] = ()
+    n: int = Field(
+        1,
+        ge=1,
+        description="answers per call (llama.cpp answers one per call, so n answers are n "
+        "calls seeded seed, seed + 1, ...)",
+    )
+    temperature: float = Field(0.8, ge=0, description="sampling temperature; 0: greedy")
+    top_p: float = Field(0.95, gt=0, le=1, description="nucleus sampling's probability mass")
+    max_tokens: int = Field(200, ge=1, description="answer tokens per call at most")
+    seed: int | Literal["run"] | None = Field(
+        0,
+        description="base seed, offset by each call's index in the run: a number gives every "
+        "run the same base (0: what the pre-registered experiment ran with), `run` takes "
+        "`data.seed` (so a grid's seeds also vary the LLM's sampling), null leaves calls "
+        "unseeded",
+    )
+    stop: tuple[str, ...] = Field(
+        (), description="stop strings of every call (the proposer adds a list continuation's)"
+    )
 
 
 class RetryConfig(_Value):
     """Bounded retries: exponential backoff, at least what the server's Retry-After asks."""
 
-    max_attempts: int = Field(4, ge=1, le=20)
-    initial_backoff_s: float = Field(1.0, ge=0)
-    max_backoff_s: float = Field(30.0, ge=0)
-    max_retry_after_s: float = Field(120.0, ge=0)
+    max_attempts: int = Field(4, ge=1, le=20, description="tries of one call, the first included")
+    initial_backoff_s: float = Field(
+        1.0, ge=0, description="seconds before the first retry, doubled for each next one"
+    )
+    max_backoff_s: float = Field(
+        30.0, ge=0, description="the longest backoff in seconds (Retry-After may ask for more)"
+    )
+    max_retry_after_s: float = Field(
+        120.0,
+        ge=0,
+        description="give up at once when the server's Retry-After asks for longer (seconds)",
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> RetryConfig:
@@ -67,24 +83,43 @@ class RetryConfig(_Value):
 
 
 class CacheConfig(_Section):
-    enabled: bool = True
-    directory: Path | None = None
+    """Answers kept on disk, so a rerun or a resumed run asks the LLM nothing twice."""
+
+    enabled: bool = Field(
+        True,
+        description="reuse the answer of an identical earlier request (the key is every "
+        "request field and the sample index)",
+    )
+    directory: Path | None = Field(
+        None,
+        description="the cache's folder; null: `llm` in the user cache (`$LLM_CATALYST_CACHE`)",
+    )
 
     def resolved_directory(self) -> Path:
         return self.directory or cache_root() / "llm"
 
 
 class BudgetConfig(_Value):
-    max_calls: int | None = Field(None, ge=0)
-    max_tokens: int | None = Field(None, ge=0)
-    max_cost_usd: float | None = Field(None, ge=0)
+    """Hard caps of one run, checked before each call against its worst case, so a run never
+    spends more than allowed; a spent budget skips the round and training goes on."""
+
+    max_calls: int | None = Field(None, ge=0, description="LLM calls at most; null: no cap")
+    max_tokens: int | None = Field(
+        None, ge=0, description="prompt and answer tokens at most; null: no cap"
+    )
+    max_cost_usd: float | None = Field(
+        None,
+        ge=0,
+        description="US dollars at most (backend `openai` needs a `prices` entry for the "
+        "model); null: no cap",
+    )
 
 
 class PriceConfig(_Value):
     """US dollars per million tokens."""
 
-    input_per_mtok: float = Field(0.0, ge=0)
-    output_per_mtok: float = Field(0.0, ge=0)
+    input_per_mtok: float = Field(0.0, ge=0, description="US dollars per million prompt tokens")
+    output_per_mtok: float = Field(0.0, ge=0, description="US dollars per million answer tokens")
 
 
 Ingredient = Literal["usage", "exemplars", "trajectory", "own_history", "errors"]
@@ -96,26 +131,46 @@ _TRAJECTORY_ONLY = ("auto", "catalyst", "paper", "list")
 class ProposerConfig(_Section):
     """What is asked of the LLM each round.
 
-    ``template`` is ``auto`` (catalyst for chat models, list continuation for base models),
-    ``catalyst``, ``paper``, ``list``, ``informed`` or the path of a user's Jinja file.
-    ``ingredients`` are what the meta-prompt shows (README, "Meta-prompt ingredients"); only
-    ``informed`` and user templates show more than the trajectory. ``exemplars`` and ``errors``
-    bound how many train examples those ingredients show; ``errors_scanned`` how many train
-    examples the current prompt is scored on per round to find its errors. ``max_words``
-    ``fit`` derives the word cap from the prompt's P slots and the backbone tokenizer.
-    ``calls_per_round`` bounds the calls made while fewer than ``num_proposals`` valid texts
-    have been parsed.
+    Only template ``informed`` and a user's template show more than the trajectory, so the
+    other ingredients need one of them (checked when read).
     """
 
-    num_proposals: int = Field(4, ge=1, le=50)
-    max_words: Annotated[int, Field(ge=1, le=500)] | Literal["fit"] = 20
-    template: str = "auto"
-    calls_per_round: int = Field(1, ge=1, le=20)
-    max_history: int = Field(20, ge=1)
-    ingredients: list[Ingredient] = Field(default_factory=lambda: ["trajectory"])
-    exemplars: int = Field(4, ge=1, le=64)
-    errors: int = Field(4, ge=1, le=64)
-    errors_scanned: int = Field(64, ge=1)
+    num_proposals: int = Field(4, ge=1, le=50, description="proposals asked for per round C")
+    max_words: Annotated[int, Field(ge=1, le=500)] | Literal["fit"] = Field(
+        20,
+        description="a proposal's word cap, asked for and enforced: a number, or `fit` (as many "
+        "words as P tokens hold for the backbone's tokenizer)",
+    )
+    template: str = Field(
+        "auto",
+        description="the meta-prompt: `auto` (`catalyst` for chat models, `list` continuation "
+        "for base models), `catalyst`, `paper` (the reference wording), `list`, `informed`, or "
+        "the path of a Jinja file",
+    )
+    calls_per_round: int = Field(
+        1,
+        ge=1,
+        le=20,
+        description="calls a round may make while fewer than `num_proposals` valid texts have "
+        "been parsed",
+    )
+    max_history: int = Field(
+        20, ge=1, description="scored texts the `trajectory` and `own_history` ingredients show"
+    )
+    ingredients: list[Ingredient] = Field(
+        default_factory=lambda: ["trajectory"],
+        description='what the meta-prompt shows (README, "Meta-prompt ingredients"): `usage`, '
+        "`exemplars`, `trajectory`, `own_history`, `errors`",
+    )
+    exemplars: int = Field(
+        4, ge=1, le=64, description="labelled train examples the `exemplars` ingredient shows"
+    )
+    errors: int = Field(
+        4, ge=1, le=64, description="train examples S gets wrong that `errors` shows at most"
+    )
+    errors_scanned: int = Field(
+        64, ge=1, description="train examples S is scored on per round to find its errors"
+    )
 
     @field_validator("ingredients")
     @classmethod
@@ -137,17 +192,38 @@ class ProposerConfig(_Section):
 
 
 class LLMConfig(_Section):
-    backend: Literal["local_hf", "openai", "llama_cpp", "scripted"] = "llama_cpp"
-    model: str = "qwen2.5-coder-1.5b-instruct"
-    base_url: str | None = None
-    api_key_env: str | None = None
-    timeout_s: float = Field(60.0, gt=0)
-    script: Path | None = None
-    n_ctx: int = Field(2048, ge=256)
+    """The instructor: which LLM, how it is called, what it may spend and what it is asked.
+    The back-end decides which keys apply (each says which); the rest apply to all."""
+
+    backend: Literal["local_hf", "openai", "llama_cpp", "scripted"] = Field(
+        "llama_cpp",
+        description="`llama_cpp` (a GGUF in-process), `openai` (any OpenAI-compatible server), "
+        "`local_hf` (transformers, in-process) or `scripted` (replays a file of responses)",
+    )
+    model: str = Field(
+        "qwen2.5-coder-1.5b-instruct",
+        description="llama_cpp: a preset name or a .gguf path; openai: the server's model "
+        "name; local_hf: a backbone preset, hub id or local directory",
+    )
+    base_url: str | None = Field(
+        None,
+        description="openai (required): the server, e.g. `https://api.openai.com/v1`, or "
+        "`http://127.0.0.1:8000/v1` for a local one",
+    )
+    api_key_env: str | None = Field(
+        None,
+        description="the NAME of the environment variable that holds the API key, never the "
+        "key itself; null: a server without keys",
+    )
+    timeout_s: float = Field(60.0, gt=0, description="openai: seconds one request may take")
+    script: Path | None = Field(
+        None, description="scripted (required): the file of responses to replay"
+    )
+    n_ctx: int = Field(2048, ge=256, description="llama_cpp: the context window in tokens")
     n_threads: int | None = Field(
         None,
         ge=1,
-        description="llama_cpp: the server's threads (None: llama.cpp's own choice, the "
+        description="llama_cpp: the server's threads (null: llama.cpp's own choice, the "
         "machine's cores). Its seeded answers depend on it, and grid workers that together "
         "exceed the cores slow every call many times over",
     )
@@ -155,9 +231,17 @@ class LLMConfig(_Section):
     retry: RetryConfig = Field(default_factory=RetryConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)
     budget: BudgetConfig = Field(default_factory=BudgetConfig)
-    prices: dict[str, PriceConfig] = Field(default_factory=dict)
+    prices: dict[str, PriceConfig] = Field(
+        default_factory=dict,
+        description="openai: the price of each model, by the model's name (local back-ends "
+        "are free)",
+    )
     proposer: ProposerConfig = Field(default_factory=ProposerConfig)
-    call_log: Path | None = None
+    call_log: Path | None = Field(
+        None,
+        description="a JSONL file every call is appended to (request, response, latency, "
+        "tokens, cost, cache hit); null: none. A run logs its calls in its run directory",
+    )
 
     @field_validator("api_key_env")
     @classmethod

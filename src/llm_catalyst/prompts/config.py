@@ -20,20 +20,32 @@ InitKind = Literal["random", "text", "tensor"]
 class PromptConfig(BaseModel):
     """How long the soft prompt is, how it starts, and how text is fitted to it.
 
-    ``fit`` is a :class:`~llm_catalyst.prompts.projection.FitPolicy` name, used both for a text
-    init and for every restart from an LLM proposal; the default truncates long texts and
-    repeats short ones, and the artifact records what was done.
+    One fit policy serves a text init and every restart from a proposal, so a text becomes the
+    same P rows wherever it comes from.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    length: int = Field(default=10, ge=1, description="number of soft-prompt slots P")
-    init: InitKind = "random"
-    init_text: str | None = None
-    tensor_path: Path | None = None
-    fit: str = "truncate+pad_repeat"
-    filler: str | None = None
-    metric: Metric = "cosine"
+    length: int = Field(default=10, ge=1, description="soft-prompt slots P")
+    init: InitKind = Field(
+        "random",
+        description="how S starts: `random` (vocabulary rows), `text` (`init_text`, fitted by "
+        "`fit`) or `tensor` (`tensor_path`)",
+    )
+    init_text: str | None = Field(None, description="init `text`: the text S starts from")
+    tensor_path: Path | None = Field(
+        None, description="init `tensor`: the .safetensors or .pt file S starts from"
+    )
+    fit: str = Field(
+        "truncate+pad_repeat",
+        description="how a text is fitted to P slots: `exact`, `truncate`, `pad_repeat`, "
+        "`pad_filler`, `pad_current` (the current prompt's tail rows), or `truncate+pad_*`; "
+        "the artifact and round records say what was done",
+    )
+    filler: str | None = Field(None, description="fit `pad_filler`: the text it pads with")
+    metric: Metric = Field(
+        "cosine", description="projection's distance, a prompt row to a token embedding"
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> PromptConfig:
