@@ -27,6 +27,16 @@ def test_override_values_keep_their_yaml_types():
         parse_override("train.steps")
 
 
+def test_a_null_override_sets_null_over_the_file(tmp_path):
+    """``--set train.max_grad_norm=null`` turns clipping off (README): the loader applies a
+    None override; only a command's options that were not given are left out, by the command."""
+    path = tmp_path / "run.yaml"
+    path.write_text("data:\n  task: rte\n  shots: 8\ntrain:\n  max_grad_norm: 0.5\n")
+    sets = ["train.max_grad_norm=null", "data.shots=null", "data.dev_shots=4"]
+    config = load_run_config(path, dict(map(parse_override, sets)))
+    assert (config.train.max_grad_norm, config.data.shots) == (None, None)
+
+
 def test_unknown_keys_are_errors_that_name_them():
     with pytest.raises(ConfigError, match=r"override: train\.stepz: Extra inputs"):
         load_run_config(None, {"data.task": "sst2", "train.stepz": 3})

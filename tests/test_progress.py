@@ -79,3 +79,12 @@ def test_a_live_bar_on_a_terminal_and_lines_elsewhere():
     assert isinstance(progress_for(_console()[0]), PlainProgress)
     assert isinstance(progress_for(terminal, plain=True), PlainProgress)
     assert isinstance(progress_for(Console(quiet=True)), NoProgress)
+
+
+def test_a_live_bar_shows_its_label_as_written():
+    """The label names a cell, whose task name is the user's: neither markup nor a format."""
+    console, buffer = _console(terminal=True)
+    progress = RichProgress(console, "cell 1/1 my[/i]{task}/plain/seed1")
+    progress.update(ProgressUpdate("gradient", 1, 4, loss=0.5))
+    progress.close()
+    assert "my[/i]{task}/plain/seed1" in buffer.getvalue()

@@ -19,11 +19,19 @@ Model = TypeVar("Model", bound=BaseModel)
 
 
 def parse_override(text: str) -> tuple[str, Any]:
-    """``key=value`` with the value parsed as YAML, so numbers and booleans keep their type."""
+    """``key=value`` with the value parsed as YAML, so numbers and booleans keep their type and
+    ``null`` is None (which sets the key to null: an override is never "not given")."""
     key, sep, raw = text.partition("=")
     if not sep or not key:
         raise ConfigError(f"override {text!r} is not of the form section.key=value")
-    return key.strip(), yaml.safe_load(raw)
+    try:
+        return key.strip(), yaml.safe_load(raw)
+    except yaml.YAMLError as error:
+        problem = getattr(error, "problem", None) or "cannot be parsed"
+        raise ConfigError(
+            f"--set {text}: the value is not valid YAML ({problem}); write a list as [a, b] and "
+            "quote a text that starts with [ or {"
+        ) from None
 
 
 def load_config(
@@ -32,20 +40,23 @@ def load_config(
     overrides: Mapping[str, Any] | None = None,
     section: str | None = None,
 ) -> Model:
-    """``path`` (or an empty tree) with dotted ``overrides`` applied (None values skipped),
-    validated as ``model``. With ``section``, a file may hold the model's keys at top level or
-    under that key (so a whole run config serves as an LLM config too)."""
+    """``path`` (or an empty tree) with dotted ``overrides`` applied, validated as ``model``.
+    Every override is applied, None too: it is how ``null`` is set (callers leave out what was
+    not given). With ``section``, a file may hold the model's keys at top level or under that
+    key (so a whole run config serves as an LLM config too)."""
     tree, root = _read(Path(path)) if path is not None else ({}, None)
     prefix: tuple[str, ...] = ()
     if section is not None and isinstance(tree.get(section), dict):
         tree, prefix = tree[section], (section,)
-    given = {key: value for key, value in (overrides or {}).items() if value is not None}
+    given = dict(overrides or {})
     for key, value in given.items():
         _set_dotted(tree, key, value)
     try:
         return model.model_validate(tree)
     except ValidationError as error:
         problems = [_problem(item, tree, path, root, prefix, given) for item in error.errors()]
+        if len(problems) == 1:
+            raise ConfigError(f"invalid configuration: {problems[0]}") from None
         raise ConfigError("invalid configuration\n  " + "\n  ".join(problems)) from None
 
 

@@ -107,13 +107,19 @@ class PlainProgress:
         pass
 
 
+def _literal(text: str) -> str:
+    """``text`` as a TextColumn format that prints it as written."""
+    return text.replace("{", "{{").replace("}", "}}")
+
+
 class RichProgress:
     """A live bar on a terminal: label, round and stage, steps, loss, candidates scored, ETA.
     The run's own messages, printed on the same console, scroll above it."""
 
     def __init__(self, console: Console, label: str = ""):
         self._bar = Progress(
-            *([TextColumn(label, style="bold")] if label else []),
+            # The label names a cell (a user's task name): text, neither markup nor a format.
+            *([TextColumn(_literal(label), style="bold", markup=False)] if label else []),
             TextColumn("{task.description}"),
             BarColumn(),
             TextColumn("{task.completed}/{task.total}"),

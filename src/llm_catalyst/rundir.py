@@ -19,7 +19,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import torch
 import yaml
 
 from llm_catalyst.errors import ArtifactError, ConfigError
@@ -65,11 +64,28 @@ def _json_default(value: Any) -> Any:
     raise TypeError(f"cannot serialise {type(value).__name__} to JSON")
 
 
-def write_json_atomic(path: Path, payload: Any) -> None:
-    """Write to a temporary file and rename, so a killed process never leaves half a file."""
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write to a temporary file and rename, so a killed process never leaves half a file and a
+    reader (a grid comparing a cell's settings) never reads one."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2, default=_json_default) + "\n", encoding="utf-8")
+    tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
+
+
+def write_json_atomic(path: Path, payload: Any) -> None:
+    write_text_atomic(path, json.dumps(payload, indent=2, default=_json_default) + "\n")
+
+
+def require_folder(path: Path, name: str) -> None:
+    """Refuse, in one line, a folder to write into that is a file or lies inside one, before
+    anything is written (``mkdir`` would fail later with NotADirectoryError). ``name`` is how
+    the user gave it (``--output``, ``output_dir``)."""
+    path = Path(path)
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is None or existing.is_dir():
+        return
+    where = "" if existing == path else f" is inside {existing}, which"
+    raise ConfigError(f"{name} {path}{where} is a file, not a folder; give a folder")
 
 
 CHECKPOINT_FILE = "checkpoint.pt"
@@ -95,26 +111,46 @@ class RunDirectory:
     ) -> RunDirectory:
         """A new run directory ``ROOT/<time>-NAME``, or exactly ``ROOT/NAME`` with
         ``timestamp=False`` (a grid cell, found again by name), which must not exist yet."""
-        if timestamp:
-            stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-            path = Path(root) / f"{stamp}-{name}"
-            suffix = 1
-            while path.exists():
-                suffix += 1
-                path = Path(root) / f"{stamp}-{name}-{suffix}"
-        else:
+        return cls.create_at(cls.new_path(root, name, timestamp=timestamp), config, seed, protocol)
+
+    @staticmethod
+    def new_path(root: Path, name: str, *, timestamp: bool = True) -> Path:
+        """Where ``create`` would make the run directory, refused at once where it cannot be.
+        Nothing is written, so a run checks its set-up before it makes the directory
+        (``create_at``) and a refused run leaves nothing that blocks the corrected one."""
+        require_folder(root, "output_dir")
+        if not timestamp:
             path = Path(root) / name
             if path.exists():
                 raise ConfigError(
                     f"{path} already exists: resume it (llm-catalyst run --resume {path}) or "
                     "choose another output directory"
                 )
-        path.mkdir(parents=True)
+            return path
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        path = Path(root) / f"{stamp}-{name}"
+        suffix = 1
+        while path.exists():
+            suffix += 1
+            path = Path(root) / f"{stamp}-{name}-{suffix}"
+        return path
+
+    @classmethod
+    def create_at(
+        cls, path: Path, config: Mapping[str, Any], seed: int, protocol: str
+    ) -> RunDirectory:
+        """Make the run directory ``new_path`` chose, with its config.yaml and run.json."""
+        try:
+            path.mkdir(parents=True)
+        except FileExistsError:
+            raise ConfigError(
+                f"{path} was made by another process meanwhile; run again for a new directory"
+            ) from None
+        import torch  # here, not at the top: the commands check their folders without torch
+
         run = cls(path)
-        (path / "config.yaml").write_text(
-            yaml.safe_dump(json.loads(json.dumps(config, default=_json_default)), sort_keys=False),
-            encoding="utf-8",
-        )
+        tree = json.loads(json.dumps(config, default=_json_default))
+        write_text_atomic(path / "config.yaml", yaml.safe_dump(tree, sort_keys=False))
         write_json_atomic(
             path / "run.json",
             {
@@ -176,6 +212,8 @@ class RunDirectory:
 
     def save_checkpoint(self, payload: Mapping[str, Any]) -> None:
         """Write the checkpoint atomically: a kill leaves the old or the new one, whole."""
+        import torch
+
         tmp = self.checkpoint_path.with_suffix(".pt.tmp")
         with tmp.open("wb") as handle:
             torch.save(dict(payload), handle)
@@ -187,6 +225,8 @@ class RunDirectory:
         """The latest checkpoint, or None when the run stopped before writing one."""
         if not self.checkpoint_path.exists():
             return None
+        import torch
+
         try:
             return torch.load(self.checkpoint_path, map_location="cpu", weights_only=True)
         except Exception as error:  # torch.load raises many unrelated types for a bad file

@@ -84,3 +84,14 @@ def test_an_answer_that_repeats_the_history_explains_exit_code_1(tmp_path) -> No
     assert "rejected (already tried): Is the review positive?" in result.output
     assert "a run would skip this round (exit code 1)" in result.output
     assert "try another sample (--round 3) or a larger LLM (--llm)" in result.output
+
+
+def test_the_meta_prompt_is_shown_as_written(tmp_path) -> None:
+    """A pool text holding brackets is printed as it is, not read as rich markup."""
+    config, history = files(tmp_path, ['["Judge the review."]'])
+    history.write_text('{"text": "[bold]loud[/] or [/i] quiet?", "loss": 0.5}\n')
+    args = ["propose", "--task", "sst2", "--llm", str(config), "--pool", str(history)]
+    result = CliRunner().invoke(app, [*args, "--num", "1", "--show-prompt"])
+    assert result.exit_code == 0, result.output
+    assert "[bold]loud[/] or [/i] quiet?" in result.output
+    assert "--- user ---" in result.output

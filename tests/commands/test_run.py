@@ -78,6 +78,17 @@ def test_tune_is_run_with_method_plain(tmp_path, shared_data_dir):
     assert configs[0] == configs[1]
 
 
+def test_a_null_set_is_written_as_null(tmp_path, shared_data_dir):
+    """README documents ``null`` for train.max_grad_norm (no clipping): --set applies it."""
+    args = ["tune", "--task", "sst2", "--model", "tiny-causal-lm", "--shots", "2", "--steps", "2"]
+    args += ["--data-dir", str(shared_data_dir), "--max-test-examples", "8"]
+    args += ["--set", "train.progress=false", "--set", "train.max_grad_norm=null"]
+    outcome = runner.invoke(app, [*args, "--output-dir", str(tmp_path)])
+    assert outcome.exit_code == 0, outcome.output
+    (config,) = tmp_path.glob("*/config.yaml")
+    assert yaml.safe_load(config.read_text())["train"]["max_grad_norm"] is None
+
+
 def test_tune_takes_no_method(tmp_path):
     outcome = runner.invoke(app, ["tune", "--method", "catalyst", "--task", "sst2"])
     assert outcome.exit_code == 2
@@ -103,3 +114,18 @@ def test_unknown_task_suggests_a_fix(tmp_path):
     result = runner.invoke(app, ["tune", "--task", "sst3", "--output-dir", str(tmp_path)])
     assert result.exit_code == 2
     assert "sst2" in result.output
+
+
+def test_plain_ignores_the_loop_settings(tmp_path, shared_data_dir):
+    """2 steps cannot hold the catalyst's 3 rounds, but plain has no rounds: it runs, and its
+    record says so (every step in the final stage)."""
+    common = ["--task", "sst2", "--output-dir", str(tmp_path / "r")]
+    sets = [*small_run_sets(tmp_path, shared_data_dir), "--set", "loop.rounds=3"]
+    sets += ["--set", "train.steps=2"]
+    plain = runner.invoke(app, ["run", "--method", "plain", *common, *sets])
+    assert plain.exit_code == 0, plain.output
+    (run_dir,) = (tmp_path / "r").iterdir()
+    schedule = json.loads((run_dir / "results.json").read_text())["schedule"]
+    assert (schedule["rounds"], schedule["final_steps"], schedule["total_steps"]) == (0, 2, 2)
+    catalyst = runner.invoke(app, ["run", "--method", "catalyst", *common, *sets])
+    assert catalyst.exit_code == 2 and "need 6 steps but train.steps=2" in catalyst.output

@@ -150,3 +150,14 @@ def test_the_llm_plan_counts_the_init_round_and_gives_each_distinct_plan_a_line(
         "LLM call(s)",
     ]
     assert llm_plan(experiment.cells(Path("runs/experiment"), arms=["plain"])) is None
+
+
+def test_null_in_the_file_or_on_the_command_line_sets_null(tmp_path):
+    tree = _tree()
+    tree["arms"]["plain"]["train.max_grad_norm"] = None
+    experiment = Experiment.load(_write(tmp_path, tree))
+    cells = {c.name: c.config for c in experiment.cells(tmp_path / "out", seeds=[1])}
+    assert cells["sst2/plain/seed1"].train.max_grad_norm is None, "the arm's null"
+    assert cells["sst2/paper/seed1"].train.max_grad_norm == 1.0
+    overridden = experiment.cells(tmp_path / "out", overrides={"train.max_grad_norm": None})
+    assert {c.config.train.max_grad_norm for c in overridden} == {None}, "the command line's"

@@ -44,8 +44,8 @@ def test_markdown_rows(runs: list[RunRecord]) -> None:
     # one unit per column, chosen by its largest value: 60 s reads "1.0 min" beside 3 min
     assert "| sst2 | plain | 3 | 60.0 ± 10.0 | (baseline) | 1.0 min | 0% |" in lines
     assert "| sst2 | catalyst | 3 | 70.0 ± 10.0 | +10.0 [+10.0, +10.0] | 3.0 min | 25% |" in lines
-    # pairs (1: +5, 2: -10): the bootstrap means are -10, -2.5 and +5
-    assert "| sst2 | random-restart | 2 | 52.5 ± 3.5 | -2.5 [-10.0, +5.0] | — | — |" in lines
+    # pairs (1: +5, 2: -10): the bootstrap means are -10, -2.5 and +5, marked as too few seeds
+    assert "| sst2 | random-restart | 2 | 52.5 ± 3.5 | -2.5 [-10.0, +5.0]† | — | — |" in lines
     method_rows = [line for line in lines if line.startswith("| sst2 |")]
     assert [row.split(" | ")[1] for row in method_rows] == ["plain", "random-restart", "catalyst"]
     assert "10000 resamples" in "\n".join(lines)

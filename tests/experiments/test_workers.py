@@ -23,6 +23,7 @@ from llm_catalyst.commands import app
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.experiments.workers import Cell, CellLocked, cell_lock, run_cell, run_cells
 from tests.catalyst.small_runs import ANSWER, run_settings, script
+from tests.catalyst.test_resume import _outcome
 
 
 @pytest.fixture
@@ -125,6 +126,115 @@ def test_ctrl_c_stops_a_grid_on_workers_without_starting_the_queued_cells(
         "seed2",
     ], stderr
     assert "not started: the grid was stopped" in stderr
+
+
+def _stoppable_grid(tmp_path: Path, data_dir: Path, grid: str, answers: list) -> list[str]:
+    """compare over catalyst then plain cells, seeds 1 and 2 (the small runs: 2 rounds, the
+    second after step 6), the LLM answering as ``answers`` say, in the folder ``grid``."""
+    settings = run_settings(tmp_path, data_dir, script(tmp_path, answers, f"{grid}.json"))
+    settings["llm.cache.directory"] = str(tmp_path / f"{grid}-cache")
+    for key in ("data.task", "output_dir"):
+        settings.pop(key)
+    sets = [arg for k, v in settings.items() for arg in ("--set", f"{k}={json.dumps(v)}")]
+    grid_args = ["--tasks", "sst2", "--methods", "catalyst,plain", "--seeds", "1,2"]
+    return ["compare", *grid_args, "--output", str(tmp_path / grid), *sets]
+
+
+GRID_CELLS = ("catalyst/seed1", "catalyst/seed2", "plain/seed1", "plain/seed2")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory, shared_data_dir) -> dict[str, tuple[dict, list[dict]]]:
+    """Each cell of the stoppable grid, run to its end in this process with one thread."""
+    tmp_path = tmp_path_factory.mktemp("uninterrupted")
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        arguments = _stoppable_grid(tmp_path, shared_data_dir, "grid", [ANSWER] * 2)
+        outcome = CliRunner().invoke(app, arguments)
+    finally:
+        torch.set_num_threads(before)
+    assert outcome.exit_code == 0, outcome.output
+    return {cell: _outcome(tmp_path / "grid" / "sst2" / cell) for cell in GRID_CELLS}
+
+
+def _left_in_group(group: int) -> list[str]:
+    """The processes of process group ``group`` still running (a zombie, which only waits for
+    its parent to collect it, runs nothing)."""
+    left = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            name, rest = stat.read_text().rsplit(")", 1)
+        except OSError:  # it ended while we looked
+            continue
+        state, _, pgrp = rest.split()[:3]
+        if int(pgrp) == group and state != "Z":
+            left.append(f"{stat.parent.name} {name.split('(', 1)[1]} ({state})")
+    return left
+
+
+@pytest.mark.parametrize(
+    ("workers", "stop"),
+    [(2, signal.SIGTERM), (2, signal.SIGKILL), (1, signal.SIGTERM)],
+    ids=["sigterm-2-workers", "sigkill-2-workers", "sigterm-1-process"],
+)
+def test_a_grid_stopped_by_a_signal_leaves_nothing_running_and_resumes_exactly(
+    tmp_path, shared_data_dir, one_thread, uninterrupted, workers, stop
+):
+    """The signal reaches the grid's main process alone (``kill PID``; SIGKILL as the end of a
+    grace period), while each running cell waits 120 s for its second LLM answer. SIGTERM
+    stops the grid like Ctrl-C: the running cells stop at once, no other cell starts, the
+    command says how to continue; after SIGKILL the workers stop their cells and exit by
+    themselves. Nothing of the grid is left running, and the same command again (the LLM now
+    answering at once) gives every cell the uninterrupted result."""
+    slow = [ANSWER, {"texts": [ANSWER], "delay_s": 120}]
+    arguments = _stoppable_grid(tmp_path, shared_data_dir, "grid", slow)
+    child = subprocess.Popen(
+        [sys.executable, "-m", "llm_catalyst", *arguments, "--workers", str(workers)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1"},
+        start_new_session=True,  # its own process group: every process it starts is in it
+    )
+    cells = tmp_path / "grid" / "sst2"
+    running = [cells / cell for cell in GRID_CELLS[:workers]]
+    try:
+        deadline = time.monotonic() + 120
+        while not all(_steps_logged(run_dir) >= 6 for run_dir in running):
+            assert child.poll() is None, child.communicate()
+            assert time.monotonic() < deadline, "the running cells made no progress in 120 s"
+            time.sleep(0.05)
+        time.sleep(1.0)  # into round 2's LLM call
+        os.kill(child.pid, stop)
+        _, stderr = child.communicate(timeout=60)
+        deadline = time.monotonic() + 20
+        while _left_in_group(child.pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert _left_in_group(child.pid) == [], stderr
+    finally:
+        if _left_in_group(child.pid):  # a process that outlived the test's patience
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+
+    if stop == signal.SIGTERM:
+        assert child.returncode == 130, stderr
+        assert "SIGTERM: " in stderr and "interrupted during round 2" in stderr
+        assert "give the same command again to continue the grid" in stderr
+    started = sorted(str(p.relative_to(cells)) for p in cells.glob("*/seed*") if p.is_dir())
+    assert started == list(GRID_CELLS[:workers]), stderr
+    for run_dir in running:
+        assert _checkpoint_step(run_dir) == 6 and not (run_dir / "results.json").exists()
+
+    script(tmp_path, [ANSWER] * 2, "grid.json")  # the same answers, at once: for the new cells
+    again = CliRunner().invoke(app, arguments)
+    assert again.exit_code == 0, again.output
+    for cell in GRID_CELLS:
+        assert _outcome(cells / cell) == uninterrupted[cell], cell
+
+
+def _checkpoint_step(run_dir: Path) -> int:
+    return torch.load(run_dir / "checkpoint.pt", weights_only=True)["trainer"]["step"]
 
 
 def _small_cell(tmp_path: Path, data_dir: Path) -> Cell:

@@ -52,12 +52,28 @@ def test_invalid_yaml_names_the_line(tmp_path) -> None:
         load_llm_config(write(tmp_path, "backend: openai\nmodel: a: b\n"))
 
 
-def test_a_pasted_key_is_refused_without_being_echoed(tmp_path) -> None:
-    key = "sk-proj-AbC123/xyz+secret"
+@pytest.mark.parametrize(
+    "key",
+    [
+        "sk-proj-AbC123/xyz+secret",
+        "hf_AbCdEfGhIjKlMnOpQrStUvWxYz01234567",  # letters, digits, underscore: a name's alphabet
+        "ghp_aB3dE5gH7jK9mN1pQ3sT5vW7yZ9bC1dE3fG5",
+        "AKIAIOSFODNN7EXAMPLE",
+        "A" * 65,
+    ],
+)
+def test_a_pasted_key_is_refused_without_being_echoed(tmp_path, key) -> None:
     with pytest.raises(ConfigError) as info:
         load_llm_config(write(tmp_path, f"api_key_env: {key}\n"))
     assert "NAME of an environment variable" in str(info.value)
     assert key not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "name", ["OPENAI_API_KEY", "HF_TOKEN", "hf_token", "HUGGINGFACEHUBTOKEN", "AZURE_KEY_2"]
+)
+def test_a_variable_name_is_taken(name) -> None:
+    assert LLMConfig(api_key_env=name).api_key_env == name
 
 
 @pytest.mark.parametrize(

@@ -1,27 +1,25 @@
 """Frozen backbones: a pre-trained model bound to a task, scored with a soft prompt in front.
 
 The loaders live in ``weights``; they are re-exported here because building a backbone is where
-users meet them.
+users meet them. Imported lazily: importing the package (``backbones.config`` for a run's
+settings, say) loads no torch until a backbone is built.
 """
 
-from llm_catalyst.backbones.base import Backbone, Batch
-from llm_catalyst.backbones.causal_lm import CausalLMBackbone
-from llm_catalyst.backbones.config import BackboneConfig, build_backbone
-from llm_catalyst.backbones.encoder_head import EncoderHeadBackbone
-from llm_catalyst.weights.presets import (
-    PRESETS,
-    load_pretrained_causal_lm,
-    load_pretrained_encoder,
-)
+from __future__ import annotations
 
-__all__ = [
-    "PRESETS",
-    "Backbone",
-    "BackboneConfig",
-    "Batch",
-    "CausalLMBackbone",
-    "EncoderHeadBackbone",
-    "build_backbone",
-    "load_pretrained_causal_lm",
-    "load_pretrained_encoder",
-]
+from llm_catalyst.lazy import lazy_exports
+
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "llm_catalyst.backbones.base": ("Backbone", "Batch"),
+        "llm_catalyst.backbones.causal_lm": ("CausalLMBackbone",),
+        "llm_catalyst.backbones.config": ("BackboneConfig", "build_backbone"),
+        "llm_catalyst.backbones.encoder_head": ("EncoderHeadBackbone",),
+        "llm_catalyst.weights.presets": (
+            "PRESETS",
+            "load_pretrained_causal_lm",
+            "load_pretrained_encoder",
+        ),
+    },
+)

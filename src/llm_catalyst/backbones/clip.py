@@ -14,12 +14,10 @@ import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
 from transformers import CLIPModel
 
 from llm_catalyst.backbones.base import Batch, FrozenEmbeddingsMixin, NoHeadMixin, freeze
@@ -28,6 +26,7 @@ from llm_catalyst.backbones.clip_images import (
     pixel_values,
     preprocessing_key,
 )
+from llm_catalyst.backbones.clip_options import CLIPOptions
 from llm_catalyst.backbones.features_cache import (
     FeatureStore,
     default_feature_dir,
@@ -36,41 +35,7 @@ from llm_catalyst.backbones.features_cache import (
 from llm_catalyst.data.tasks import IMAGE_FIELD, Example, Task, is_image_task
 from llm_catalyst.errors import BackboneError
 
-ClassPosition = Literal["end", "middle", "front"]
-
 _PLACEHOLDER = re.compile(r"\{(?:class|classname|label)?\}")
-
-
-class CLIPOptions(BaseModel):
-    """CoOp's choices (class-name position, shared or class-specific context) and how image
-    features are obtained: the image tower is frozen, so its features can be computed once."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    class_position: ClassPosition = Field(
-        "end", description="where the class name goes among the context slots"
-    )
-    context: Literal["shared", "class_specific"] = Field(
-        "shared",
-        description="one context for all classes (`shared`) or one per class "
-        "(`class_specific`: prompt.length is then classes x context length, class by class)",
-    )
-    features: Literal["cached", "augment"] = Field(
-        "cached",
-        description="`cached`: every image encoded once and its features cached; `augment`: "
-        "CoOp's random resized crop and flip, each image encoded again at every step",
-    )
-    disk_cache: bool = Field(
-        True,
-        description="keep the cached features on disk for later runs (keyed by the image "
-        "tower, the preprocessing and the image bytes); false: in memory for this run",
-    )
-    cache_dir: Path | None = Field(
-        None,
-        description="the features' disk cache; null: `clip-features` in the user cache "
-        "(`$LLM_CATALYST_CACHE`)",
-    )
-    image_batch_size: int = Field(64, ge=1, description="images encoded per batch")
 
 
 def context_text(text: str) -> str:

@@ -3,32 +3,48 @@
 Public API:
     BackboneConfig (pydantic model)
     build_backbone(config, task) -> Backbone
+
+Loading a model takes seconds to minutes, so ``build_backbone`` logs "loading backbone <model>…"
+at INFO on the ``llm_catalyst`` logger: the command line shows it, a host application decides.
+
+Validating a ``BackboneConfig`` loads no torch or transformers, so a config error prints at
+once: the model code and the preset table are imported where a backbone is resolved or built.
 """
 
 from __future__ import annotations
 
+import logging
+import re
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from transformers import PreTrainedModel
 
-from llm_catalyst.backbones.base import Backbone
-from llm_catalyst.backbones.causal_lm import CausalLMBackbone
-from llm_catalyst.backbones.clip import CLIPBackbone, CLIPOptions
-from llm_catalyst.backbones.encoder_head import EncoderHeadBackbone
-from llm_catalyst.data.tasks import Task, is_image_task
+from llm_catalyst.backbones.clip_options import CLIPOptions
 from llm_catalyst.errors import ConfigError
-from llm_catalyst.weights.clip import load_pretrained_clip
-from llm_catalyst.weights.presets import (
-    PRESETS,
-    TINY_PRESETS,
-    load_pretrained_causal_lm,
-    load_pretrained_encoder,
-)
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+if TYPE_CHECKING:
+    import torch
+    from transformers import PreTrainedModel
+
+    from llm_catalyst.backbones.base import Backbone
+    from llm_catalyst.data.tasks import Task
+
+_log = logging.getLogger(__name__)
+
+# The strings torch.device accepts (c10/core/Device.cpp): a device type, then optionally ":"
+# and an index without leading zeros that fits an int32; tests/backbones/test_config.py checks
+# the two agree.
+_DEVICE_TYPES = (
+    "cpu|cuda|ipu|xpu|mkldnn|opengl|opencl|ideep|hip|ve|fpga|maia|xla|lazy|vulkan|mps|meta|hpu"
+    "|mtia|privateuseone"
+)
+_DEVICE = re.compile(rf"(?:{_DEVICE_TYPES})(?::(0|[1-9][0-9]*))?", re.ASCII)
+
+
+def _is_torch_device(value: str) -> bool:
+    match = _DEVICE.fullmatch(value)
+    return match is not None and int(match.group(1) or 0) < 2**31
 
 
 class BackboneConfig(BaseModel):
@@ -112,30 +128,32 @@ class BackboneConfig(BaseModel):
     @field_validator("device")
     @classmethod
     def _known_device(cls, value: str) -> str:
-        if value == "auto":
-            return value
-        try:
-            torch.device(value)
-        except RuntimeError as err:
-            raise ValueError(f"unknown device {value!r}; use cpu, cuda, cuda:0 or auto") from err
+        if value != "auto" and not _is_torch_device(value):
+            raise ValueError(f"unknown device {value!r}; use cpu, cuda, cuda:0 or auto")
         return value
 
     def resolved_kind(self) -> Literal["causal_lm", "encoder", "clip"]:
         if self.kind is not None:
             return self.kind
+        from llm_catalyst.weights.presets import PRESETS, TINY_PRESETS
+
         if self.model in PRESETS:
             return PRESETS[self.model].kind
         return TINY_PRESETS.get(self.model, "causal_lm")
 
     def resolved_device(self) -> torch.device:
+        import torch
+
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         return torch.device(self.device)
 
     def resolved_dtype(self) -> torch.dtype:
         """``auto``: bfloat16 on a GPU with bf16 support, else float32."""
+        import torch
+
         if self.dtype != "auto":
-            return DTYPES[self.dtype]
+            return getattr(torch, self.dtype)
         device = self.resolved_device()
         bf16 = (
             device.type == "cuda" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
@@ -145,6 +163,15 @@ class BackboneConfig(BaseModel):
 
 def build_backbone(config: BackboneConfig, task: Task) -> Backbone:
     """Load the configured model (frozen, eval mode) on its device and bind it to ``task``."""
+    import torch
+
+    from llm_catalyst.backbones.causal_lm import CausalLMBackbone
+    from llm_catalyst.backbones.clip import CLIPBackbone
+    from llm_catalyst.backbones.encoder_head import EncoderHeadBackbone
+    from llm_catalyst.data.tasks import is_image_task
+    from llm_catalyst.weights.clip import load_pretrained_clip
+    from llm_catalyst.weights.presets import load_pretrained_causal_lm, load_pretrained_encoder
+
     device = config.resolved_device()
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ConfigError(
@@ -159,6 +186,7 @@ def build_backbone(config: BackboneConfig, task: Task) -> Backbone:
             "model\n  fix: set backbone.model to a CLIP model (clip-vit-base-patch16, or "
             "tiny-clip for tests) and, for a hub id or directory, backbone.kind: clip"
         )
+    _log.info("loading backbone %s…", config.model)
     if kind == "clip":
         loaded = load_pretrained_clip(config.model, dtype)
         return CLIPBackbone(

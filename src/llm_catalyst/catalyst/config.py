@@ -223,5 +223,5 @@ def _set_default(tree: dict[str, Any], dotted_key: str, value: Any) -> None:
 
 
 def load_run_config(path: Path | None = None, overrides: dict[str, Any] | None = None) -> RunConfig:
-    """Read an optional YAML file, apply dotted overrides (None values are skipped), validate."""
+    """Read an optional YAML file, apply dotted overrides (a None value sets null), validate."""
     return load_config(RunConfig, path, overrides)

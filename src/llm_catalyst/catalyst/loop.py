@@ -2,8 +2,9 @@
 
 ``run`` is the outline: a gradient stage (a), then a round (b-f), round after round, then the
 final stage (3). A round computes and returns its record; only ``run`` writes events and
-checkpoints, and honours a stop, through ``RunOutput``. Probes (method.md, "Beyond the paper")
-are step e when ``loop.probe_steps`` > 0.
+checkpoints, and honours a stop, through ``RunOutput``: after a step, at a round's end, or
+inside a round, which it leaves at once (to be done again from the checkpoint before it).
+Probes (method.md, "Beyond the paper") are step e when ``loop.probe_steps`` > 0.
 """
 
 from __future__ import annotations
@@ -92,7 +93,8 @@ class CatalystLoop:
         for round in rounds[self.state.rounds_done :]:
             if not round.is_init:
                 self._train(until=self.schedule.stage_end(round.number))  # a
-            record = self._round(round)  # b-f
+            with self.output.stop.abandonable(f"round {round.number}"):
+                record = self._round(round)  # b-f
             self.state.rounds_done = round.index + 1
             self.output.end_round(record)
         final_step = self.schedule.total_steps - self.state.compute.discarded_probe_steps
@@ -139,13 +141,15 @@ class CatalystLoop:
 
     def _train(self, until: int, stage: str = "gradient") -> None:
         """A stage of steps on S until trajectory step ``until``, written as it goes: the
-        checkpoint at a stage's end, and a stop honoured after any step."""
+        checkpoint at a stage's end and every ``train.eval_every`` steps (so that a run killed
+        outright loses little, rounds or none), and a stop honoured after any step."""
         self.output.progress.stage(stage, round="")
-        ends = self.schedule.stage_ends()
+        ends, every = self.schedule.stage_ends(), self.config.train.eval_every
         while self.trainer.step < until:
             self.output.log(*self._steps(until, count=1))
             stopping = self.output.stop.anywhere()
-            if self.trainer.step in ends or stopping:
+            periodic = self.trainer.step % every == 0
+            if self.trainer.step in ends or periodic or stopping:
                 self.output.checkpoint()
             self.output.stop.honour(stopping, f"at step {self.trainer.step}")
 

@@ -10,20 +10,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from llm_catalyst.catalyst.sources import (
-    LLMSource,
-    ProjectionSource,
-    ProposalSource,
-    RandomSource,
-)
-from llm_catalyst.catalyst.state import LoopState
 from llm_catalyst.errors import ConfigError
 
 if TYPE_CHECKING:
-    # Only a type here: the parts are made from a RunConfig, whose method names come from here.
+    # Only types here: the parts are made from a RunConfig, whose method names come from here;
+    # the sources are imported by the builders, so the names load no torch (the CLI's --help).
     from llm_catalyst.catalyst.parts import RunParts
+    from llm_catalyst.catalyst.sources import ProposalSource
+    from llm_catalyst.catalyst.state import LoopState
 
-SourceBuilder = Callable[["RunParts", LoopState], ProposalSource]
+SourceBuilder = Callable[["RunParts", "LoopState"], "ProposalSource"]
 
 
 @dataclass(frozen=True)
@@ -42,6 +38,8 @@ class Method:
 
 
 def llm_source(parts: RunParts, state: LoopState) -> ProposalSource:
+    from llm_catalyst.catalyst.sources import LLMSource
+
     assert parts.proposer is not None, "an LLM method is built with its proposer"
     config = parts.config
     return LLMSource(
@@ -57,12 +55,16 @@ def llm_source(parts: RunParts, state: LoopState) -> ProposalSource:
 
 
 def random_source(parts: RunParts, state: LoopState) -> ProposalSource:
+    from llm_catalyst.catalyst.sources import RandomSource
+
     config = parts.config
     count = config.llm.proposer.num_proposals
     return RandomSource(parts.vocab, config.prompt.length, count, config.data.seed)
 
 
 def projection_source(parts: RunParts, state: LoopState) -> ProposalSource:
+    from llm_catalyst.catalyst.sources import ProjectionSource
+
     return ProjectionSource()
 
 

@@ -35,5 +35,4 @@ class RunParts:
 
     @cached_property
     def schedule(self) -> Schedule:
-        epoch = -(-len(self.splits.train) // self.config.train.batch_size)
-        return Schedule.plan(self.config.loop, self.config.train.steps, epoch)
+        return Schedule.of_run(self.config, len(self.splits.train))

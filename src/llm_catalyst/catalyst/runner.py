@@ -7,6 +7,7 @@ writes the run directory and prints (see ``llm_catalyst.distributed``).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -68,22 +69,17 @@ def run(
 
     Progress goes to ``progress``, or by default to the console: a live bar on a terminal,
     log lines elsewhere (``train.progress: false``: none). ``zero_shot``: where the runs of a
-    grid share their zero-shot scores (none: computed here)."""
+    grid share their zero-shot scores (none: computed here). The run directory is made once the
+    set-up has passed: a run refused there writes nothing."""
     dist = Distributed.from_environment(config.backbone.resolved_device())
     path = dist.on_main(
-        lambda: (
-            RunDirectory.create(
-                config.output_dir,
-                name or run_name(config),
-                config.model_dump(mode="json"),
-                seed=config.data.seed,
-                protocol=config.protocol,
-                timestamp=name is None,
-            ).path
+        lambda: RunDirectory.new_path(
+            config.output_dir, name or run_name(config), timestamp=name is None
         )
     )
     run_dir = dist.run_directory(path)
-    return Recipe(config, run_dir, console, dist, progress, zero_shot).execute(checkpoint=None)
+    recipe = Recipe(config, run_dir, console, dist, progress, zero_shot)
+    return recipe.execute(checkpoint=None, new=True)
 
 
 def resume(
@@ -131,27 +127,47 @@ class Recipe:
         self.sink = (progress or progress_for(self.console)) if shown else NoProgress()
         self.zero_shot_cache = zero_shot
 
-    def execute(self, checkpoint: dict[str, Any] | None) -> RunResult:
+    def execute(self, checkpoint: dict[str, Any] | None, new: bool = False) -> RunResult:
+        """Set up, then (``new``: make the run directory,) optimise and finish. A stop
+        (catalyst/stop.py) leaves the set-up at once, as the loops' rounds: a resume redoes it."""
         try:
-            state = self._state(checkpoint)
-            parts = setup(self.config, state, self.run_dir, self.dist, self.console)
-            progress = RunProgress(self.sink, state, self._progress_total(parts))
-            if checkpoint is None:
-                self.start(parts, state, progress)
-            else:
-                self.restore(parts, state, progress, checkpoint)
             with StopRequest(self.run_dir.path, self.dist) as stop:
+                with stop.abandonable("the set-up"):
+                    parts, state, progress = self.set_up(checkpoint, new)
                 checkpoint_now = lambda: self.save(parts, state)  # noqa: E731
-                output = RunOutput(self.run_dir, checkpoint_now, stop, progress, self.console.print)
+                say = functools.partial(self.console.print, markup=False)  # reasons quote text
+                output = RunOutput(self.run_dir, checkpoint_now, stop, progress, say)
                 try:
                     self.optimise(parts, state, output)
                 except NonFiniteLossError as error:
                     raise self._diverged(error, parts) from None
-            return self.finish(parts, state, progress)
+                return self.finish(parts, state, progress, stop)
         finally:
             self.sink.close()
 
     # -- set-up --------------------------------------------------------------------------------
+
+    def set_up(
+        self, checkpoint: dict[str, Any] | None, new: bool
+    ) -> tuple[RunParts, LoopState, RunProgress]:
+        """The run's parts and state: a fresh start (``new``: in a directory made only now that
+        the configuration has proved valid) or the checkpoint's."""
+        state = self._state(checkpoint)
+        parts = setup(self.config, state, self.run_dir, self.dist, self.console)
+        if new:
+            self.dist.on_main(self._create_directory)
+        self.console.print(f"run directory: {self.run_dir.path}", markup=False)
+        progress = RunProgress(self.sink, state, self._progress_total(parts))
+        if checkpoint is None:
+            self.start(parts, state, progress)
+        else:
+            self.restore(parts, state, progress, checkpoint)
+        return parts, state, progress
+
+    def _create_directory(self) -> None:
+        config = self.config
+        record = config.model_dump(mode="json")
+        RunDirectory.create_at(self.run_dir.path, record, config.data.seed, config.protocol)
 
     def start(self, parts: RunParts, state: LoopState, progress: RunProgress) -> None:
         """First steps of a new run: record the splits and the plan, score the zero-shot
@@ -261,10 +277,14 @@ class Recipe:
 
     # -- the end -------------------------------------------------------------------------------
 
-    def finish(self, parts: RunParts, state: LoopState, progress: RunProgress) -> RunResult:
-        """Evaluate the kept prompt on test once, save it as an artifact, write results.json."""
+    def finish(
+        self, parts: RunParts, state: LoopState, progress: RunProgress, stop: StopRequest
+    ) -> RunResult:
+        """Evaluate the kept prompt on test once (left at once on a stop, as the final
+        checkpoint is written), save it as an artifact, write results.json."""
         progress.stage("test", round="")
-        test = evaluate_on_test(parts, state, self.dist)
+        with stop.abandonable("the test evaluation"):
+            test = evaluate_on_test(parts, state, self.dist)
         if self.dist.is_main:
             save_artifact(parts, state, test, self.run_dir)
         steps = self._step(parts) + state.compute.discarded_probe_steps  # every optimizer step

@@ -4,7 +4,8 @@ rounds that ask the proposal source: the one place that counts either.
 
 from __future__ import annotations
 
-from llm_catalyst.catalyst.config import LoopConfig
+from llm_catalyst.catalyst.config import LoopConfig, RunConfig
+from llm_catalyst.catalyst.methods import get_method
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.records import SchedulePlan, ScheduleRecord
 
@@ -16,6 +17,16 @@ class Schedule(SchedulePlan):
     r * m + (r - 1 + init_round) * k trajectory steps. ``final_steps`` is M when every probe
     has all t + 1 entrants; a round that probes fewer leaves its unspent steps to the final
     stage, so every run executes exactly ``total_steps`` optimizer steps."""
+
+    @classmethod
+    def of_run(cls, config: RunConfig, train_size: int) -> Schedule:
+        """The schedule of a run of ``config``. A method without rounds (plain,
+        plain-text-init) ignores the loop's settings: it runs every step in one stage, so no
+        loop key can make its budget fail to fit."""
+        has_rounds = get_method(config.method).source is not None
+        loop = config.loop if has_rounds else LoopConfig(rounds=0)
+        epoch = -(-train_size // config.train.batch_size)
+        return cls.plan(loop, config.train.steps, epoch)
 
     @classmethod
     def plan(cls, loop: LoopConfig, total_steps: int, steps_per_epoch: int) -> Schedule:
@@ -30,7 +41,9 @@ class Schedule(SchedulePlan):
             init_round=loop.init_round,
         )
         probes = unstaged.probe_budget
-        if loop.stage_steps == "epoch":
+        if not loop.rounds:
+            stage = 0  # no round, no stage before one: every step is the final stage's
+        elif loop.stage_steps == "epoch":
             stage = steps_per_epoch
         elif loop.stage_steps is None:
             stage = max(total_steps - probes, 0) // (loop.rounds + 1)

@@ -28,11 +28,17 @@ class HardPromptSearch:
     output: RunOutput
 
     def run(self) -> None:
+        """The rounds, each closed by ``RunOutput`` (a stop inside one leaves it at once, to be
+        done again from the checkpoint before it)."""
+        stop = self.output.stop
         if not self.state.proposal_history:
-            self.output.log(self._score_start())
+            with stop.abandonable("the scoring of the initial prompt"):
+                event = self._score_start()
+            self.output.log(event)
             self.output.checkpoint()
         for round in self.rounds[self.state.rounds_done :]:
-            record = self._round(round)
+            with stop.abandonable(f"round {round.number}"):
+                record = self._round(round)
             self.state.rounds_done = round.index + 1
             self.output.end_round(record)
             self.output.progress.stepped(round.index + 1)

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from llm_catalyst.catalyst.domain import Candidate
+if TYPE_CHECKING:
+    # Only a type: RunConfig names a Selection, and validating a config loads no torch.
+    from llm_catalyst.catalyst.domain import Candidate
 
 Selection = Literal["margin", "best", "first"]
 

@@ -53,13 +53,11 @@ def setup(
         )
     vocab = Vocabulary.of(backbone)
     initial = initial_prompt(config, method, vocab, splits.task)
-    console.print(f"run directory: {run_dir.path}")
     seed = config.data.seed
     scorer = DevScorer(
         backbone, splits.dev, config.train.eval_batch_size, state, dist, config.loop.scoring, seed
     )
-    epoch = -(-len(splits.train) // config.train.batch_size)
-    schedule = Schedule.plan(config.loop, config.train.steps, epoch)
+    schedule = Schedule.of_run(config, len(splits.train))
     proposer = None
     if method.needs_llm and dist.is_main:
         proposer = build_proposer(config, backbone, run_dir)

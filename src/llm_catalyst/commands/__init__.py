@@ -1,9 +1,15 @@
 """The ``llm-catalyst`` command line: one typer app over the library's commands.
 
 Each command turns the library's typed errors into one message and exit code 2 (``errors``).
+The command modules import the library inside their functions, so ``--help`` and the errors in
+the options print at once, without loading torch; the library's INFO log lines ("loading
+backbone <model>…") go to stderr, so a long load is never silent.
 """
 
 from __future__ import annotations
+
+import logging
+import sys
 
 import typer
 
@@ -33,3 +39,28 @@ COMMANDS = {
 }
 for name, command in COMMANDS.items():
     app.command(name)(friendly_errors(command))
+
+
+class _StderrLines(logging.Handler):
+    """Each record as one plain line on the stderr of the moment (a test runner replaces it)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(self.format(record), file=sys.stderr, flush=True)
+
+
+_LIBRARY_NOTES = _StderrLines()
+
+
+@app.callback()
+def _show_library_notes(ctx: typer.Context) -> None:
+    """For the command's run only: a test calling ``app`` leaves the logger as it found it."""
+    logger = logging.getLogger("llm_catalyst")
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(_LIBRARY_NOTES)
+
+    def restore() -> None:
+        logger.removeHandler(_LIBRARY_NOTES)
+        logger.setLevel(level)
+
+    ctx.call_on_close(restore)

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
-from llm_catalyst.catalyst import METHODS
 from llm_catalyst.commands.options import (
     CSV_HELP,
     DataDirOption,
@@ -25,16 +25,14 @@ from llm_catalyst.commands.options import (
     split_list,
 )
 from llm_catalyst.errors import ConfigError
-from llm_catalyst.experiments.ablation import choice_markdown, choose_variant, write_choice
-from llm_catalyst.experiments.experiment import AblationConfig, Experiment
-from llm_catalyst.experiments.grid import (
-    Comparison,
-    grid_cells,
-    llm_plan,
-    unfinished,
-    write_comparison,
-)
-from llm_catalyst.experiments.workers import Cell, CellOutcome, run_cells
+
+if TYPE_CHECKING:
+    from llm_catalyst.experiments.experiment import AblationConfig
+    from llm_catalyst.experiments.grid import Comparison
+    from llm_catalyst.experiments.workers import Cell, CellOutcome
+
+# The library is imported inside the functions, where it is first needed: --help and the
+# errors found in the options print without loading torch (seconds).
 
 ExperimentOption = Annotated[
     Path | None,
@@ -60,7 +58,10 @@ def run_grid(
 ) -> list[CellOutcome]:
     """Run the unfinished cells, saying what is left and what the LLM may spend; exit 130 when
     interrupted (the same command continues)."""
-    todo = unfinished(cells, output)
+    from llm_catalyst.experiments.grid import cells_to_run, llm_plan
+    from llm_catalyst.experiments.workers import run_cells
+
+    todo = cells_to_run(cells, output)
     _, err = consoles()
     err.print(f"grid: {len(cells)} cell(s), {len(cells) - len(todo)} finished, {len(todo)} to run")
     plan = llm_plan(cells)
@@ -123,12 +124,15 @@ def compare_command(
         str | None,
         typer.Option(
             help="run the cells on the Ray cluster at this address ('auto': a local one); "
-            "needs pip install 'llm-catalyst[ray]'"
+            + escape("needs pip install 'llm-catalyst[ray]'")  # typer reads help as markup
         ),
     ] = None,
 ) -> None:
     """Run a task x method x seed grid, or an experiment file's task x arm x seed grid
     (finished cells are skipped), and print the table."""
+    from llm_catalyst.rundir import require_folder
+
+    require_folder(output, "--output")
     seed_values = parse_seeds(seeds)
     options = {
         "model": model,
@@ -144,6 +148,8 @@ def compare_command(
     if experiment is not None:
         if config:
             raise ConfigError("give --experiment or --config, not both: the file holds the run")
+        from llm_catalyst.experiments.experiment import Experiment
+
         loaded = Experiment.load(experiment)
         if ablation:
             ablation_config = loaded.config.ablation
@@ -159,6 +165,9 @@ def compare_command(
     else:
         if ablation:
             raise ConfigError("--ablation runs an experiment file's ablation: give --experiment")
+        from llm_catalyst.catalyst.methods import METHODS
+        from llm_catalyst.experiments.grid import grid_cells
+
         method_names = split_list(methods, list(METHODS))
         cells = grid_cells(
             output, task_names, method_names, seed_values or [1, 2, 3], config or [], overrides
@@ -166,6 +175,8 @@ def compare_command(
         baseline = "plain"
         contrasts = []
     outcomes = run_grid(cells, output, workers, ray)
+    from llm_catalyst.experiments.grid import write_comparison
+
     out = consoles()[0]
     comparison = write_comparison(output, baseline, contrasts)
     if comparison is not None:
@@ -180,6 +191,8 @@ def _print_ablation_choice(
     out: Console, comparison: Comparison, output: Path, ablation: AblationConfig
 ) -> None:
     """The pre-registered rule's verdict on the variants finished so far, kept in ablation.json."""
+    from llm_catalyst.experiments.ablation import choice_markdown, choose_variant, write_choice
+
     choice = choose_variant(comparison.runs, ablation)
     if choice is not None:
         out.print(choice_markdown(choice))

@@ -1,4 +1,8 @@
-"""Library errors as one message and exit code 2: a user sees what to fix, not a traceback."""
+"""Library errors as one message and exit code 2: a user sees what to fix, not a traceback.
+
+The message is printed as text: it quotes paths and values the user gave, which may hold
+brackets that rich markup would drop or fail on.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 import typer
+from rich.text import Text
 
 from llm_catalyst.commands.options import consoles
 from llm_catalyst.errors import LLMCatalystError
@@ -23,7 +28,7 @@ def friendly_errors(command: F) -> F:
             return command(*args, **kwargs)
         except LLMCatalystError as error:
             _, err = consoles()
-            err.print(f"[bold red]error:[/] {error}", markup=True)
+            err.print(Text.assemble(("error:", "bold red"), " ", str(error)))
             raise typer.Exit(code=2) from None
 
     return wrapper  # type: ignore[return-value]

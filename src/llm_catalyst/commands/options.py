@@ -55,10 +55,12 @@ def config_overrides(
 
 
 def consoles() -> tuple[Console, Console]:
-    """Results go to stdout, progress and errors to stderr."""
+    """Results go to stdout, progress and errors to stderr. Both print text as written, never
+    as rich markup: paths, labels and messages hold brackets (``[/x]``, ``llm-catalyst[ray]``)
+    that markup would drop or fail on; what is styled on purpose is a ``rich.text.Text``."""
     return (
-        Console(soft_wrap=True, highlight=False),
-        Console(stderr=True, soft_wrap=True, highlight=False),
+        Console(soft_wrap=True, highlight=False, markup=False),
+        Console(stderr=True, soft_wrap=True, highlight=False, markup=False),
     )
 
 

@@ -8,9 +8,9 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from llm_catalyst.commands.options import consoles
-from llm_catalyst.prompts.artifact import load_prompt
 
 
 def project_command(
@@ -18,6 +18,8 @@ def project_command(
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
     """Show a saved prompt's projected text with each slot's token and distance."""
+    from llm_catalyst.prompts.artifact import load_prompt  # torch: imported when needed
+
     console, _ = consoles()
     loaded = load_prompt(artifact)
     projection = loaded.metadata["projection"]
@@ -34,4 +36,5 @@ def project_command(
     if projection["roundtrip_ok"]:
         console.print("round trip: decode -> encode gives the same token ids")
     else:
-        console.print("[yellow]round trip differs:[/] " + "; ".join(projection["mismatches"]))
+        mismatches = "; ".join(projection["mismatches"])
+        console.print(Text.assemble(("round trip differs:", "yellow"), f" {mismatches}"))

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.text import Text
 
 from llm_catalyst.commands.options import config_overrides, consoles
 from llm_catalyst.data.registry import get_task
@@ -58,7 +59,8 @@ def propose_command(
         out.print(proposer.plan(rounds=1))
     if show_prompt and not as_json:
         for message in proposer.render(the_task, scored):
-            out.print(f"[bold]--- {message['role']} ---[/]\n{message['content']}", markup=True)
+            out.print(Text(f"--- {message['role']} ---", style="bold"))
+            out.print(message["content"])
     result = proposer.propose(the_task, scored, round_index)
     usage = proposer.gateway.budget.usage_record()
     if as_json:
@@ -68,9 +70,9 @@ def propose_command(
     else:
         out.print(f"status: {result.status}" + (f" ({result.reason})" if result.reason else ""))
         for i, text in enumerate(result.proposals, start=1):
-            out.print(f"{i}. {text}", markup=False)
+            out.print(f"{i}. {text}")
         for rejection in result.rejected:
-            out.print(f"   rejected ({rejection.reason}): {rejection.text[:120]}", markup=False)
+            out.print(f"   rejected ({rejection.reason}): {rejection.text[:120]}")
         out.print(
             f"calls: {usage.fresh_calls} (cache hits {usage.cache_hits}), tokens: "
             f"{usage.prompt_tokens} in / {usage.completion_tokens} out, "
@@ -82,7 +84,6 @@ def propose_command(
             err.print(
                 "no usable proposal, so a run would skip this round (exit code 1); small LLMs "
                 f"often repeat the pool: try another sample (--round {round_index + 1}) or a "
-                "larger LLM (--llm)",
-                markup=False,
+                "larger LLM (--llm)"
             )
         raise typer.Exit(code=1)

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from llm_catalyst.commands.options import consoles
-from llm_catalyst.experiments.report import write_report
 
 
 def report_command(
@@ -16,5 +15,7 @@ def report_command(
     out: Annotated[Path | None, typer.Option(help="where to write (default DIR/report)")] = None,
 ) -> None:
     """Write PNG plots and one self-contained HTML page for a run or a grid."""
+    from llm_catalyst.experiments.report import write_report  # matplotlib: when needed
+
     console, _ = consoles()
     console.print(f"report: {write_report(directory, out_dir=out)}")

@@ -11,8 +11,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from llm_catalyst.catalyst import METHODS, RunInterrupted, load_run_config, resume, run
-from llm_catalyst.catalyst.plain import PLAIN
+from llm_catalyst.catalyst.methods import METHODS
 from llm_catalyst.commands.options import (
     ConfigOption,
     DataDirOption,
@@ -32,8 +31,12 @@ from llm_catalyst.commands.options import (
     config_overrides,
     consoles,
 )
+from llm_catalyst.config import parse_override
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.records import RunResults
+
+# The run itself is imported inside the commands, where it is first needed: --help and the
+# errors found in the options print without loading torch (seconds).
 
 
 def run_command(
@@ -78,16 +81,24 @@ def run_command(
     }
     overrides = config_overrides(options, set_, llm)
     out, err = consoles()
+    if resume_dir is not None and (config is not None or overrides):
+        raise ConfigError(
+            "--resume continues a run with the configuration recorded in its config.yaml; drop "
+            "the other options"
+        )
+    from llm_catalyst.catalyst.config import load_run_config
+
+    # Validated before the runner (torch) is imported, so a config error prints at once.
+    run_config = load_run_config(config, overrides) if resume_dir is None else None
+    from llm_catalyst.catalyst.runner import resume, run
+    from llm_catalyst.catalyst.stop import RunInterrupted
+
     try:
         if resume_dir is not None:
-            if config is not None or overrides:
-                raise ConfigError(
-                    "--resume continues a run with the configuration recorded in its "
-                    "config.yaml; drop the other options"
-                )
             result = resume(resume_dir, console=err)
         else:
-            result = run(load_run_config(config, overrides), console=err)
+            assert run_config is not None
+            result = run(run_config, console=err)
     except RunInterrupted as stop:
         err.print(str(stop))
         raise typer.Exit(code=130) from None
@@ -132,4 +143,12 @@ def tune_command(
 ) -> None:
     """Train a soft prompt on a task (run --method plain); prints the run directory and metrics."""
     options = dict(locals())  # exactly the options above, as run_command names them
+    from llm_catalyst.catalyst.plain import PLAIN
+
+    methods = [value for key, value in map(parse_override, set_ or []) if key == "method"]
+    if methods and methods[-1] != PLAIN["method"]:
+        raise ConfigError(
+            f"tune is plain prompt tuning only (--set method={methods[-1]}); run another method "
+            f"with llm-catalyst run --method {methods[-1]}"
+        )
     run_command(**options, method=PLAIN["method"], rounds=PLAIN["loop.rounds"])

@@ -21,8 +21,6 @@ from llm_catalyst.commands.options import (
     split_list,
 )
 from llm_catalyst.errors import ConfigError
-from llm_catalyst.experiments.experiment import Experiment
-from llm_catalyst.experiments.sweep import choose_rates, sweep_cells, sweep_markdown, write_sweep
 
 
 def sweep_command(
@@ -38,6 +36,17 @@ def sweep_command(
     score each on held-out train-pool examples (never the test split), print the choice."""
     if experiment is None:
         raise ConfigError("give the experiment file whose tasks to sweep: --experiment FILE")
+    # The library is imported here, where it is first needed: --help loads no torch (seconds).
+    from llm_catalyst.experiments.experiment import Experiment
+    from llm_catalyst.experiments.sweep import (
+        choose_rates,
+        sweep_cells,
+        sweep_markdown,
+        write_sweep,
+    )
+    from llm_catalyst.rundir import require_folder
+
+    require_folder(output, "--output")
     loaded = Experiment.load(experiment)
     cells = sweep_cells(loaded, output, split_list(tasks, []), config_overrides({}, set_))
     outcomes = run_grid(cells, output, workers)

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
+from rich.text import Text
 
 from llm_catalyst.commands.options import consoles
 from llm_catalyst.data.registry import get_task, list_tasks
@@ -20,15 +21,17 @@ def tasks_command(
 ) -> None:
     """List the built-in tasks and where their data would be read from."""
     console, _ = consoles()
-    table = Table("task", "kind", "labels -> label words", "data")
+    table = Table("task", "kind", "label words as scored (label)", "data")
     for info in list_tasks(data_dir):
         task = get_task(info.name)
-        words = task.label_words or ("(options)",) * task.num_classes
-        labels = ", ".join(
-            f"{n}->{w.strip()!r}" for n, w in zip(task.label_names, words, strict=True)
-        )
+        # Quoted as scored: a causal LM scores " great", whose leading space is part of the token.
+        # The word comes first on its line, so a narrow column never wraps it at that space.
+        labels = "(the options)"  # a multiple-choice task scores each option's own text
+        if task.label_words:
+            pairs = zip(task.label_words, task.label_names, strict=True)
+            labels = "\n".join(f"{word!r} ({name})" for word, name in pairs)
         table.add_row(info.name, info.kind, labels, info.data.replace(", ", "\n"))
     console.print(table)
     if describe:
         for info in list_tasks(data_dir):
-            console.print(f"[bold]{info.name}[/]: {info.description}")
+            console.print(Text.assemble((info.name, "bold"), f": {info.description}"))

@@ -1,7 +1,8 @@
 """A task x method x seed grid: its cells, what is left to run, and the comparison it yields.
 
 Each cell's run directory is ``OUTPUT/TASK/METHOD/seedN``; running, resuming and skipping a
-cell (and refusing one written with other settings) is ``workers.run_cell``'s job.
+cell is ``workers.run_cell``'s job. A cell directory written with other settings, finished or
+not, is refused before any cell runs (``cells_to_run``).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from llm_catalyst.catalyst import METHODS, load_run_config
 from llm_catalyst.catalyst.domain import rounds_of
 from llm_catalyst.catalyst.methods import get_method
 from llm_catalyst.errors import ConfigError
-from llm_catalyst.experiments.results import RESULTS_FILE, RunRecord, collect_runs
+from llm_catalyst.experiments.results import CONFIG_FILE, RESULTS_FILE, RunRecord, collect_runs
 from llm_catalyst.experiments.stats import contrast
 from llm_catalyst.experiments.tables import (
     comparison_table,
@@ -27,7 +28,7 @@ from llm_catalyst.experiments.tables import (
     to_markdown,
     write_tables,
 )
-from llm_catalyst.experiments.workers import Cell
+from llm_catalyst.experiments.workers import Cell, check_same_config
 from llm_catalyst.llm.budget import describe_plan
 
 
@@ -93,13 +94,22 @@ def grid_cells(
     for (task, config, value), method, seed in itertools.product(
         _grid_tasks(list(dict.fromkeys(tasks)), configs), dict.fromkeys(methods), seeds
     ):
-        cell = {**(overrides or {}), "data.task": value, "method": method, "data.seed": seed}
+        cell = {**(overrides or {}), "method": method, "data.seed": seed}
+        if value is not None:  # else the config file's own task (a custom spec) stands
+            cell["data.task"] = value
         cell["output_dir"] = str(output)
         cells.append(Cell(f"{task}/{method}/seed{seed}", load_run_config(config, cell)))
     return cells
 
 
-def unfinished(cells: Sequence[Cell], output: Path) -> list[Cell]:
+def cells_to_run(cells: Sequence[Cell], output: Path) -> list[Cell]:
+    """The cells not finished yet. A cell directory written with other settings is refused
+    first, finished or not: skipping a finished one would report its old result as the new
+    settings' (a directory without config.yaml yet is being made: its run checks it)."""
+    for cell in cells:
+        directory = output / cell.name
+        if (directory / CONFIG_FILE).is_file():
+            check_same_config(directory, cell.config)
     return [c for c in cells if not (output / c.name / RESULTS_FILE).is_file()]
 
 

@@ -10,15 +10,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from llm_catalyst.catalyst.methods import METHODS, get_method
 from llm_catalyst.errors import DataError
-from llm_catalyst.experiments.plots import (
-    MethodScores,
-    plot_comparison,
-    plot_curves,
-    plot_rounds,
-)
 from llm_catalyst.experiments.report_html import (
     caption,
     chosen_at,
@@ -26,6 +21,7 @@ from llm_catalyst.experiments.report_html import (
     escape,
     html_table,
     image,
+    llm_calls,
     percent,
     rounds_html,
 )
@@ -39,6 +35,8 @@ from llm_catalyst.experiments.rounds import (
 )
 from llm_catalyst.experiments.stats import (
     DEFAULT_BOOTSTRAP,
+    MIN_INTERVAL_SEEDS,
+    ZERO_SHOT,
     Bootstrap,
     bootstrap_ci,
     method_sort_key,
@@ -48,6 +46,12 @@ from llm_catalyst.experiments.tables import (
     comparison_table,
     format_duration,
 )
+
+if TYPE_CHECKING:
+    from llm_catalyst.experiments.plots import MethodScores
+
+# The plots (matplotlib, seconds to import) are imported where they are drawn, so that a report
+# of a folder that holds no runs says so at once.
 
 REPORT_FILE = "report.html"
 REPORT_DIR = "report"
@@ -178,6 +182,7 @@ def _summary_html(record: RunRecord, has_rounds: bool) -> str:
             "dev accuracy (kept prompt)",
             None if record.dev is None else percent(record.dev.accuracy),
         ),
+        ("dev examples", None if record.dev is None else record.dev.n),
         (
             "zero-shot test accuracy",
             None if record.zero_shot_test is None else percent(record.zero_shot_test.accuracy),
@@ -195,7 +200,7 @@ def _summary_html(record: RunRecord, has_rounds: bool) -> str:
         cost += [(label, format_duration(s)) for label, s in phases if s is not None]
     if record.llm is not None and (record.llm.calls or record.llm.skipped_rounds):
         cost += [
-            ("LLM calls", record.llm.calls),
+            ("LLM calls", llm_calls(record.llm)),
             (
                 "LLM tokens (prompt / completion)",
                 f"{record.llm.prompt_tokens} / {record.llm.completion_tokens}",
@@ -257,7 +262,14 @@ def _run_html(view: _RunView) -> str:
 def method_scores(table: ComparisonTable, runs: Sequence[RunRecord]) -> list[MethodScores]:
     """The per-seed accuracies behind each table row, with the bootstrap interval of their mean
     (the table's bootstrap settings)."""
+    from llm_catalyst.experiments.plots import MethodScores
+
     accuracy = {(r.task, r.arm_name, r.seed): r.test.accuracy for r in runs}
+    accuracy |= {
+        (r.task, ZERO_SHOT, r.seed): r.zero_shot_test.accuracy
+        for r in runs
+        if r.zero_shot_test is not None
+    }
     scores = []
     for row in table.rows:
         summary = row.summary
@@ -272,7 +284,10 @@ def method_scores(table: ComparisonTable, runs: Sequence[RunRecord]) -> list[Met
 
 
 def _comparison_html(
-    table: ComparisonTable, outcomes: Sequence[RoundOutcome], plot: Path | None
+    table: ComparisonTable,
+    outcomes: Sequence[RoundOutcome],
+    plot: Path | None,
+    scores: Sequence[MethodScores] = (),
 ) -> str:
     if not table.rows:
         return "<h2>comparison</h2><p>No finished runs yet.</p>"
@@ -280,6 +295,7 @@ def _comparison_html(
         "<h2>comparison</h2>",
         html_table(table.headers, table.display_rows()),
         f'<p class="note">{escape(table.legend())}</p>',
+        *(f'<p class="note">{escape(note)}</p>' for note in table.notes()),
     ]
     if plot is not None:
         legend = _COMPARISON_CAPTION.format(
@@ -287,6 +303,17 @@ def _comparison_html(
             resamples=table.bootstrap.resamples,
             baseline=table.baseline,
         )
+        few = [
+            f"{s.task} {s.method}"
+            for s in scores
+            if s.interval is not None and s.n < MIN_INTERVAL_SEEDS
+        ]
+        if few:
+            legend += (
+                f" Warning: the whiskers of fewer than {MIN_INTERVAL_SEEDS} seeds "
+                f"({'; '.join(few)}) are no confidence interval: resampling so few values "
+                "gives a handful of possible means."
+            )
         parts += [image(plot), caption(legend)]
     parts += [
         "<h3>wall-clock per method (all tasks)</h3>",
@@ -302,6 +329,8 @@ def _comparison_html(
 
 
 def _view(root: Path, path: Path, record: RunRecord | None, out_dir: Path) -> _RunView:
+    from llm_catalyst.experiments.plots import plot_curves, plot_rounds
+
     relative = path.relative_to(root).parts
     name = "__".join(relative) if relative else path.name
     events = read_events(path)
@@ -399,11 +428,14 @@ def write_report(
         except DataError as error:  # e.g. two runs of one cell and seed: the runs still show
             body.append(f"<h2>comparison</h2><p>No comparison table: {escape(error)}</p>")
         else:
-            plot = None
+            from llm_catalyst.experiments.plots import plot_comparison
+
+            plot, scores = None, []
             if table.rows:
                 scores = method_scores(table, collection.finished)
                 plot = plot_comparison(scores, baseline, bootstrap.level, out_dir / COMPARISON_PLOT)
-            body.append(_comparison_html(table, round_outcomes(collection.finished), plot))
+            outcomes = round_outcomes(collection.finished)
+            body.append(_comparison_html(table, outcomes, plot, scores))
         body.append(_index_html(views))
     body += [_run_html(view) for view in views]
     page = (

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from llm_catalyst.experiments.rounds import restart_kind
-from llm_catalyst.records import CandidateRecord, RoundEvent
+from llm_catalyst.records import CandidateRecord, LLMUsage, RoundEvent
 
 
 def chosen_at(item: RoundEvent) -> tuple[str, int] | None:
@@ -80,6 +80,17 @@ def html_table(
 def image(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     return f'<p><img alt="{escape(path.stem)}" src="data:image/png;base64,{data}"></p>'
+
+
+def llm_calls(usage: LLMUsage) -> str:
+    """The answers, fresh and replayed from the response cache apart where the run recorded
+    both: a replayed answer costs no LLM time, which would read as a free LLM."""
+    if usage.fresh_calls + usage.cache_hits != usage.calls:  # written before the split
+        return str(usage.calls)
+    return (
+        f"{usage.calls}: {usage.fresh_calls} fresh, {usage.cache_hits} replayed from the response "
+        "cache"
+    )
 
 
 def percent(value: float | None) -> str | None:

@@ -40,6 +40,13 @@ class Bootstrap:
 
 DEFAULT_BOOTSTRAP = Bootstrap()
 
+# Below this many seeds an interval is shown with a warning: resampling 2 values gives only 3
+# possible means, so the "interval" is the two values themselves, not a 95% interval of anything.
+MIN_INTERVAL_SEEDS = 3
+
+# The comparison's row of the task's template scored alone, with no prompt trained.
+ZERO_SHOT = "zero-shot"
+
 
 @dataclass(frozen=True)
 class ConfidenceInterval:
@@ -159,6 +166,21 @@ def summarize(runs: Iterable[RunRecord]) -> list[MethodSummary]:
         seeds = tuple(sorted(by_seed))
         mean, std = mean_std([by_seed[seed].test.accuracy for seed in seeds])
         summaries.append(MethodSummary(task, method, seeds, mean, std))
+    return summaries
+
+
+def zero_shot_summaries(runs: Iterable[RunRecord]) -> list[MethodSummary]:
+    """Per task, the zero-shot test accuracy over the seeds whose runs evaluated it (results.json
+    ``zero_shot_test``); the arms of one seed share it, so a seed counts once (their mean)."""
+    by_task: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for run in runs:
+        if run.zero_shot_test is not None:
+            by_task[run.task][run.seed].append(run.zero_shot_test.accuracy)
+    summaries = []
+    for task, by_seed in sorted(by_task.items()):
+        seeds = tuple(sorted(by_seed))
+        mean, std = mean_std([float(np.mean(by_seed[seed])) for seed in seeds])
+        summaries.append(MethodSummary(task, ZERO_SHOT, seeds, mean, std))
     return summaries
 
 

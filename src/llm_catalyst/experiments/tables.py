@@ -1,19 +1,24 @@
 """The comparison table: one row per task and method, in Markdown (to read) and CSV (to analyse).
 
-The Markdown and the HTML report share the formatted cells, so both show the same numbers.
+The Markdown and the HTML report share the formatted cells and the notes under the table (an
+interval from too few seeds, the examples scored, the LLM answers replayed from the cache), so
+both show the same numbers and the same caveats.
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Callable, Iterable
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from llm_catalyst.experiments.results import RunRecord
 from llm_catalyst.experiments.stats import (
     DEFAULT_BOOTSTRAP,
+    MIN_INTERVAL_SEEDS,
+    ZERO_SHOT,
     Bootstrap,
     Contrast,
     MethodSummary,
@@ -22,10 +27,25 @@ from llm_catalyst.experiments.stats import (
     paired_deltas,
     summarize,
     wall_clock_summary,
+    zero_shot_summaries,
 )
 
 MARKDOWN_FILE = "comparison.md"
 CSV_FILE = "comparison.csv"
+# Marks an interval drawn from fewer than MIN_INTERVAL_SEEDS seeds; a note says why.
+FEW_SEEDS = "†"
+
+
+@dataclass(frozen=True)
+class RowCounts:
+    """What the runs of a row were scored on (each distinct number of test and dev examples) and
+    how their LLM answered: fresh calls and answers replayed from the response cache (None when
+    no run recorded the two apart, as results.json did before ``fresh_calls``)."""
+
+    test_n: tuple[int, ...] = ()
+    dev_n: tuple[int, ...] = ()
+    fresh_calls: int | None = None
+    cache_hits: int | None = None
 
 
 @dataclass(frozen=True)
@@ -33,6 +53,7 @@ class ComparisonRow:
     summary: MethodSummary
     delta: PairedDelta | None
     wall_clock: WallClockSummary | None
+    counts: RowCounts
 
 
 @dataclass(frozen=True)
@@ -79,6 +100,28 @@ class ComparisonTable:
             (w.method, str(w.runs), duration(w.mean_total_s), _share(w))
             for w in self.wall_clock_per_method
         ]
+
+    def notes(self) -> list[str]:
+        """What the numbers rest on, each note only where it applies (the zero-shot row, an
+        interval from too few seeds, answers replayed from the cache) and the examples scored."""
+        notes = []
+        if any(row.summary.method == ZERO_SHOT for row in self.rows):
+            notes.append(
+                f"{ZERO_SHOT}: the task's template alone (no prompt trained), scored on the same "
+                "test examples; every arm of a seed shares it."
+            )
+        few = [
+            f"{row.summary.task} {row.summary.method}: {row.delta.n} seeds"
+            for row in self.rows
+            if row.delta is not None and _too_few(row.delta)
+        ]
+        if few:
+            notes.append(_few_seeds_note(few))
+        notes.append(_examples_note(self.rows))
+        replayed = _replayed_note(self.rows)
+        if replayed:
+            notes.append(replayed)
+        return notes
 
     def legend(self) -> str:
         return (
@@ -135,7 +178,58 @@ def _delta(row: ComparisonRow, baseline: str) -> str:
 def _interval(delta: PairedDelta) -> str:
     if delta.ci is None:
         return f"{100 * delta.mean:+.1f}"
-    return f"{100 * delta.mean:+.1f} {delta.ci.in_points()}"
+    return f"{100 * delta.mean:+.1f} {delta.ci.in_points()}{FEW_SEEDS if _too_few(delta) else ''}"
+
+
+def _too_few(delta: PairedDelta) -> bool:
+    return delta.ci is not None and delta.n < MIN_INTERVAL_SEEDS
+
+
+def _few_seeds_note(where: Iterable[str]) -> str:
+    return (
+        f"{FEW_SEEDS} an interval from fewer than {MIN_INTERVAL_SEEDS} seeds "
+        f"({'; '.join(where)}): resampling so few values gives a handful of possible means, so "
+        f"it is no confidence interval; run {MIN_INTERVAL_SEEDS} seeds or more before reading it."
+    )
+
+
+def _sizes(values: Iterable[int]) -> str:
+    return " or ".join(map(str, sorted(set(values))))
+
+
+def _examples_note(rows: Iterable[ComparisonRow]) -> str:
+    """The test and dev examples each task's runs were scored on."""
+    test: dict[str, set[int]] = defaultdict(set)
+    dev: dict[str, set[int]] = defaultdict(set)
+    for row in rows:
+        test[row.summary.task].update(row.counts.test_n)
+        dev[row.summary.task].update(row.counts.dev_n)
+    parts = [
+        f"{task} {_sizes(test[task])} test" + (f", {_sizes(dev[task])} dev" if dev[task] else "")
+        for task in test
+    ]
+    return f"Examples scored: {'; '.join(parts)}."
+
+
+def _replayed_note(rows: Iterable[ComparisonRow]) -> str:
+    """Per method over all tasks, the LLM answers replayed from the response cache; empty when
+    none was."""
+    answers: dict[str, list[int]] = {}
+    for row in rows:
+        fresh, cached = row.counts.fresh_calls, row.counts.cache_hits
+        if fresh is not None and cached is not None:
+            total = answers.setdefault(row.summary.method, [0, 0])
+            total[0] += cached
+            total[1] += fresh + cached
+    replayed = [
+        f"{method} {cached} of {all_}" for method, (cached, all_) in answers.items() if cached
+    ]
+    if not replayed:
+        return ""
+    return (
+        f"LLM answers replayed from the response cache: {'; '.join(replayed)}. A replayed "
+        "answer takes no LLM time, so wall-clock and LLM share understate a run that asks afresh."
+    )
 
 
 def contrasts_markdown(contrasts: Iterable[Contrast]) -> str:
@@ -153,6 +247,14 @@ def contrasts_markdown(contrasts: Iterable[Contrast]) -> str:
         "bootstrap interval; all: the mean of the per-task means, its interval resampling seeds "
         "within each task."
     )
+    few = [
+        f"{c.arm} − {c.baseline} on {d.task}: {d.n} seeds"
+        for c in contrasts
+        for d in (*c.per_task, c.overall)
+        if _too_few(d)
+    ]
+    if few:
+        legend += f"\n\n{_few_seeds_note(few)}"
     return f"{markdown_table(headers, rows)}\n\n{legend}\n"
 
 
@@ -168,18 +270,46 @@ def comparison_table(
     baseline: str = "plain",
     bootstrap: Bootstrap = DEFAULT_BOOTSTRAP,
 ) -> ComparisonTable:
-    """Summaries, paired deltas and wall-clock of finished runs, joined by (task, method)."""
+    """Summaries, paired deltas and wall-clock of finished runs, joined by (task, method); a
+    task's zero-shot row, where its runs evaluated it, comes first."""
     runs = list(runs)
     deltas = {
         (d.task, d.method): d for d in paired_deltas(runs, baseline=baseline, bootstrap=bootstrap)
     }
     clocks = {(w.task, w.method): w for w in wall_clock_summary(runs)}
-    rows = tuple(
-        ComparisonRow(s, deltas.get((s.task, s.method)), clocks.get((s.task, s.method)))
-        for s in summarize(runs)
-    )
+    zero_shot = {s.task: s for s in zero_shot_summaries(runs)}
+    rows: list[ComparisonRow] = []
+    for s in summarize(runs):
+        if s.task in zero_shot:
+            counts = _zero_shot_counts([run for run in runs if run.task == s.task])
+            rows.append(ComparisonRow(zero_shot.pop(s.task), None, None, counts))
+        key = (s.task, s.method)
+        cell = [run for run in runs if (run.task, run.arm_name) == key]
+        rows.append(ComparisonRow(s, deltas.get(key), clocks.get(key), _counts(cell)))
     per_method = tuple(wall_clock_summary(runs, per_task=False))
-    return ComparisonTable(rows, per_method, baseline, bootstrap)
+    return ComparisonTable(tuple(rows), per_method, baseline, bootstrap)
+
+
+def _counts(runs: Sequence[RunRecord]) -> RowCounts:
+    """The examples a cell's runs scored, and its LLM answers over the runs that recorded fresh
+    calls and cache hits apart."""
+    split = [
+        run.llm
+        for run in runs
+        if run.llm is not None and run.llm.fresh_calls + run.llm.cache_hits == run.llm.calls
+    ]
+    return RowCounts(
+        test_n=tuple(sorted({run.test.n for run in runs})),
+        dev_n=tuple(sorted({run.dev.n for run in runs if run.dev is not None})),
+        fresh_calls=sum(usage.fresh_calls for usage in split) if split else None,
+        cache_hits=sum(usage.cache_hits for usage in split) if split else None,
+    )
+
+
+def _zero_shot_counts(runs: Sequence[RunRecord]) -> RowCounts:
+    return RowCounts(
+        test_n=tuple(sorted({r.zero_shot_test.n for r in runs if r.zero_shot_test is not None}))
+    )
 
 
 def markdown_table(headers: Iterable[str], rows: Iterable[Iterable[str]]) -> str:
@@ -196,14 +326,19 @@ def to_markdown(table: ComparisonTable) -> str:
     if not table.rows:
         return "No finished runs.\n"
     wall_clock = markdown_table(table.wall_clock_headers, table.wall_clock_rows())
+    notes = "".join(f"{note}\n\n" for note in table.notes())
     return (
         f"{markdown_table(table.headers, table.display_rows())}\n\n{table.legend()}\n\n"
-        f"Wall-clock per method (all tasks):\n\n{wall_clock}\n"
+        f"{notes}Wall-clock per method (all tasks):\n\n{wall_clock}\n"
     )
 
 
 def _number(value: float | None) -> str:
     return "" if value is None else repr(value)
+
+
+def _count(value: int | None) -> str:
+    return "" if value is None else str(value)
 
 
 def to_csv(table: ComparisonTable) -> str:
@@ -225,6 +360,10 @@ def to_csv(table: ComparisonTable) -> str:
             "resamples",
             "mean_wall_clock_s",
             "llm_share",
+            "test_n",
+            "dev_n",
+            "llm_fresh_calls",
+            "llm_cache_hits",
         )
     )
     for row in table.rows:
@@ -245,6 +384,10 @@ def to_csv(table: ComparisonTable) -> str:
                 table.bootstrap.resamples,
                 _number(clock and clock.mean_total_s),
                 _number(clock and clock.llm_share),
+                " ".join(map(str, row.counts.test_n)),
+                " ".join(map(str, row.counts.dev_n)),
+                _count(row.counts.fresh_calls),
+                _count(row.counts.cache_hits),
             )
         )
     return buffer.getvalue()

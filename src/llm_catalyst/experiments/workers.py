@@ -9,9 +9,11 @@ from __future__ import annotations
 import fcntl
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -23,8 +25,10 @@ from typing import Any, Literal
 
 import torch
 from rich.console import Console
+from rich.text import Text
 
 from llm_catalyst.catalyst.config import RunConfig
+from llm_catalyst.catalyst.stop import STOP_SIGNALS, StopSignals
 from llm_catalyst.errors import ConfigError, LLMCatalystError
 from llm_catalyst.experiments.results import CONFIG_FILE
 from llm_catalyst.progress import NoProgress, PlainProgress, ProgressSink, progress_for
@@ -121,7 +125,7 @@ def run_cell(
     try:
         with cell_lock(directory):
             if directory.exists():
-                _check_same_config(directory, cell.config)
+                check_same_config(directory, cell.config)
             if (directory / "results.json").is_file():
                 return CellOutcome(cell.name, "finished", "finished earlier")
             progress = progress or NoProgress()
@@ -148,7 +152,7 @@ def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix.rstrip("."): value}
 
 
-def _check_same_config(directory: Path, wanted: RunConfig) -> None:
+def check_same_config(directory: Path, wanted: RunConfig) -> None:
     """Refuse a cell directory written with other settings than the cell's. The ``llm``
     section of a method that never calls an LLM cannot change its result, so a new LLM default
     (or --llm file) leaves the finished plain cells of a grid standing."""
@@ -165,8 +169,8 @@ def _check_same_config(directory: Path, wanted: RunConfig) -> None:
     ]
     if differences:
         raise ConfigError(
-            f"{directory} was run with other settings ({'; '.join(differences)}); delete that "
-            "directory to run the cell with the new settings, or give the grid its old options"
+            f"{directory} was run with other settings ({'; '.join(differences)}); give the grid "
+            "another --output, or delete that directory to run the cell with these settings"
         )
 
 
@@ -202,13 +206,17 @@ def run_cells(
         return _on_ray(cells, output, ray_address, console)
     if workers == 1:
         outcomes = []
-        for number, cell in enumerate(cells, 1):
-            console.print(f"[bold]{cell.name}[/]")
-            progress = progress_for(console, _label(cell, number, len(cells)))
-            outcomes.append(run_cell(cell, output, console, progress))
-            _report(console, outcomes[-1], len(outcomes), len(cells))
-            if outcomes[-1].status == "interrupted":
-                break
+        with StopSignals(GRID_STOPPING) as stop:  # between cells; a running cell has its own
+            for number, cell in enumerate(cells, 1):
+                if stop.requested:
+                    outcomes.append(CellOutcome(cell.name, "interrupted", NOT_STARTED))
+                else:
+                    console.print(Text(cell.name, style="bold"))
+                    progress = progress_for(console, _label(cell, number, len(cells)))
+                    outcomes.append(run_cell(cell, output, console, progress))
+                _report(console, outcomes[-1], len(outcomes), len(cells))
+                if outcomes[-1].status == "interrupted":
+                    break
         return outcomes
     return _on_local_workers(cells, output, workers, console)
 
@@ -217,17 +225,27 @@ def _label(cell: Cell, number: int, total: int) -> str:
     return f"cell {number}/{total} {cell.name}"
 
 
-# In a worker process: set by the grid when Ctrl-C stops it, so a cell already queued to this
-# worker (the pool hands out one more than it runs, and it cannot be taken back) never starts.
+GRID_STOPPING = (
+    "running cells stop (at their next step with a checkpoint, or at once inside a round) and "
+    "no other cell starts; a second Ctrl-C aborts"
+)
+NOT_STARTED = "not started: the grid was stopped"
+
+# In a worker process: set by the grid when it is asked to stop, so a cell already queued to
+# this worker (the pool hands out one more than it runs, and it cannot be taken back) never
+# starts; and held while a cell runs, so a worker whose grid died ends after its cell stopped.
 _grid_stopped: Any = None
+_cell_running = threading.Lock()
 
 
 def _worker_cell(cell: Cell, output: Path, label: str) -> CellOutcome:
     """A cell in a worker process: its progress as log lines on the worker's stderr (shared
-    with the other workers, so no live bar), its other messages silent as before."""
-    if _grid_stopped is not None and _grid_stopped.is_set():
-        return CellOutcome(cell.name, "interrupted", "not started: the grid was stopped")
-    return run_cell(cell, output, progress=PlainProgress(Console(stderr=True), label))
+    with the other workers, so no live bar), its other messages silent as before. A stop that
+    comes before the cell's run handles it holds in the run (nested ``StopSignals``)."""
+    with StopSignals("the cell stops before it starts") as stop, _cell_running:
+        if stop.requested or (_grid_stopped is not None and _grid_stopped.is_set()):
+            return CellOutcome(cell.name, "interrupted", NOT_STARTED)
+        return run_cell(cell, output, progress=PlainProgress(Console(stderr=True), label))
 
 
 def _repeated(names: Sequence[str]) -> set[str]:
@@ -237,19 +255,47 @@ def _repeated(names: Sequence[str]) -> set[str]:
 def _report(console: Console, outcome: CellOutcome, done: int, total: int) -> None:
     colour = {"finished": "green", "failed": "red", "interrupted": "yellow"}[outcome.status]
     console.print(
-        f"[{done}/{total}] {outcome.name}: [{colour}]{outcome.status}[/] after "
-        f"{outcome.seconds:.1f} s" + (f": {outcome.message}" if outcome.message else "")
+        Text.assemble(
+            f"[{done}/{total}] {outcome.name}: ",
+            (outcome.status, colour),
+            f" after {outcome.seconds:.1f} s" + (f": {outcome.message}" if outcome.message else ""),
+        )
     )
 
 
 def _worker_setup(threads: int, stopped: Any) -> None:
-    """Each worker: its share of the threads; Ctrl-C ignored while idle (a running cell
-    installs its own handler, which writes a checkpoint and stops the cell); the grid's stop
-    event."""
+    """Each worker: its share of the threads; Ctrl-C and SIGTERM ignored while idle (a running
+    cell handles them: it stops with a checkpoint); the grid's stop event, passed on to the
+    running cell; and the end of the worker when the grid's process dies."""
     global _grid_stopped
     torch.set_num_threads(threads)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
     _grid_stopped = stopped
+    main = threading.get_ident()  # the initializer runs in the worker's main thread
+    threading.Thread(target=_pass_stop_on, args=(stopped, main), daemon=True).start()
+    threading.Thread(target=_end_with_grid, args=(stopped,), daemon=True).start()
+
+
+def _pass_stop_on(stopped: Any, main: int) -> None:
+    """The grid was asked to stop (it may be the only process that was: ``kill PID``): so is
+    the running cell, by SIGTERM to the worker's ``main`` thread, which interrupts whatever it
+    waits on (an LLM call) and never aborts the cell where a Ctrl-C reached it too."""
+    stopped.wait()
+    signal.pthread_kill(main, signal.SIGTERM)
+
+
+def _end_with_grid(stopped: Any) -> None:
+    """The grid's process died (even by SIGKILL, which it cannot catch), so nothing would ever
+    collect this worker: stop the running cell (within seconds, with its checkpoint) and end
+    the worker, at once when idle. The parent's sentinel is multiprocessing's own pipe, which
+    the kernel closes when the parent dies, however it dies."""
+    parent = multiprocessing.parent_process()
+    assert parent is not None, "a worker process has the grid's process as its parent"
+    multiprocessing.connection.wait([parent.sentinel])
+    stopped.set()  # no cell starts (_worker_cell) and the running one stops (_pass_stop_on)
+    with _cell_running:
+        os._exit(1)
 
 
 def _on_local_workers(
@@ -260,21 +306,22 @@ def _on_local_workers(
     outcomes: list[CellOutcome] = []
     context = multiprocessing.get_context("spawn")
     stopped = context.Event()
-    with ProcessPoolExecutor(workers, context, _worker_setup, (threads, stopped)) as pool:
-        pending = {
+    with (
+        StopSignals(GRID_STOPPING, on_request=stopped.set) as stop,
+        ProcessPoolExecutor(workers, context, _worker_setup, (threads, stopped)) as pool,
+    ):
+        futures = [
             pool.submit(_worker_cell, cell, output, _label(cell, number, len(cells)))
             for number, cell in enumerate(cells, 1)
-        }
-        while pending:
-            try:
-                for future in as_completed(pending):
-                    pending.discard(future)
-                    outcomes.append(future.result())
-                    _report(console, outcomes[-1], len(outcomes), len(cells))
-            except KeyboardInterrupt:
-                console.print("Ctrl-C: running cells stop at their next step with a checkpoint")
-                stopped.set()
-                pending = {future for future in pending if not future.cancel()}
+        ]
+        for future in as_completed(futures):
+            if future.cancelled():
+                continue
+            outcomes.append(future.result())
+            _report(console, outcomes[-1], len(outcomes), len(cells))
+            if stop.requested:  # those not handed to a worker yet are dropped
+                for waiting in futures:
+                    waiting.cancel()
     return outcomes
 
 
@@ -296,7 +343,7 @@ def _on_ray(
         ).remote(cell, str(output), _label(cell, number, len(cells)))
         for number, cell in enumerate(cells, 1)
     ]
-    console.print(f"{len(cells)} cell(s) sent to the Ray cluster at {address}")
+    console.print(f"{len(cells)} cell(s) sent to the Ray cluster at {address}", markup=False)
     outcomes: list[CellOutcome] = []
     while pending:
         done, pending = ray.wait(pending, num_returns=1)

@@ -18,7 +18,21 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from llm_catalyst.config import load_config
 from llm_catalyst.userdirs import cache_root
 
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def _plausible_variable_name(value: str) -> bool:
+    """Letters, digits and underscores, at most 64, made of words. A key can be spelt in that
+    alphabet too (``hf_`` and 34 random letters and digits, ``AKIA`` and 16 capitals and
+    digits): a part between underscores of 16 or more characters that mixes lower and upper
+    case, or letters and digits, is taken for a key, not a word."""
+    if not _ENV_NAME.match(value):
+        return False
+    for part in value.split("_"):
+        cases = any(c.islower() for c in part) + any(c.isupper() for c in part)
+        if len(part) >= 16 and (cases == 2 or (cases and any(c.isdigit() for c in part))):
+            return False
+    return True
 
 
 class _Section(BaseModel):
@@ -246,11 +260,12 @@ class LLMConfig(_Section):
     @field_validator("api_key_env")
     @classmethod
     def _is_a_name(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV_NAME.match(value):
+        if value is not None and not _plausible_variable_name(value):
             # Never echo the value: it may be the key itself, pasted in by mistake.
             raise ValueError(
-                "must be the NAME of an environment variable (letters, digits, underscore), "
-                "e.g. OPENAI_API_KEY, never the key itself"
+                "must be the NAME of an environment variable (words of letters and digits "
+                "joined by underscores, at most 64 characters), e.g. OPENAI_API_KEY, never the "
+                "key itself"
             )
         return value
 

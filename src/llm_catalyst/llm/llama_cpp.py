@@ -10,11 +10,17 @@ One server per model and settings serves every client of a process: starting Qwe
 its GGUF metadata (the 151k-token vocabulary is parsed in Python) takes 15-20 s on 2 cores,
 which a grid worker would otherwise pay again for every cell. Since no call keeps state (no
 prompt cache, one slot), a reused server answers exactly as a fresh one.
+
+Answers are streamed from a thread of their own, so that a stop is honoured during one
+(``_generate``); the streamed text is the text the same call answers whole.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
+import threading
+from collections.abc import Callable
 from typing import Any
 
 from gguf import GGUFReader
@@ -22,6 +28,8 @@ from gguf import GGUFReader
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.llm.client import Completion, InProcessClient, LLMRequest, Usage
 from llm_catalyst.weights.gguf import gguf_path
+
+_log = logging.getLogger(__name__)
 
 # (model, n_ctx, n_threads) -> the loaded server and whether the GGUF has a chat template.
 _SERVERS: dict[tuple[str, int, int | None], tuple[Any, bool]] = {}
@@ -41,6 +49,8 @@ class LlamaCppClient(InProcessClient):
         self._name = model
         key = (model, n_ctx, n_threads)
         if key not in _SERVERS:
+            # Seconds to a minute, silent otherwise; the command line shows INFO lines.
+            _log.info("loading LLM %s (llama.cpp)…", model)
             path = gguf_path(model)
             chat = "tokenizer.chat_template" in GGUFReader(path).fields
             params = xllamacpp.CommonParams()
@@ -70,21 +80,61 @@ class LlamaCppClient(InProcessClient):
             }
             if p.seed is not None:
                 body["seed"] = p.seed + i
+            if self._chat:
+                body["messages"] = [dict(m) for m in request.messages]
+                handle = self._server.handle_chat_completions
+            else:
+                body["prompt"] = self.plain_prompt(request.messages)
+                handle = self._server.handle_completions
             try:
-                if self._chat:
-                    body["messages"] = [dict(m) for m in request.messages]
-                    answer = self._server.handle_chat_completions(body)
-                else:
-                    body["prompt"] = self.plain_prompt(request.messages)
-                    answer = self._server.handle_completions(body)
+                chunks = _generate(handle, body)
             except (RuntimeError, ValueError) as exc:
                 raise self.failure(exc) from None
-            if "error" in answer:
-                raise self.failure(answer["error"])
-            choice = answer["choices"][0]
-            text = choice["message"].get("content") if self._chat else choice.get("text")
-            texts.append(text or "")
-            finishes.append(str(choice.get("finish_reason") or ""))
-            u = answer.get("usage") or {}
-            usage = usage + Usage(u.get("prompt_tokens", 0), u.get("completion_tokens", 0))
+            pieces, finish = [], ""
+            for chunk in chunks:
+                if "error" in chunk:
+                    raise self.failure(chunk["error"])
+                for choice in chunk.get("choices") or ():
+                    piece = choice["delta"].get("content") if self._chat else choice.get("text")
+                    pieces.append(piece or "")
+                    finish = choice.get("finish_reason") or finish
+                u = chunk.get("usage") or {}
+                usage = usage + Usage(u.get("prompt_tokens", 0), u.get("completion_tokens", 0))
+            texts.append("".join(pieces))
+            finishes.append(str(finish))
         return Completion(tuple(texts), usage, self._name, tuple(finishes))
+
+
+def _generate(handle: Callable[..., Any], body: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chunks of one answer, streamed from a thread of its own while this thread waits.
+
+    Python runs a signal's handler in the main thread only, and not while it is inside a call
+    into llama.cpp, which lasts the whole generation: waiting here instead, the main thread
+    handles a stop at once (catalyst/stop.py), and whatever ends the wait (the stop's
+    exception) ends the stream, which cancels the generation at its next token (after the
+    prompt's evaluation, if that is under way).
+    """
+    chunks: list[dict[str, Any]] = []
+    failed: list[Exception] = []
+    cancel = threading.Event()
+
+    def take(chunk: dict[str, Any]) -> bool:
+        chunks.append(chunk)
+        return cancel.is_set()  # True ends the stream
+
+    def stream() -> None:
+        try:
+            handle({**body, "stream": True, "stream_options": {"include_usage": True}}, take)
+        except Exception as exc:  # raised in the waiting thread
+            failed.append(exc)
+
+    generating = threading.Thread(target=stream, name="llama.cpp", daemon=True)
+    generating.start()
+    try:
+        generating.join()
+    finally:
+        cancel.set()
+        generating.join()
+    if failed:
+        raise failed[0]
+    return chunks

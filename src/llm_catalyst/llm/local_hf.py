@@ -7,12 +7,15 @@ generation never changes the weights, so the same model object can be the frozen
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import torch
 
 from llm_catalyst.llm.client import Completion, InProcessClient, LLMRequest, Usage
 from llm_catalyst.weights.presets import load_pretrained_causal_lm
+
+_log = logging.getLogger(__name__)
 
 
 class LocalHFClient(InProcessClient):
@@ -26,6 +29,8 @@ class LocalHFClient(InProcessClient):
 
     @classmethod
     def from_pretrained(cls, name_or_path: str) -> LocalHFClient:
+        # Seconds to minutes, silent otherwise; the command line shows INFO lines.
+        _log.info("loading LLM %s (transformers)…", name_or_path)
         model, tokenizer = load_pretrained_causal_lm(name_or_path)
         return cls(model, tokenizer, name=name_or_path)
 

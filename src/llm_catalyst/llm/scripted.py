@@ -1,11 +1,13 @@
 """A client that replays scripted answers and records what it was asked (for tests and demos).
 
-Token counts are word counts, so budgets can be exercised without a tokenizer; the script file
-format: docs/design.md, "Files handed to the LLM tools, and scripted answers".
+Token counts are word counts, so budgets can be exercised without a tokenizer; a step may
+take its time (``delay_s``) as a slow LLM does, to exercise what happens during a call; the
+script file format: docs/design.md, "Files handed to the LLM tools, and scripted answers".
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,23 +30,28 @@ class ScriptedStep:
     error: str | None = None
     message: str = "scripted failure"
     retry_after: float | None = None
+    delay_s: float = 0.0
 
     @classmethod
     def parse(cls, item: object, where: str) -> ScriptedStep:
         if isinstance(item, str):
             return cls(texts=(item,))
         if isinstance(item, dict):
+            delay = item.get("delay_s", 0.0)
+            if not isinstance(delay, int | float) or delay < 0:
+                raise ConfigError(f"{where}: delay_s must be a number of seconds >= 0")
             if "texts" in item and isinstance(item["texts"], list):
-                return cls(texts=tuple(str(t) for t in item["texts"]))
+                return cls(texts=tuple(str(t) for t in item["texts"]), delay_s=delay)
             if item.get("error") in ("transient", "unavailable"):
                 return cls(
                     error=item["error"],
                     message=str(item.get("message", "scripted failure")),
                     retry_after=item.get("retry_after"),
+                    delay_s=delay,
                 )
         raise ConfigError(
             f'{where}: a scripted step must be a string, {{"texts": [...]}} or '
-            '{"error": "transient" | "unavailable"}'
+            '{"error": "transient" | "unavailable"} (either may add "delay_s": seconds)'
         )
 
 
@@ -81,6 +88,7 @@ class ScriptedClient(InProcessClient):
                 "step(s); add steps to the script"
             )
         step = self._steps[index]
+        time.sleep(step.delay_s)
         if step.error == "transient":
             raise TransientLLMError(step.message, retry_after=step.retry_after)
         if step.error == "unavailable":

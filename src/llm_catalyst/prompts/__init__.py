@@ -2,46 +2,37 @@
 
 ``projection`` is the one place that maps between soft prompts and words; ``soft_prompt`` holds a
 prompt and its provenance; ``artifact`` saves prompts as PEFT adapters plus our own metadata.
+
+Imported lazily: importing the package (``prompts.config`` for a run's settings, say) loads no
+torch or peft until a prompt is built.
 """
 
-from llm_catalyst.prompts.artifact import PromptArtifact, load_prompt, save_prompt
-from llm_catalyst.prompts.config import PromptConfig
-from llm_catalyst.prompts.projection import (
-    FitPolicy,
-    FittedText,
-    Projection,
-    RoundTripMismatch,
-    Vocabulary,
-    embed_text,
-    project,
-    project_many,
-)
-from llm_catalyst.prompts.soft_prompt import (
-    SoftPrompt,
-    init_prompt,
-    prompt_from_tensor,
-    prompt_from_text,
-    random_prompt,
-    read_tensor_file,
-)
+from __future__ import annotations
 
-__all__ = [
-    "FitPolicy",
-    "FittedText",
-    "Projection",
-    "PromptArtifact",
-    "PromptConfig",
-    "RoundTripMismatch",
-    "SoftPrompt",
-    "Vocabulary",
-    "embed_text",
-    "init_prompt",
-    "load_prompt",
-    "project",
-    "project_many",
-    "prompt_from_tensor",
-    "prompt_from_text",
-    "random_prompt",
-    "read_tensor_file",
-    "save_prompt",
-]
+from llm_catalyst.lazy import lazy_exports
+
+__all__, __getattr__ = lazy_exports(
+    __name__,
+    {
+        "llm_catalyst.prompts.artifact": ("PromptArtifact", "load_prompt", "save_prompt"),
+        "llm_catalyst.prompts.config": ("PromptConfig",),
+        "llm_catalyst.prompts.fit": ("FitPolicy",),
+        "llm_catalyst.prompts.projection": (
+            "FittedText",
+            "Projection",
+            "RoundTripMismatch",
+            "Vocabulary",
+            "embed_text",
+            "project",
+            "project_many",
+        ),
+        "llm_catalyst.prompts.soft_prompt": (
+            "SoftPrompt",
+            "init_prompt",
+            "prompt_from_tensor",
+            "prompt_from_text",
+            "random_prompt",
+            "read_tensor_file",
+        ),
+    },
+)

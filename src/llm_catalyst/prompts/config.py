@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from llm_catalyst.errors import ConfigError
-from llm_catalyst.prompts.projection import FitPolicy, Metric
+from llm_catalyst.prompts.fit import FitPolicy, Metric
 
 InitKind = Literal["random", "text", "tensor"]
 
