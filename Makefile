@@ -32,10 +32,12 @@ demo: install
 		--seeds 1,2 --max-test-examples 500 --output $(DEMO_DIR)
 	$(BIN)/llm-catalyst report $(DEMO_DIR)
 
-# Import contracts (pyproject.toml, docs/architecture.md) before the tests: a layer that imports
-# upwards or a cycle fails as surely as a broken test.
+# Lint, format and import contracts (pyproject.toml, docs/architecture.md) before the tests: a
+# layer that imports upwards or a cycle fails as surely as a broken test. pytest's own settings
+# (strict markers, each test's time limit) are in pyproject.toml, so a bare `pytest` has them too.
 test: install
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q -ra
 

@@ -44,6 +44,7 @@ from llm_catalyst.prompts.projection import Vocabulary
 from llm_catalyst.prompts.soft_prompt import random_prompt
 from llm_catalyst.records import Metrics
 from llm_catalyst.training.scoring import evaluate, evaluate_many
+from machine import this_machine
 
 MODEL = "smollm2-135m-instruct"
 DATA_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -58,6 +59,7 @@ def main() -> None:
     parser.add_argument("--shots", type=int, default=16, help="dev examples per class")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     args = parser.parse_args()
+    print(this_machine().describe(), flush=True)
 
     splits = load_splits(DataConfig(task="sst2", data_dir=args.data_dir, shots=args.shots))
     backbone = build_backbone(BackboneConfig(model=MODEL), splits.task)

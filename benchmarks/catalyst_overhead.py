@@ -33,6 +33,7 @@ from rich.console import Console
 from llm_catalyst.catalyst.runner import run
 from llm_catalyst.config import parse_override
 from llm_catalyst.experiments.experiment import Experiment
+from machine import this_machine
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT / ".." / "shared" / "data"
@@ -47,6 +48,7 @@ def main() -> None:
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR)
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     args = parser.parse_args()
+    print(this_machine().describe(), flush=True)
 
     experiment = Experiment.load(args.experiment)
     with tempfile.TemporaryDirectory(prefix="catalyst-overhead-") as folder:

@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from machine import this_machine
+
 BIN = Path(sys.executable).parent
 CASES = {
     "--help": [str(BIN / "llm-catalyst"), "--help"],
@@ -61,6 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
+    print(this_machine().describe(), flush=True)
     load_before = os.getloadavg()[0]
     figures = {name: fastest(argv, args.repeats) for name, argv in CASES.items()}
     for name, seconds in figures.items():

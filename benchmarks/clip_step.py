@@ -45,6 +45,7 @@ from llm_catalyst.data.tasks import IMAGE_FIELD
 from llm_catalyst.training.config import TrainConfig
 from llm_catalyst.training.trainer import PromptTrainer
 from llm_catalyst.weights.clip import image_processor_class, tiny_clip_tokenizer
+from machine import this_machine
 
 DATA_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
@@ -86,6 +87,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    print(this_machine().describe(), flush=True)
 
     splits = load_splits(DataConfig(task="eurosat", data_dir=args.data_dir, shots=16, seed=1))
     tokenizer = tiny_clip_tokenizer()

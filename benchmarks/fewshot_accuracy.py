@@ -17,6 +17,7 @@ from pathlib import Path
 
 from llm_catalyst import load_tune_config, tune
 from llm_catalyst.config import parse_override
+from machine import this_machine
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -29,6 +30,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--set", dest="overrides", action="append", default=[])
     args = parser.parse_args()
+    print(this_machine().describe(), flush=True)
 
     rows = []
     for seed in args.seeds:

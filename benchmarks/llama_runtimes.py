@@ -22,6 +22,8 @@ import sys
 import time
 from pathlib import Path
 
+from machine import this_machine
+
 RUNTIMES = ("xllamacpp", "llama-cpp-python")
 SAMPLING = {"temperature": 0.8, "top_p": 0.95, "max_tokens": 200}
 
@@ -95,6 +97,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     parser.add_argument("--worker", choices=RUNTIMES)
     args = parser.parse_args()
+    print(this_machine().describe(), flush=True)
     from llm_catalyst.weights.gguf import gguf_path
 
     path = str(gguf_path(args.model))

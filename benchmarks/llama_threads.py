@@ -21,6 +21,7 @@ from pathlib import Path
 from llm_catalyst.llm.client import LLMRequest
 from llm_catalyst.llm.config import SamplingConfig
 from llm_catalyst.llm.llama_cpp import LlamaCppClient
+from machine import this_machine
 
 
 def recorded_calls(run_dir: Path) -> list[dict]:
@@ -38,6 +39,7 @@ def main() -> None:
     parser.add_argument("run_dir", type=Path)
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     args = parser.parse_args()
+    print(this_machine().describe(), flush=True)
     calls = recorded_calls(args.run_dir)
     model = calls[0]["identity"]["model"]
     same: dict[int, int] = {}

@@ -40,6 +40,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from machine import this_machine
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 DATA_DIR = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -188,6 +190,7 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(json.loads(args.child))))
         return
+    print(this_machine().describe(), flush=True)
     backbones = [b for b in args.backbones.split(",") if b]
     skipped = [b for b in backbones if not _installed(b)]
     rows = []

@@ -189,8 +189,7 @@ def test_nan_loss_stops_with_a_clear_error_and_keeps_the_last_good_checkpoint(
         "method": "plain",
         "backbone.model": "tiny-encoder",
         "train.lr": 1e37,
-        "train.eval_every": 100,
-        "loop.stage_steps": 1,
+        "train.eval_every": 1,  # a checkpoint after every step: the last good one is step 1
     }
     with pytest.raises(TrainingError, match=r"nan at step 2(.|\n)*last good checkpoint \(step 1\)"):
         _run(tmp_path, shared_data_dir, [], **settings)

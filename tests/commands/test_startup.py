@@ -166,3 +166,29 @@ def test_a_config_error_prints_without_loading_model_code(tmp_path) -> None:
     assert "train.nonsense" in found["output"][0] and "train.nonsense" in found["output"][1]
     assert "missing.yaml" in found["output"][2]
     assert found["heavy"] == []
+
+
+def test_version_prints_the_installed_version_without_loading_model_code() -> None:
+    """``llm-catalyst --version`` prints ``llm-catalyst <version>`` (the installed
+    distribution's) and exits 0 before any command or model code runs."""
+    from importlib.metadata import version
+
+    found = _fresh_interpreter(
+        f"""
+        import contextlib, io, json, sys
+        from llm_catalyst.commands import app
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            try:
+                app(["--version"], prog_name="llm-catalyst")
+            except SystemExit as stop:
+                code = stop.code
+        print(json.dumps({{"code": code, "printed": printed.getvalue(),
+                           "heavy": [m for m in {HEAVY!r} if m in sys.modules]}}))
+        """
+    )
+    assert found == {
+        "code": 0,
+        "printed": f"llm-catalyst {version('llm-catalyst')}\n",
+        "heavy": [],
+    }

@@ -172,4 +172,8 @@ def test_a_spec_file_with_one_mistake_names_the_keys_the_user_wrote(tmp_path, te
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ConfigError) as error:
         load_config(DataConfig, path, section="data")
-    assert str(error.value).splitlines()[1:] == [f"  {path}, {line}" for line in lines]
+    problems = [f"{path}, {line}" for line in lines]
+    if len(problems) == 1:  # one problem, one line
+        assert str(error.value) == f"invalid configuration: {problems[0]}"
+    else:
+        assert str(error.value).splitlines()[1:] == [f"  {problem}" for problem in problems]

@@ -65,7 +65,7 @@ def test_the_zero_shot_score_is_a_row_of_its_task() -> None:
     zero = Metrics(accuracy=0.52, loss=0.7, n=300)
     lines = to_markdown(comparison_table(grid(3, zero_shot_test=zero))).splitlines()
     rows = [line for line in lines if line.startswith("| sst2 |")]
-    assert rows[0] == "| sst2 | zero-shot | 3 | 52.0 ± 0.0 | — | — | — |"
+    assert rows[0] == "| sst2 | zero-shot | 3 | 52.0 ± 0.0 | — | — | — | — |"
     assert [row.split(" | ")[1] for row in rows] == ["zero-shot", "plain", "catalyst"]
     assert "zero-shot" not in to_markdown(comparison_table(grid(3)))
 

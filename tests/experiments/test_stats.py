@@ -12,7 +12,9 @@ from llm_catalyst.experiments.stats import (
     contrast,
     mean_std,
     paired_deltas,
+    paired_t_ci,
     summarize,
+    t_quantile,
     wall_clock_summary,
 )
 from llm_catalyst.records import Metrics, WallClock
@@ -206,3 +208,48 @@ def test_contrast_per_task_and_overall_by_hand() -> None:
         0.05
     )
     assert contrast(runs, "catalyst", "random-restart") is None
+
+
+def test_t_quantiles_match_the_printed_tables() -> None:
+    assert t_quantile(0.975, 1) == pytest.approx(12.7062, abs=1e-4)
+    assert t_quantile(0.975, 4) == pytest.approx(2.7764, abs=1e-4)
+    assert t_quantile(0.995, 9) == pytest.approx(3.2498, abs=1e-4)
+    assert t_quantile(0.975, 1e9) == pytest.approx(1.95996, abs=1e-5)  # the normal's
+
+
+def test_paired_t_interval_of_mrs_five_differences_by_hand() -> None:
+    # catalyst - plain on MR, points: mean 4.74, s = sqrt(64.33 / 4) = 4.0103, s/sqrt(5) =
+    # 1.7935, t_4 = 2.7764: 4.74 -/+ 4.979 = [-0.24, +9.72].
+    differences = [0.107, 0.053, 0.030, -0.003, 0.050]
+    ci = paired_t_ci(differences)
+    assert (ci.low, ci.high) == pytest.approx((-0.0023944, 0.0971944), abs=1e-6)
+    assert (ci.level, ci.resamples) == (0.95, None)
+    assert ci.in_points() == "[-0.2, +9.7]"
+    # With 5 seeds the percentile bootstrap is about 1.96 * sqrt(4/5) / 2.776 = 0.63 as wide.
+    boot = bootstrap_ci(differences)
+    assert 0.5 < (boot.high - boot.low) / (ci.high - ci.low) < 0.75
+    constant = paired_t_ci([0.1, 0.1, 0.1])
+    assert (constant.low, constant.high) == pytest.approx((0.1, 0.1))
+
+
+def test_deltas_and_contrasts_carry_the_t_interval() -> None:
+    task_a = [(1, 0.5, 0.6), (2, 0.5, 0.8)]  # differences 0.1, 0.3
+    task_b = [(1, 0.5, 0.5), (2, 0.5, 0.7), (3, 0.5, 0.9)]  # differences 0.0, 0.2, 0.4
+    runs = [
+        run(task, method, seed, acc)
+        for task, rows in (("a", task_a), ("b", task_b))
+        for seed, plain, catalyst in rows
+        for method, acc in (("plain", plain), ("catalyst", catalyst))
+    ]
+    by_task = {d.task: d for d in paired_deltas(runs)}
+    expected, got = paired_t_ci([0.0, 0.2, 0.4]), by_task["b"].t_ci
+    assert got is not None and (got.low, got.high) == pytest.approx((expected.low, expected.high))
+    found = contrast(runs, "catalyst", "plain")
+    assert found is not None and found.per_task[0].t_ci is not None
+    # Overall: the mean of the task means, var = (0.02/2 + 0.04/3) / 2^2, Welch-Satterthwaite
+    # df = (0.01 + 0.01333)^2 / (0.01^2 / 1 + 0.01333^2 / 2) = 2.882.
+    se, df = (0.0233333 / 4) ** 0.5, 0.0233333**2 / (0.01**2 + 0.0133333**2 / 2)
+    half = t_quantile(0.975, df) * se
+    overall = found.overall.t_ci
+    assert overall is not None
+    assert (overall.low, overall.high) == pytest.approx((0.2 - half, 0.2 + half), rel=1e-4)

@@ -42,10 +42,17 @@ def test_markdown_rows(runs: list[RunRecord]) -> None:
 
     assert lines[0].startswith("| task | method | seeds | test acc. % (mean ± std) |")
     # one unit per column, chosen by its largest value: 60 s reads "1.0 min" beside 3 min
-    assert "| sst2 | plain | 3 | 60.0 ± 10.0 | (baseline) | 1.0 min | 0% |" in lines
-    assert "| sst2 | catalyst | 3 | 70.0 ± 10.0 | +10.0 [+10.0, +10.0] | 3.0 min | 25% |" in lines
-    # pairs (1: +5, 2: -10): the bootstrap means are -10, -2.5 and +5, marked as too few seeds
-    assert "| sst2 | random-restart | 2 | 52.5 ± 3.5 | -2.5 [-10.0, +5.0]† | — | — |" in lines
+    assert "| sst2 | plain | 3 | 60.0 ± 10.0 | (baseline) | — | 1.0 min | 0% |" in lines
+    assert (
+        "| sst2 | catalyst | 3 | 70.0 ± 10.0 | +10.0 [+10.0, +10.0] | [+10.0, +10.0] | 3.0 min "
+        "| 25% |"
+    ) in lines
+    # pairs (1: +5, 2: -10): the bootstrap means are -10, -2.5 and +5, marked as too few seeds;
+    # the t-interval: -2.5 -/+ t(1) * 10.607 / sqrt(2) = -2.5 -/+ 12.706 * 7.5 = [-97.8, +92.8]
+    assert (
+        "| sst2 | random-restart | 2 | 52.5 ± 3.5 | -2.5 [-10.0, +5.0]† | [-97.8, +92.8] | — | — |"
+    ) in lines
+    assert "| Δ vs plain, pp [95% CI, bootstrap] | 95% CI, paired t |" in lines[0]
     method_rows = [line for line in lines if line.startswith("| sst2 |")]
     assert [row.split(" | ")[1] for row in method_rows] == ["plain", "random-restart", "catalyst"]
     assert "10000 resamples" in "\n".join(lines)
@@ -59,8 +66,8 @@ def test_a_column_of_short_runs_stays_in_seconds() -> None:
         run("catalyst", 1, 0.6, wall_clock=WallClock(total_s=90, llm_s=30)),
     ]
     lines = to_markdown(comparison_table(runs)).splitlines()
-    assert "| sst2 | plain | 1 | 50.0 | (baseline) | 30.0 s | 0% |" in lines
-    assert "| sst2 | catalyst | 1 | 60.0 | +10.0 | 90.0 s | 33% |" in lines
+    assert "| sst2 | plain | 1 | 50.0 | (baseline) | — | 30.0 s | 0% |" in lines
+    assert "| sst2 | catalyst | 1 | 60.0 | +10.0 | — | 90.0 s | 33% |" in lines
 
 
 def test_fewer_pairs_than_seeds_are_shown() -> None:
@@ -70,7 +77,7 @@ def test_fewer_pairs_than_seeds_are_shown() -> None:
     )
     markdown = to_markdown(table)
     assert "| sst2 | catalyst | 2 | 75.0 ± 21.2 | +10.0 (n=1) |" in markdown
-    assert "Δ vs plain, pp [90% CI]" in markdown
+    assert "Δ vs plain, pp [90% CI, bootstrap] | 90% CI, paired t" in markdown
 
 
 def test_pipes_in_names_do_not_break_the_table() -> None:
@@ -88,6 +95,10 @@ def test_csv_holds_raw_numbers(runs: list[RunRecord]) -> None:
     assert float(catalyst["delta_vs_plain"]) == pytest.approx(0.1)
     assert float(catalyst["ci_low"]) == pytest.approx(0.1)
     assert float(catalyst["ci_high"]) == pytest.approx(0.1)
+    assert float(catalyst["t_ci_low"]) == pytest.approx(0.1)
+    assert float(catalyst["t_ci_high"]) == pytest.approx(0.1)
+    random_restart = rows["random-restart"]
+    assert float(random_restart["t_ci_low"]) == pytest.approx(-0.025 - 12.7062 * 0.075, abs=1e-5)
     assert catalyst["n_pairs"] == "3"
     assert float(catalyst["mean_wall_clock_s"]) == 180.0
     assert float(catalyst["llm_share"]) == 0.25

@@ -71,7 +71,7 @@ def test_two_workers_give_the_table_of_one_process(tmp_path, shared_data_dir, on
         ]
         for key in ("test", "dev", "best_step", "projected_text", "restarts"):
             assert results[0][key] == results[1][key], (cell, key)
-    assert not list((tmp_path / "parallel").rglob("*.lock"))  # every lock was released
+    assert not list((tmp_path / "parallel").rglob("*.lock*"))  # every lock was released
 
     again = _compare(tmp_path, shared_data_dir, "parallel", "--workers", "2")
     assert again.exit_code == 0, again.output
@@ -253,6 +253,27 @@ def test_a_locked_cell_is_refused_with_the_holder_named(tmp_path, shared_data_di
         assert f"process {os.getpid()}" in outcome.message
         assert not directory.exists()  # the second worker wrote nothing
     assert not directory.with_name("seed1.lock").exists()
+    assert not directory.with_name("seed1.lock.json").exists()
+
+
+def test_the_cell_lock_needs_no_fcntl(tmp_path):
+    """Windows has no ``fcntl``: the grid's module must import there and its lock still refuse."""
+    code = (
+        "import sys; from pathlib import Path\n"
+        "sys.modules['fcntl'] = None  # what `import fcntl` sees on Windows\n"
+        "from llm_catalyst.experiments.workers import CellLocked, cell_lock\n"
+        "directory = Path(sys.argv[1])\n"
+        "with cell_lock(directory):\n"
+        "    try:\n"
+        "        with cell_lock(directory): sys.exit('taken twice')\n"
+        "    except CellLocked as error: print(error)\n"
+    )
+    directory = tmp_path / "grid" / "sst2" / "plain" / "seed1"
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(directory)], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "is being run by process " in done.stdout
 
 
 def test_the_lock_of_a_killed_worker_is_taken_over(tmp_path):
@@ -277,11 +298,12 @@ def test_the_lock_of_a_killed_worker_is_taken_over(tmp_path):
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
-    lock_file = directory.with_name("seed1.lock")
-    assert str(holder.pid) in lock_file.read_text()  # left behind by the dead worker
+    holder_file = directory.with_name("seed1.lock.json")
+    assert str(holder.pid) in holder_file.read_text()  # left behind by the dead worker
     with cell_lock(directory):
-        assert str(os.getpid()) in lock_file.read_text()
-    assert not lock_file.exists()
+        assert str(os.getpid()) in holder_file.read_text()
+    assert not holder_file.exists()
+    assert not directory.with_name("seed1.lock").exists()
 
 
 def test_ray_that_is_not_installed_is_named_with_the_fix(tmp_path, shared_data_dir, monkeypatch):

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import dataclasses
 import importlib.metadata
 import json
 import shutil
@@ -21,6 +22,7 @@ from llm_catalyst.prompts import (
     save_prompt,
 )
 from llm_catalyst.prompts.artifact import METADATA_FILE, PROMPT_FILE
+from llm_catalyst.weights import presets
 
 
 def _trained_prompt(backbone, length=5, seed=0):
@@ -219,3 +221,33 @@ def test_damaged_tensor_file_is_refused(saved: Path):
     (saved / PROMPT_FILE).unlink()
     with pytest.raises(ArtifactError, match="incomplete"):
         load_prompt(saved)
+
+
+def test_an_offline_preset_is_named_by_its_hub_id_with_its_source(
+    sentiment_task, tiny_causal_backbone, tmp_path: Path, monkeypatch
+):
+    """An offline preset is read from a cache directory: PEFT must name the hub id instead."""
+    cached = tmp_path / "cache" / "smollm2-135m-instruct-q4_1-0.1.2"
+    tiny_causal_backbone.model.save_pretrained(cached)
+    tiny_causal_backbone.tokenizer.save_pretrained(cached)
+    smollm2 = dataclasses.replace(presets.PRESETS["smollm2-135m-instruct"], local=lambda: cached)
+    monkeypatch.setattr(presets, "PRESETS", {"smollm2-135m-instruct": smollm2})
+    backbone = build_backbone(BackboneConfig(model="smollm2-135m-instruct"), sentiment_task)
+    save_prompt(tmp_path / "a", _trained_prompt(backbone), backbone)
+
+    config = json.loads((tmp_path / "a" / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    recorded = load_prompt(tmp_path / "a").metadata["backbone"]
+    assert recorded["base_model"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    source = recorded["weights_source"]
+    assert source.startswith("dequantised to float32 from the GGUF file ")
+    assert "SmolLM2-135M-Instruct.Q4_1.gguf" in source and str(cached) in source
+
+
+@pytest.mark.slow
+def test_the_real_smollm2_artifact_names_the_hub_model(smollm2_backbone, tmp_path: Path):
+    save_prompt(tmp_path, _trained_prompt(smollm2_backbone, length=2), smollm2_backbone)
+    config = json.loads((tmp_path / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    source = load_prompt(tmp_path).metadata["backbone"]["weights_source"]
+    assert "SmolLM2-135M-Instruct.Q4_1.gguf" in source

@@ -51,8 +51,8 @@ class BackboneConfig(BaseModel):
     """The frozen model and how it turns a task into class scores.
 
     Some options apply to one kind only (each says which); the memory options (``dtype``,
-    ``gradient_checkpointing``, ``device_map``) to causal LMs and encoders, README "Memory" has
-    the measured savings. Image tasks need a CLIP model.
+    ``gradient_checkpointing``, ``device_map``) to causal LMs and encoders (docs/results.md,
+    "Memory", has the measured savings). Image tasks need a CLIP model.
     """
 
     model_config = ConfigDict(extra="forbid")

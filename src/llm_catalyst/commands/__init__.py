@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
@@ -51,8 +52,28 @@ class _StderrLines(logging.Handler):
 _LIBRARY_NOTES = _StderrLines()
 
 
+def _print_version(requested: bool) -> None:
+    """``--version``: the installed distribution's version, read without importing the library."""
+    if requested:
+        try:
+            installed = version("llm-catalyst")
+        except PackageNotFoundError:  # a source tree on sys.path, never installed
+            installed = "unknown"
+        print(f"llm-catalyst {installed}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _show_library_notes(ctx: typer.Context) -> None:
+def _show_library_notes(
+    ctx: typer.Context,
+    show_version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the installed version and exit.",
+    ),
+) -> None:
     """For the command's run only: a test calling ``app`` leaves the logger as it found it."""
     logger = logging.getLogger("llm_catalyst")
     level = logger.level

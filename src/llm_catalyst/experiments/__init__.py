@@ -23,6 +23,7 @@ __all__, __getattr__ = lazy_exports(
             "summarize",
             "paired_deltas",
             "bootstrap_ci",
+            "paired_t_ci",
             "wall_clock_summary",
         ),
         "llm_catalyst.experiments.tables": (

@@ -1,12 +1,11 @@
 """The cells of a grid, run one after another, on local worker processes, or on a Ray cluster.
 
-Every cell runs under a ``flock`` so no two workers write one directory, and a grid given again
+Every cell runs under an OS file lock so no two workers write one directory, and a grid given again
 skips or resumes its cells; docs/design.md, "Grids: cells, workers and locks".
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import multiprocessing
 import multiprocessing.connection
@@ -17,13 +16,14 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 import torch
+from filelock import FileLock, Timeout
 from rich.console import Console
 from rich.text import Text
 
@@ -60,45 +60,45 @@ class CellLocked(ConfigError):
 def cell_lock(directory: Path) -> Iterator[None]:
     """Hold the lock of the cell whose run directory is ``directory``.
 
-    Why a ``flock`` and not a pid file: docs/design.md, "Grids: cells, workers and locks".
+    An OS lock (``flock``, ``LockFileEx`` on Windows, through ``filelock``) and not a pid file:
+    docs/design.md, "Grids: cells, workers and locks". The holder is recorded beside the lock
+    file, not in it, because Windows forbids reading a locked byte range.
     """
     path = directory.with_name(directory.name + ".lock")
+    holder_path = directory.with_name(directory.name + ".lock.json")
     path.parent.mkdir(parents=True, exist_ok=True)
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        lock = FileLock(path, timeout=0)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            holder = _read_holder(fd)
-            os.close(fd)
-            raise CellLocked(
-                f"{directory} is being run by {holder} (lock {path}); wait for that process to "
-                "finish, or stop it - its lock goes away with it"
-            ) from None
-        # The holder we waited for may have removed the file between our open and our flock.
-        try:
-            same_file = os.stat(path).st_ino == os.fstat(fd).st_ino
-        except FileNotFoundError:
-            same_file = False
-        if same_file:
+            lock.acquire()
             break
-        os.close(fd)
+        except Timeout:
+            # The holder finished between filelock's open and its try and removed the file.
+            if path.exists():
+                raise CellLocked(
+                    f"{directory} is being run by {_read_holder(holder_path)} (lock {path}); wait "
+                    "for that process to finish, or stop it - its lock goes away with it"
+                ) from None
     try:
         record = {"host": socket.gethostname(), "pid": os.getpid()}
         record["since"] = datetime.now(UTC).isoformat(timespec="seconds")
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(record).encode(), 0)
+        holder_path.write_text(json.dumps(record))
         yield
     finally:
-        path.unlink(missing_ok=True)
-        os.close(fd)
+        holder_path.unlink(missing_ok=True)
+        # Removed while still held, so a waiter that opened this file finds it gone (filelock
+        # checks) and never holds a lock another worker can no longer see; Windows cannot remove
+        # an open file, and its filelock removes it on release instead.
+        with suppress(OSError):
+            path.unlink()
+        lock.release()
 
 
-def _read_holder(fd: int) -> str:
+def _read_holder(holder_path: Path) -> str:
     try:
-        record = json.loads(os.pread(fd, 4096, 0) or b"{}")
+        record = json.loads(holder_path.read_text())
         return f"process {record['pid']} on {record['host']} (since {record['since']})"
-    except (ValueError, KeyError, TypeError):
+    except (OSError, ValueError, KeyError, TypeError):
         return "another process"
 
 
@@ -339,8 +339,10 @@ def _on_ray(
     task = ray.remote(_ray_cell)
     pending: list[Any] = [
         task.options(
-            num_cpus=1, num_gpus=int(cell.config.backbone.device.startswith("cuda"))
-        ).remote(cell, str(output), _label(cell, number, len(cells)))
+            num_cpus=1,
+            num_gpus=int(cell.config.backbone.device.startswith("cuda")),
+            runtime_env={"env_vars": _environment_for(cell)},
+        ).remote(cell, str(output), _label(cell, number, len(cells)), os.getcwd())
         for number, cell in enumerate(cells, 1)
     ]
     console.print(f"{len(cells)} cell(s) sent to the Ray cluster at {address}", markup=False)
@@ -352,8 +354,35 @@ def _on_ray(
     return outcomes
 
 
-def _ray_cell(cell: Cell, output: str, label: str) -> CellOutcome:
+# What a cell reads from the environment besides its config: the data folder and the cache
+# (data/paths.py, userdirs.py) and the hub's settings (offline, cache, token).
+FORWARDED_PREFIXES = ("LLM_CATALYST_", "HF_", "TRANSFORMERS_")
+
+
+def _environment_for(cell: Cell) -> dict[str, str]:
+    """The command's variables a cell reads, and the one its LLM config names for the API key:
+    a Ray worker has the environment of the process that started the cluster's node, so
+    without them a cell would read other data, write another cache or find no key."""
+    names = [name for name in os.environ if name.startswith(FORWARDED_PREFIXES)]
+    if cell.config.llm.api_key_env:
+        names.append(cell.config.llm.api_key_env)
+    return {name: os.environ[name] for name in names if name in os.environ}
+
+
+def _ray_cell(cell: Cell, output: str, label: str, directory: str) -> CellOutcome:
     """A cell as a Ray task: one torch thread, matching the one CPU it asked for; Ray
-    forwards its progress lines to the driver."""
+    forwards its progress lines to the driver. It runs in the command's working ``directory``,
+    as a local worker does: a Ray worker starts wherever its node was started, where the
+    grid's relative paths (its --output, a data folder, the ../shared/data convention) would
+    name other folders."""
+    try:
+        os.chdir(directory)
+    except OSError as error:
+        return CellOutcome(
+            cell.name,
+            "failed",
+            f"the grid's working folder {directory} is not on Ray node {socket.gethostname()} "
+            f"({error.strerror}): start compare in a folder every node sees",
+        )
     torch.set_num_threads(1)
     return _worker_cell(cell, Path(output), label)

@@ -77,7 +77,26 @@ def _kind(backbone: Any) -> str:
     return "causal_lm" if model.can_generate() else "encoder"
 
 
-def _write_peft_config(directory: Path, model: Any, kind: str, prompt: SoftPrompt) -> None:
+def _origin(model: Any | None) -> dict[str, str | None]:
+    """The base model to name (a hub id where known) and where the weights really came from.
+
+    weights/presets.py stamps the models it builds (``llm_catalyst_origin``; the two packages
+    may not import each other): an offline preset is read from a cache directory, whose path
+    means nothing on another machine, and its weights may be dequantised, not the hub's own.
+    Any other transformers model is named by the path or hub id it was loaded from.
+    """
+    if model is None:
+        return {"base_model": None, "weights_source": None}
+    stamped = getattr(model, "llm_catalyst_origin", None)
+    if stamped is not None:
+        return dict(stamped)
+    name = model.config.name_or_path or None
+    return {"base_model": name, "weights_source": name}
+
+
+def _write_peft_config(
+    directory: Path, model: Any, kind: str, prompt: SoftPrompt, base_model: str | None
+) -> None:
     text_config = model.config.get_text_config()
     PromptTuningConfig(
         task_type=TaskType.CAUSAL_LM if kind == "causal_lm" else TaskType.FEATURE_EXTRACTION,
@@ -86,7 +105,7 @@ def _write_peft_config(directory: Path, model: Any, kind: str, prompt: SoftPromp
         num_transformer_submodules=1,
         num_attention_heads=text_config.num_attention_heads,
         num_layers=text_config.num_hidden_layers,
-        base_model_name_or_path=model.config.name_or_path or None,
+        base_model_name_or_path=base_model,
         inference_mode=True,
     ).save_pretrained(str(directory))
 
@@ -146,8 +165,9 @@ def save_prompt(
     )
     kind = _kind(backbone)
     model = _hf_model(backbone)
+    origin = _origin(model)
     if model is not None:
-        _write_peft_config(directory, model, kind, prompt)
+        _write_peft_config(directory, model, kind, prompt, origin["base_model"])
     head = {k: v.detach().cpu().contiguous() for k, v in backbone.head_state().items()}
     if head:
         save_file(head, str(directory / HEAD_FILE))
@@ -160,6 +180,7 @@ def save_prompt(
             "kind": kind,
             "vocab_fingerprint": backbone.vocab_fingerprint,
             "embedding_dim": vocab.dim,
+            **origin,
         },
         "prompt": {"length": prompt.length, "dim": prompt.dim, **prompt.provenance()},
         "projection": project(embeddings, vocab, metric=metric).to_dict(),

