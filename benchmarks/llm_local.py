@@ -1,15 +1,18 @@
 """The two offline instructors side by side: Qwen2.5-Coder-1.5B-Instruct and SmolLM2-135M-Instruct.
 
 Both run through the same in-process llama.cpp back-end and answer the same catalyst
-meta-prompts, rendered from rounds of real short runs stored in ``meta_prompt_rounds.json`` (the
-pool each round showed, with its dev losses; up to 8 SST-2, 4 RTE, 4 CB and 4 AG News rounds).
+meta-prompts, each model both ways: free (``llm.structured: false``, the answer parsed from
+whatever the model wrote) and structured (the default, sampling constrained to a JSON list of at
+most ``num_proposals`` strings; rows ``NAME_structured``). The prompts are rendered from
+rounds of real short runs stored in ``meta_prompt_rounds.json`` (the pool each round showed,
+with its dev losses; up to 8 SST-2, 4 RTE, 4 CB and 4 AG News rounds).
 Reports tokens/s (answer tokens over the wall time of the calls, prompt processing included),
 seconds per round, and the share of usable proposals (accepted / asked). On the SST-2 rounds
 every usable proposal is scored on that run's dev split with that run's backbone and fit
 policy, as the loop scores a restart candidate; the gap is the best proposal's dev loss minus
 the soft prompt's (negative: a proposal beat it), median over the rounds that had a proposal.
 
-    python benchmarks/llm_local.py [--rounds N]
+    python benchmarks/llm_local.py [--rounds N] [--models qwen smollm2] [--structured both|on|off]
     python benchmarks/llm_local.py --build-fixture RUN_DIR [RUN_DIR ...]   # rebuild the rounds
 
 The stored rounds come from ``llm-catalyst compare --config configs/grid.yaml --methods
@@ -87,9 +90,14 @@ def history(entry: dict[str, Any]) -> list[ScoredPrompt]:
     return [ScoredPrompt(c["text"], c["dev_loss"], c["dev_accuracy"]) for c in entry["pool"]]
 
 
-def _config(model: str) -> LLMConfig:
+def _config(model: str, structured: bool = True) -> LLMConfig:
     return LLMConfig.model_validate(
-        {"backend": "llama_cpp", "model": model, "cache": {"enabled": False}}
+        {
+            "backend": "llama_cpp",
+            "model": model,
+            "cache": {"enabled": False},
+            "structured": structured,
+        }
     )
 
 
@@ -100,9 +108,12 @@ def render(entry: dict[str, Any]) -> list[Message]:
     return proposer.render(get_task(entry["task"]), history(entry))
 
 
-def ask(model: str, rounds: list[dict[str, Any]]) -> tuple[float, list[ProposalRound]]:
-    """Seconds to load the model, and its answer to every stored round (seed = round position)."""
-    config = _config(model)
+def ask(
+    model: str, rounds: list[dict[str, Any]], structured: bool
+) -> tuple[float, list[ProposalRound]]:
+    """Seconds to load the model (0 once loaded: the process keeps it), and its answer to
+    every stored round (seed = round position)."""
+    config = _config(model, structured)
     started = time.perf_counter()
     proposer = Proposer(build_gateway(config), config)
     load_s = time.perf_counter() - started
@@ -111,8 +122,10 @@ def ask(model: str, rounds: list[dict[str, Any]]) -> tuple[float, list[ProposalR
         task = get_task(entry["task"])
         result = proposer.propose(task, history(entry), round_index=i, tried=entry["tried"])
         answers.append(result)
+        way = " structured" if structured else ""
+        where = f"{entry['task']} seed {entry['data']['seed']} round {entry['round']}"
         print(
-            f"  [{model}] {entry['task']} seed {entry['data']['seed']} round {entry['round']}: "
+            f"  [{model}{way}] {where}: "
             f"{len(result.proposals)}/{config.proposer.num_proposals} usable, "
             f"{result.usage.completion_tokens} tokens, {result.latency_s:.1f} s",
             flush=True,
@@ -176,6 +189,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--build-fixture", nargs="+", type=Path, metavar="RUN_DIR")
     parser.add_argument("--rounds", type=int, default=None, help="only the first N rounds")
+    parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=list(MODELS))
+    parser.add_argument(
+        "--structured", choices=("both", "on", "off"), default="both", help="which way to ask"
+    )
     args = parser.parse_args()
     if args.build_fixture:
         build_fixture(args.build_fixture)
@@ -183,10 +200,13 @@ def main() -> None:
     load_before = os.getloadavg()[0]
     rounds = load_rounds()[: args.rounds]
     asked = LLMConfig().proposer.num_proposals
+    ways = {"both": (False, True), "on": (True,), "off": (False,)}[args.structured]
     rows, answers = {}, {}
-    for name, model in MODELS.items():
-        load_s, answers[name] = ask(model, rounds)
-        rows[name] = summary(load_s, answers[name], asked)
+    for name in args.models:
+        for structured in ways:
+            row = f"{name}_structured" if structured else name
+            load_s, answers[row] = ask(MODELS[name], rounds, structured)
+            rows[row] = summary(load_s, answers[row], asked)
     gaps = proposal_gaps(rounds, answers)
     for name, row in rows.items():
         scored = [g for g in gaps[name] if g is not None]
@@ -194,12 +214,12 @@ def main() -> None:
         row["median_proposal_gap"] = round(statistics.median(scored), 4) if scored else None
         row["rounds_beating_soft_prompt"] = sum(g < 0 for g in scored)
     print(
-        f"{'model':>8}  {'tok/s':>6}  {'s/round':>7}  {'usable':>6}  {'SST-2 gap':>9}  "
+        f"{'model':>18}  {'tok/s':>6}  {'s/round':>7}  {'usable':>6}  {'SST-2 gap':>9}  "
         f"{'beat S':>6}"
     )
     for name, row in rows.items():
         print(
-            f"{name:>8}  {row['tokens_per_s']:>6}  {row['seconds_per_round']:>7}  "
+            f"{name:>18}  {row['tokens_per_s']:>6}  {row['seconds_per_round']:>7}  "
             f"{row['usable_share']:>6}  {row['median_proposal_gap']!s:>9}  "
             f"{row['rounds_beating_soft_prompt']:>6}"
         )
@@ -207,10 +227,8 @@ def main() -> None:
     flat = {
         f"{name}_{key}": rows[name][key]
         for name in rows
-        for key in ("usable_share", "tokens_per_s", "median_proposal_gap")
+        for key in ("usable_share", "tokens_per_s", "median_proposal_gap", "seconds_per_round")
     }
-    flat["qwen_seconds_per_round"] = rows["qwen"]["seconds_per_round"]
-    flat["smollm2_seconds_per_round"] = rows["smollm2"]["seconds_per_round"]
     print(json.dumps({**flat, "rounds": len(rounds), "load_avg_1min": load, "results": rows}))
 
 

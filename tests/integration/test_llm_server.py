@@ -5,6 +5,7 @@ Each server runs in its own process on 127.0.0.1 on a free port and is stopped b
 
 from __future__ import annotations
 
+import json
 import signal
 import socket
 import subprocess
@@ -170,3 +171,22 @@ def test_a_server_killed_mid_call_is_retried_then_the_round_is_skipped(tmp_path)
     assert "gave up after 3 attempt(s)" in result.reason
     (record,) = proposer.gateway.log.records
     assert (record.outcome, record.attempts) == ("unavailable", 3)
+
+
+def test_a_real_llama_cpp_server_constrains_a_structured_request(server, tmp_path) -> None:
+    """llama.cpp's server honours response_format's JSON schema: the answer is the bounded list
+    and nothing else, and the client never had to fall back."""
+    cfg = config(
+        server.url,
+        tmp_path,
+        proposer={"num_proposals": 3, "max_words": 8, "template": "catalyst"},
+        sampling={"max_tokens": 120, "seed": 2, "temperature": 1.0},
+    )
+    proposer = Proposer(build_gateway(cfg), cfg)
+    result = proposer.propose(get_task("sst2"), HISTORY, round_index=0)
+    (answer,) = result.raw_answers
+    items = json.loads(answer)
+    assert 1 <= len(items) <= 3
+    assert all(isinstance(s, str) and 1 <= len(s) <= 8 * 12 for s in items)
+    (record,) = proposer.gateway.log.records
+    assert record.structured and not record.structure_refused

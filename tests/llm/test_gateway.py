@@ -10,7 +10,7 @@ import pytest
 from llm_catalyst.llm.budget import Budget, BudgetExhausted, describe_plan
 from llm_catalyst.llm.cache import ResponseCache, request_key
 from llm_catalyst.llm.calllog import MAX_LOGGED_CHARS, CallLog
-from llm_catalyst.llm.client import LLMRequest, LLMUnavailable, Usage
+from llm_catalyst.llm.client import LLMRequest, LLMUnavailable, ProposalList, Usage
 from llm_catalyst.llm.config import BudgetConfig, PriceConfig, RetryConfig, SamplingConfig
 from llm_catalyst.llm.gateway import LLMGateway
 from llm_catalyst.llm.scripted import ScriptedClient, ScriptedStep
@@ -73,6 +73,7 @@ def test_other_sample_index_is_a_new_sample(tmp_path) -> None:
         {"params": SamplingConfig(temperature=0.7, max_tokens=20, seed=4)},
         {"params": SamplingConfig(temperature=0.7, max_tokens=21, seed=3)},
         {"messages": ({"role": "user", "content": "Write prompts!"},)},
+        {"structure": ProposalList(max_items=4, max_chars=240)},
     ],
 )
 def test_every_request_field_is_in_the_key(change) -> None:

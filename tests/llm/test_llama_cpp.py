@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from llm_catalyst.data.registry import get_task
-from llm_catalyst.llm.client import LLMClient, LLMRequest
+from llm_catalyst.llm.client import LLMClient, LLMRequest, ProposalList
 from llm_catalyst.llm.config import LLMConfig, SamplingConfig
 from llm_catalyst.llm.gateway import build_client, build_gateway
 from llm_catalyst.llm.llama_cpp import LlamaCppClient
@@ -85,3 +87,41 @@ def test_qwen_preset_proposes_through_the_client_protocol(tmp_path) -> None:
     assert again.raw_answers == first.raw_answers  # same seed, same text
     other = proposer.propose(get_task("sst2"), history, round_index=1)
     assert other.raw_answers != first.raw_answers
+
+
+def test_a_structured_request_is_answered_with_a_bounded_json_list() -> None:
+    """llama.cpp constrains its sampling to the list: the answer is JSON and nothing else,
+    within the request's bounds, still streamed (so a stop can cancel it)."""
+    client = LlamaCppClient("smollm2-135m-instruct", n_ctx=512)
+    assert client.supports_structured
+    request = LLMRequest(
+        ({"role": "user", "content": "Write prompts for judging film reviews."},),
+        SamplingConfig(n=2, temperature=1.0, max_tokens=120, seed=5),
+        structure=ProposalList(max_items=2, max_chars=40),
+    )
+    answer = client.complete(request)
+    assert answer.finish_reasons == ("stop", "stop"), answer.texts
+    for text in answer.texts:
+        items = json.loads(text)
+        assert 1 <= len(items) <= 2
+        assert all(isinstance(s, str) and 1 <= len(s) <= 40 for s in items)
+    plain = client.complete(LLMRequest(request.messages, request.params))
+    assert plain.texts != answer.texts
+
+
+def test_a_structured_round_is_parsed_as_json(tmp_path) -> None:
+    config = LLMConfig.model_validate(
+        {
+            "model": "smollm2-135m-instruct",
+            "n_ctx": 1024,
+            "cache": {"enabled": False},
+            "call_log": str(tmp_path / "calls.jsonl"),
+            "sampling": {"seed": 1, "max_tokens": 120},
+            "proposer": {"num_proposals": 3, "max_words": 10},
+        }
+    )
+    history = [ScoredPrompt("Was the reviewer happy with this movie?", 0.55, 0.72)]
+    result = Proposer(build_gateway(config), config).propose(get_task("sst2"), history, 0)
+    assert result.parse_methods == ("json",), result.raw_answers
+    assert len(json.loads(result.raw_answers[0])) <= 3
+    assert '"structured": true' in (tmp_path / "calls.jsonl").read_text()

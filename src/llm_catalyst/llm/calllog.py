@@ -31,6 +31,9 @@ class CallRecord:
     cost_usd: float = 0.0
     texts: list[str] = field(default_factory=list)
     truncated: bool = False
+    # Asked for a constrained answer, and why it came without the constraint ("" if it did not).
+    structured: bool = False
+    structure_refused: str = ""
     error: str = ""
     time: float = field(default_factory=time.time)
 
@@ -44,7 +47,9 @@ class CallRecord:
         **extra: object,
     ) -> CallRecord:
         record = cls(identity=dict(identity), request=request.to_json(), outcome=outcome)
+        record.structured = request.structure is not None
         if completion is not None:
+            record.structure_refused = completion.structure_refused
             record.prompt_tokens = completion.usage.prompt_tokens
             record.completion_tokens = completion.usage.completion_tokens
             record.texts = [t[:MAX_LOGGED_CHARS] for t in completion.texts]

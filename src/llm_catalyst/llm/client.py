@@ -22,17 +22,41 @@ class Message(TypedDict):
 
 
 @dataclass(frozen=True)
+class ProposalList:
+    """The shape a structured request asks its answer to take: a JSON list of at most
+    ``max_items`` non-empty strings of at most ``max_chars`` characters each.
+
+    A back-end that constrains its sampling to it (llama.cpp's grammar, a server's
+    ``response_format``) cannot wrap the list in fences and prose, nor run on past it, so no
+    answer is lost to parsing and no token is spent on text that is thrown away.
+    """
+
+    max_items: int
+    max_chars: int
+
+    def json_schema(self) -> dict[str, object]:
+        return {
+            "type": "array",
+            "items": {"type": "string", "minLength": 1, "maxLength": self.max_chars},
+            "minItems": 1,
+            "maxItems": self.max_items,
+        }
+
+
+@dataclass(frozen=True)
 class LLMRequest:
     """Everything that determines an answer, plus ``sample_index``.
 
     Two requests that differ only in ``sample_index`` are distinct cache entries: asking the
     same question twice on purpose gets two samples, while re-running a finished experiment
-    replays the same answers.
+    replays the same answers. ``structure``, when set, asks for a constrained answer; it is part
+    of the key, so an answer given without the constraint is never replayed as a constrained one.
     """
 
     messages: tuple[Message, ...]
     params: SamplingConfig
     sample_index: int = 0
+    structure: ProposalList | None = None
 
     def __post_init__(self) -> None:
         if self.params.seed == "run":
@@ -40,11 +64,15 @@ class LLMRequest:
             raise ValueError("a request needs its call's seed, not 'run'; Proposer resolves it")
 
     def to_json(self) -> dict[str, object]:
-        return {
+        data: dict[str, object] = {
             "messages": [dict(m) for m in self.messages],
             "params": self.params.model_dump(),
             "sample_index": self.sample_index,
         }
+        if self.structure is not None:
+            # Only when set: the cache keys of unconstrained requests stay what they were.
+            data["structure"] = asdict(self.structure)
+        return data
 
 
 @dataclass(frozen=True)
@@ -65,12 +93,17 @@ class Usage:
 
 @dataclass(frozen=True)
 class Completion:
-    """The answer to one request: one text per sample (a server may return fewer than n)."""
+    """The answer to one request: one text per sample (a server may return fewer than n).
+
+    ``structure_refused`` says why a structured request was answered without its constraint
+    (the server refused it), so the call log tells a constrained answer from a parsed one.
+    """
 
     texts: tuple[str, ...]
     usage: Usage
     model: str
     finish_reasons: tuple[str, ...] = ()
+    structure_refused: str = ""
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -78,6 +111,7 @@ class Completion:
             "usage": asdict(self.usage),
             "model": self.model,
             "finish_reasons": list(self.finish_reasons),
+            "structure_refused": self.structure_refused,
         }
 
     @classmethod
@@ -87,6 +121,7 @@ class Completion:
             usage=Usage(**data["usage"]),
             model=data["model"],
             finish_reasons=tuple(data.get("finish_reasons", ())),
+            structure_refused=data.get("structure_refused", ""),
         )
 
 
@@ -119,6 +154,8 @@ class LLMClient(Protocol):
 
     ``identity`` names the back-end and model for cache keys, prices and logs (never a key).
     ``has_chat_template`` is False for base models, which get list-continuation prompting.
+    ``supports_structured``: the back-end can constrain an answer to a request's ``structure``;
+    the proposer asks for one only then.
     """
 
     @property
@@ -127,6 +164,9 @@ class LLMClient(Protocol):
     @property
     def has_chat_template(self) -> bool: ...
 
+    @property
+    def supports_structured(self) -> bool: ...
+
     def complete(self, request: LLMRequest) -> Completion: ...
 
 
@@ -134,9 +174,11 @@ class InProcessClient:
     """What every back-end that runs one named model in this process (``local_hf``,
     ``llama_cpp``, ``scripted``) shares: its identity, its chat-template flag, the plain prompt
     a base model reads and one wording of failure. ``backend`` names the back-end; the subclass
-    sets ``_name`` and ``_chat`` when it loads the model."""
+    sets ``_name`` and ``_chat`` when it loads the model. Only llama.cpp constrains its
+    answers; ``local_hf`` and ``scripted`` answer a structured request as a plain one."""
 
     backend: ClassVar[str]
+    supports_structured: ClassVar[bool] = False
     _name: str
     _chat: bool
 

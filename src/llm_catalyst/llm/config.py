@@ -241,6 +241,14 @@ class LLMConfig(_Section):
         "machine's cores). Its seeded answers depend on it, and grid workers that together "
         "exceed the cores slow every call many times over",
     )
+    structured: bool = Field(
+        True,
+        description="constrain each answer to a JSON list of at most `num_proposals` strings "
+        "where the back-end can (llama_cpp: its grammar; openai: `response_format`, and a "
+        "server that refuses it is asked again without it, then never again in the run), so "
+        "no answer is lost to parsing; local_hf, scripted and list continuations are never "
+        "constrained, and the parser reads whatever comes back",
+    )
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     cache: CacheConfig = Field(default_factory=CacheConfig)

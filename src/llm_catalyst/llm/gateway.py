@@ -82,6 +82,10 @@ class LLMGateway:
     def has_chat_template(self) -> bool:
         return self.client.has_chat_template
 
+    @property
+    def supports_structured(self) -> bool:
+        return self.client.supports_structured
+
     def call(self, request: LLMRequest) -> CallResult:
         identity = self.client.identity
         key = request_key(identity, request)

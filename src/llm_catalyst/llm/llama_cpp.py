@@ -13,6 +13,9 @@ prompt cache, one slot), a reused server answers exactly as a fresh one.
 
 Answers are streamed from a thread of their own, so that a stop is honoured during one
 (``_generate``); the streamed text is the text the same call answers whole.
+
+A structured request sends its JSON schema, which llama.cpp turns into a grammar that the
+sampler follows token by token: the answer is the list and nothing else, on both endpoints.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ _SERVERS: dict[tuple[str, int, int | None], tuple[Any, bool]] = {}
 
 class LlamaCppClient(InProcessClient):
     backend = "llama_cpp"
+    supports_structured = True
 
     def __init__(self, model: str, *, n_ctx: int = 2048, n_threads: int | None = None):
         try:
@@ -80,6 +84,8 @@ class LlamaCppClient(InProcessClient):
             }
             if p.seed is not None:
                 body["seed"] = p.seed + i
+            if request.structure is not None:
+                body["json_schema"] = request.structure.json_schema()
             if self._chat:
                 body["messages"] = [dict(m) for m in request.messages]
                 handle = self._server.handle_chat_completions

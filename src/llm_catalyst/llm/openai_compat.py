@@ -5,13 +5,22 @@ and lives only inside the ``openai`` client object: it is not part of ``identity
 key, the call log or any error message (server text quoted in errors is scrubbed of it).
 The ``openai`` package's own retries are switched off; ``gateway.py`` retries with one policy
 for every back-end.
+
+A structured request asks for its JSON list through ``response_format`` (llama.cpp and vLLM
+servers constrain their sampling to it). A server that refuses the field (HTTP 400 or 422, where
+the same request without it is answered) is asked once more without it, and never again for the
+life of the client, which is the run: the answer says so (``structure_refused``) and is parsed
+as any other.
 """
 
 from __future__ import annotations
 
 import email.utils
+import logging
 import os
+from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import openai
 
@@ -20,18 +29,25 @@ from llm_catalyst.llm.client import (
     Completion,
     LLMRequest,
     LLMUnavailable,
+    ProposalList,
     TransientLLMError,
     Usage,
 )
+
+_log = logging.getLogger(__name__)
 
 # Local servers (llama.cpp, vLLM, Ollama) accept any key, but the openai package insists on one.
 _NO_KEY = "no-key"
 _RETRYABLE_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 _QUOTED_BODY_CHARS = 300
+# What servers answer to a request field they do not support.
+_REFUSED_STATUS = frozenset({400, 422})
 
 
 class OpenAICompatClient:
     """Chat completions over HTTP; any server that speaks the OpenAI chat API works."""
+
+    supports_structured = True
 
     def __init__(
         self,
@@ -57,6 +73,8 @@ class OpenAICompatClient:
         self._client = openai.OpenAI(
             api_key=key, base_url=base_url, timeout=timeout_s, max_retries=0
         )
+        # Why the server refused response_format, once it has; then no request carries it.
+        self._structure_refused = ""
 
     @property
     def identity(self) -> dict[str, str]:
@@ -67,19 +85,8 @@ class OpenAICompatClient:
         return True
 
     def complete(self, request: LLMRequest) -> Completion:
-        p = request.params
-        # Unset options are left out rather than sent as null: some servers reject nulls.
-        optional = {"seed": p.seed, "stop": list(p.stop) or None}
         try:
-            response = self._client.chat.completions.create(
-                model=self._model,
-                messages=[dict(m) for m in request.messages],  # type: ignore[misc]
-                n=p.n,
-                temperature=p.temperature,
-                top_p=p.top_p,
-                max_tokens=p.max_tokens,
-                **{k: v for k, v in optional.items() if v is not None},
-            )
+            return self._answer(request)
         except openai.APIStatusError as exc:
             raise self._status_error(exc) from None
         except openai.APITimeoutError:
@@ -93,6 +100,47 @@ class OpenAICompatClient:
                 f"{self._base_url}: the server's answer is not a valid chat completion "
                 f"({self._scrub(str(exc))[:_QUOTED_BODY_CHARS]})"
             ) from None
+
+    def _answer(self, request: LLMRequest) -> Completion:
+        """The answer, constrained where asked and not refused; ``openai``'s errors pass."""
+        if request.structure is None:
+            return self._create(request)
+        if self._structure_refused:
+            return replace(self._create(request), structure_refused=self._structure_refused)
+        try:
+            return self._create(request, _response_format(request.structure))
+        except openai.APIStatusError as exc:
+            if exc.status_code not in _REFUSED_STATUS:
+                raise
+            refused = (
+                f"{self._base_url} refused response_format (HTTP {exc.status_code}): "
+                f"{self._scrub(exc.response.text)[:_QUOTED_BODY_CHARS]}"
+            )
+        # If this fails too, the error was not about the format: it is raised, not remembered.
+        answer = self._create(request)
+        self._structure_refused = refused
+        _log.warning("%s; asking for proposals without it for the rest of the run", refused)
+        return replace(answer, structure_refused=refused)
+
+    def _create(
+        self, request: LLMRequest, response_format: dict[str, Any] | None = None
+    ) -> Completion:
+        p = request.params
+        # Unset options are left out rather than sent as null: some servers reject nulls.
+        optional = {
+            "seed": p.seed,
+            "stop": list(p.stop) or None,
+            "response_format": response_format,
+        }
+        response = self._client.chat.completions.create(
+            model=self._model,
+            messages=[dict(m) for m in request.messages],  # type: ignore[misc]
+            n=p.n,
+            temperature=p.temperature,
+            top_p=p.top_p,
+            max_tokens=p.max_tokens,
+            **{k: v for k, v in optional.items() if v is not None},
+        )
         return self._completion(response)
 
     def _completion(self, response: object) -> Completion:
@@ -133,6 +181,15 @@ class OpenAICompatClient:
 
     def _scrub(self, text: str) -> str:
         return text.replace(self._secret, "***") if self._secret else text
+
+
+def _response_format(structure: ProposalList) -> dict[str, Any]:
+    """The OpenAI ``json_schema`` response format. Not ``strict``: OpenAI's strict mode wants
+    an object at the root; a server that refuses a list there is asked again without it."""
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": "proposals", "schema": structure.json_schema()},
+    }
 
 
 def _retry_after(response: object) -> float | None:

@@ -15,6 +15,9 @@ from typing import Literal
 
 # Answers beyond this size are cut before parsing: a misbehaving server cannot make parsing slow.
 MAX_ANSWER_CHARS = 50_000
+# A proposal's characters at most per word it may have: the parser's cap, and a structured
+# request's, so a constrained answer is never cut where the parser would accept it.
+CHARS_PER_WORD = 12
 _MAX_JSON_STARTS = 64
 _FENCE = re.compile(r"^\s*```.*$", re.MULTILINE)
 _LIST_MARKER = re.compile(r"^\s*(?:\(?\d{1,3}(?:\.\d{1,3})*[.):\]]\s*|[-*•·+]\s+)(.+)$")
@@ -62,8 +65,9 @@ def parse_proposals(
     echo: str = "",
     cut_off: bool = False,
 ) -> ParseResult:
-    """Candidates from ``raw``, cleaned and filtered; ``max_chars`` defaults to 12 per word."""
-    char_limit = max_chars if max_chars is not None else 12 * max_words
+    """Candidates from ``raw``, cleaned and filtered; ``max_chars`` defaults to
+    ``CHARS_PER_WORD`` per word."""
+    char_limit = max_chars if max_chars is not None else CHARS_PER_WORD * max_words
     method, candidates = _candidates(_FENCE.sub("", raw[:MAX_ANSWER_CHARS]))
     tried_keys = {prompt_key(t) for t in tried}
     echo_keys = {prompt_key(_clean(line)) for line in echo.splitlines()}

@@ -22,10 +22,10 @@ from llm_catalyst.data.tasks import Task
 from llm_catalyst.errors import ConfigError, DataError
 from llm_catalyst.jsonio import read_json_items
 from llm_catalyst.llm.budget import BudgetExhausted, describe_plan
-from llm_catalyst.llm.client import LLMRequest, LLMUnavailable, Message, Usage
+from llm_catalyst.llm.client import LLMRequest, LLMUnavailable, Message, ProposalList, Usage
 from llm_catalyst.llm.config import LLMConfig
 from llm_catalyst.llm.gateway import LLMGateway
-from llm_catalyst.llm.parsing import Method, Rejection, parse_proposals
+from llm_catalyst.llm.parsing import CHARS_PER_WORD, Method, Rejection, parse_proposals
 
 BUILTIN_TEMPLATES = ("catalyst", "paper", "list", "informed")
 _STUB = ("1.", "1)", "-", "*")
@@ -136,6 +136,14 @@ class Proposer:
             )
         return extra.fitted_words
 
+    def structure(self, stub: str, max_words: int) -> ProposalList | None:
+        """The JSON list a call asks for (``llm.structured``), or None: when it is off, when the
+        back-end cannot constrain its answer, and for a list continuation (``stub``), whose
+        answer goes on with numbered lines after "1.", which no JSON list can."""
+        if stub or not (self.config.structured and self.gateway.supports_structured):
+            return None
+        return ProposalList(self.config.proposer.num_proposals, CHARS_PER_WORD * max_words)
+
     def render(
         self, task: Task, pool: Sequence[ScoredPrompt], extra: MetaInput = MetaInput()
     ) -> list[Message]:
@@ -190,6 +198,7 @@ class Proposer:
         if stub:
             # A list continuation would run on past the items asked for.
             stop += (f"\n{settings.num_proposals + 1}{stub[-1]}" if stub[0].isdigit() else "\n\n",)
+        structure = self.structure(stub, max_words)
         known = [h.text for h in [*pool, *extra.own_history]] + list(tried)
         accepted: list[str] = []
         rejected: list[Rejection] = []
@@ -207,7 +216,9 @@ class Proposer:
                 update={"seed": None if seed is None else seed + index, "stop": stop}
             )
             try:
-                result = self.gateway.call(LLMRequest(messages, params, sample_index=index))
+                result = self.gateway.call(
+                    LLMRequest(messages, params, sample_index=index, structure=structure)
+                )
             except LLMUnavailable as exc:
                 status, reason = "unavailable", f"LLM unavailable: {exc}"
                 break
