@@ -165,17 +165,23 @@ def test_sigkill_then_resume_gives_the_uninterrupted_result(tmp_path, shared_dat
     assert reference[0]["compute"]["dev_prompts_reused"] > 0
 
 
-def test_ctrl_c_writes_a_checkpoint_then_resume_gives_the_same_result(
-    tmp_path, shared_data_dir, reference
+@pytest.mark.parametrize(
+    ("signum", "name"), [(signal.SIGINT, "Ctrl-C"), (signal.SIGTERM, "SIGTERM")]
+)
+def test_a_stop_signal_writes_a_checkpoint_then_resume_gives_the_same_result(
+    tmp_path, shared_data_dir, reference, signum, name
 ):
+    """Ctrl-C, or SIGTERM as ``kill``, Slurm and Kubernetes send it: the same stop."""
     child = _start_child(tmp_path, shared_data_dir)
     run_dir = _wait_for(child, tmp_path / "runs", _past_round_one)
-    child.send_signal(signal.SIGINT)
+    child.send_signal(signum)
     _, stderr = child.communicate(timeout=60)
     assert child.returncode == 130, stderr
+    assert f"{name}: stopping" in stderr
     assert f"--resume {run_dir}" in stderr
-    # The run stops at the first step boundary after Ctrl-C, usually mid-stage (steps 4-5),
-    # where no regular checkpoint is written: the checkpoint must be at that very step.
+    # The run stops at the first step boundary after the signal, usually mid-stage (steps 4-5),
+    # where no stage-end checkpoint is written (or in round 2 if the child was slow): either way
+    # the checkpoint must be at the last step logged.
     stopped_at = max(e["step"] for e in _events(run_dir) if e["event"] == "train_step")
     checkpoint = torch.load(run_dir / "checkpoint.pt", weights_only=True)
     assert checkpoint["trainer"]["step"] == stopped_at >= 4

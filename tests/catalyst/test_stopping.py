@@ -29,13 +29,9 @@ from llm_catalyst.llm.llama_cpp import LlamaCppClient
 from tests.catalyst.small_runs import ANSWER, run_settings, script
 from tests.catalyst.test_resume import (
     _arguments,
-    _events,
     _outcome,
-    _past_round_one,
     _resume,
     _run_dir,
-    _start_child,
-    _wait_for,
 )
 
 
@@ -49,25 +45,6 @@ def reference(tmp_path_factory, shared_data_dir) -> tuple[dict, list[dict]]:
 
 def _checkpoint_step(run_dir: Path) -> int:
     return torch.load(run_dir / "checkpoint.pt", weights_only=True)["trainer"]["step"]
-
-
-def test_sigterm_writes_a_checkpoint_says_how_to_resume_and_resume_gives_the_same_result(
-    tmp_path, shared_data_dir, reference
-):
-    child = _start_child(tmp_path, shared_data_dir)
-    run_dir = _wait_for(child, tmp_path / "runs", _past_round_one)
-    child.send_signal(signal.SIGTERM)
-    _, stderr = child.communicate(timeout=60)
-    assert child.returncode == 130, stderr
-    assert "SIGTERM: stopping" in stderr
-    assert f"--resume {run_dir}" in stderr
-    # Stopped at a step boundary (in stage 2), or in round 2 if the child was slow: either way
-    # the checkpoint holds the last step logged.
-    stopped_at = max(e["step"] for e in _events(run_dir) if e["event"] == "train_step")
-    assert _checkpoint_step(run_dir) == stopped_at >= 4
-    assert not (run_dir / "results.json").exists()
-    _resume(run_dir)
-    assert _outcome(run_dir) == reference
 
 
 def test_a_stop_asked_just_before_a_run_starts_stops_it_in_its_set_up(tmp_path, shared_data_dir):
