@@ -64,6 +64,9 @@ class InterruptAt:
         pass
 
 
+DATA_PLACEHOLDER = "<shared data>"
+
+
 def golden_outcome(method: str, work: Path, data_dir: Path) -> dict[str, Any]:
     """Run ``method`` in ``work``, interrupt it, resume it, and reduce its run directory."""
     settings = run_settings(work, data_dir, script(work, [ANSWER] * 4), method=method, **SETTINGS)
@@ -81,20 +84,28 @@ def golden_outcome(method: str, work: Path, data_dir: Path) -> dict[str, Any]:
         result = resume(config.output_dir / "golden", progress=InterruptAt("never", 0))
     finally:
         torch.set_num_threads(before)
-    return reduce(result.run_dir)
+    return reduce(result.run_dir, data_dir)
 
 
-def reduce(run_dir: Path) -> dict[str, Any]:
-    """results.json less its times and paths; events.jsonl less its times."""
-    results = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+def reduce(run_dir: Path, data_dir: Path) -> dict[str, Any]:
+    """results.json less its times and paths; events.jsonl less its times.
+
+    The data folder is written as ``DATA_PLACEHOLDER`` so that a fixture recorded on one
+    machine compares equal on a clone where ``../shared`` lies elsewhere.
+    """
+    results = json.loads(_portable((run_dir / "results.json").read_text(encoding="utf-8"), data_dir))
     for key in RUN_KEYS_DROPPED:
         results.pop(key, None)
     events = []
     for line in (run_dir / "events.jsonl").read_text(encoding="utf-8").splitlines():
-        event = json.loads(line)
+        event = json.loads(_portable(line, data_dir))
         event.pop("time", None)
         events.append(event)
     return {"results": results, "events": events}
+
+
+def _portable(text: str, data_dir: Path) -> str:
+    return text.replace(json.dumps(str(data_dir.resolve()))[1:-1], DATA_PLACEHOLDER)
 
 
 def fixture_path(method: str) -> Path:
