@@ -76,7 +76,9 @@ class ComputeSpent(Record):
 
     ``gradient_steps`` counts every optimizer step, probes included; ``probe_steps`` those
     taken inside probes (the winners' included, which extend the kept trajectory) and
-    ``discarded_probe_steps`` those of the probed candidates that did not continue.
+    ``discarded_probe_steps`` those of the probed candidates that did not continue;
+    ``race_steps`` those a start race took (every entrant's, the winner's included) and
+    ``discarded_race_steps`` those of the entrants it cut.
 
     A run counts into one instance as it goes (so it is mutable, unlike the other records) and
     sets the gradient steps when it ends.
@@ -94,8 +96,17 @@ class ComputeSpent(Record):
     test_forward_passes: int = Field(0, ge=0)
     probe_steps: int = Field(default=0, ge=0)
     discarded_probe_steps: int = Field(default=0, ge=0)
+    # Written since the start race: absent (0) in older results.json.
+    race_steps: int = Field(default=0, ge=0)
+    discarded_race_steps: int = Field(default=0, ge=0)
     # Written since the meta-prompt's errors ingredient: absent (0) in older results.json.
     train_forward_passes: int = Field(0, ge=0)
+
+    @property
+    def discarded_steps(self) -> int:
+        """Optimizer steps taken on copies the run did not continue from: they count against
+        ``train.steps`` but are not in the kept trajectory."""
+        return self.discarded_probe_steps + self.discarded_race_steps
 
 
 class SchedulePlan(Record):
@@ -138,6 +149,7 @@ class RunResults(Record):
     schedule: ScheduleRecord | None = None
     rounds_done: int = 0
     restarts: int = 0
+    race: RaceRecord | None = None
     wall_clock: WallClock | None = None
     llm: LLMUsage | None = None
     compute: ComputeSpent | None = None
@@ -292,6 +304,49 @@ class RaceStage(Record):
     kept: int
 
 
+class RaceEntrant(OriginRecord):
+    """An entrant of a start race (methods race, random-race, llm-init): ``text`` is what fits
+    the prompt's P slots; ``written`` the LLM's text when the fit cut it."""
+
+    index: int
+    written: str | None = None
+
+
+class RaceLeg(Record):
+    """One entrant's leg of one rung of a start race: it took ``train_losses``' steps from its
+    own state (rung 0, the zero-step rung, takes none), reaching ``steps`` of its own, and then
+    scored ``dev_loss`` and ``dev_accuracy`` on the whole dev split."""
+
+    rung: int
+    entrant: int
+    steps: int
+    train_losses: tuple[float, ...] = ()
+    dev_loss: float
+    dev_accuracy: float
+    dev_n: int
+
+
+class RaceCut(Record):
+    """The end of a rung: its entrants best first (by dev loss, ties by dev accuracy) and the
+    ones that went on."""
+
+    rung: int
+    ranking: tuple[int, ...]
+    survivors: tuple[int, ...]
+
+
+class RaceRecord(Record):
+    """A run's start race in results.json: the entrants, every leg and cut, the winner, and the
+    optimizer steps the race took (``discarded_steps`` of them on the entrants it cut)."""
+
+    entrants: tuple[RaceEntrant, ...]
+    legs: tuple[RaceLeg, ...] = ()
+    cuts: tuple[RaceCut, ...] = ()
+    winner: int
+    steps: int
+    discarded_steps: int
+
+
 class ProbeRecord(OriginRecord):
     """One entrant of a round's probes: its dev score before and after the k probe steps, the
     train loss of each step, and whether the run continued from it."""
@@ -338,6 +393,22 @@ class RestartEvent(CandidateRecord, Event):
     round: int | None = None
     moments: str | None = None
     improved: bool = False
+
+
+class RaceEntrantsEvent(Event):
+    """A start race's field, and what its source said (LLM status, rejected and cut texts)."""
+
+    kind: ClassVar[str] = "race_entrants"
+    entrants: tuple[RaceEntrant, ...]
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class RaceLegEvent(RaceLeg, Event):
+    kind: ClassVar[str] = "race_leg"
+
+
+class RaceCutEvent(RaceCut, Event):
+    kind: ClassVar[str] = "race_cut"
 
 
 class ResumeEvent(Event):

@@ -37,13 +37,20 @@ SETTINGS: dict[str, Any] = {
     "loop.selection": "best",
     "loop.margin": 0.0,
     "evaluate_zero_shot": True,
+    # The start race of race and random-race: 4 entrants (the random start, the instruction and
+    # 2 texts) in rungs of 4 and 2 of 2 steps: 12 of 20 steps. Added with those methods.
+    "race.rung_steps": 2,
 }
 
 # Where each run is interrupted: a gradient step outside any round (the stop is honoured after
 # it), or for llm-only, which takes no step, the start of its test evaluation, after its last
 # round (a stop inside a round leaves it, to be done again on resume; the fixture was written
 # when a stop in the last round let it end: the run resumed after it, as it does here).
-STOP_AT: dict[str, tuple[str, int]] = {"llm-only": ("test", 0)}
+STOP_AT: dict[str, tuple[str, int]] = {
+    "llm-only": ("test", 0),
+    "race": ("race rung 1", 3),  # the second entrant's first step: stopped after its leg
+    "random-race": ("race rung 1", 3),
+}
 STOP_STEP = 5
 
 RUN_KEYS_DROPPED = ("wall_clock", "run_dir")

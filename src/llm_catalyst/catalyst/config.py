@@ -125,6 +125,33 @@ class LoopConfig(BaseModel):
         return max(self.race_finalists, self.probe_top if self.probe_steps else 1)
 
 
+class RaceConfig(BaseModel):
+    """The start race of methods race and random-race (docs/design.md, "The start race").
+
+    Before any gradient step the entrants are the seed's random start, the task's instruction
+    (where the task has one) and K = ``llm.proposer.num_proposals`` texts from the source (the
+    LLM, or random tokens for random-race). Successive halving on dev: every surviving entrant
+    takes ``rung_steps`` steps from its own state (its own moments, never reset), the best
+    1/``eta`` by dev loss go on, and the last one continues for the rest of ``train.steps``,
+    which counts every entrant's steps. llm-init ranks the same entrants by their dev loss
+    before any step and starts from the best, with no rung of steps.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    rung_steps: int = Field(4, ge=1, description="steps r each surviving entrant takes per rung")
+    eta: int = Field(
+        2, ge=2, description="the field is cut to its best 1/eta (rounded up) after each rung"
+    )
+    zero_step_rung: bool = Field(
+        False,
+        description="cut the field once by the entrants' dev loss before any step, then race",
+    )
+    instruction: bool = Field(
+        True, description="the task's hand-written instruction enters (where the task has one)"
+    )
+
+
 class RunConfig(BaseModel):
     """Everything one run needs; written verbatim (protocol choices applied) to config.yaml."""
 
@@ -154,6 +181,7 @@ class RunConfig(BaseModel):
     prompt: PromptConfig = PromptConfig()
     train: TrainConfig = TrainConfig()
     loop: LoopConfig = LoopConfig()
+    race: RaceConfig = RaceConfig()
     llm: LLMConfig = LLMConfig()
     output_dir: Path = Field(Path("runs"), description="where run directories go")
     evaluate_zero_shot: bool = Field(

@@ -89,6 +89,9 @@ def results_record(
         schedule=parts.schedule.record(),
         rounds_done=state.rounds_done,
         restarts=state.restarts,
+        race=None
+        if state.race is None
+        else state.race.record(compute.race_steps, compute.discarded_race_steps),
         wall_clock=WallClock(**state.clock.totals()),
         llm=llm_usage(parts, state),
         compute=compute,

@@ -97,7 +97,7 @@ class CatalystLoop:
                 record = self._round(round)  # b-f
             self.state.rounds_done = round.index + 1
             self.output.end_round(record)
-        final_step = self.schedule.total_steps - self.state.compute.discarded_probe_steps
+        final_step = self.schedule.total_steps - self.state.compute.discarded_steps
         self._train(until=final_step, stage="final stage" if rounds else "gradient")  # 3
         self.output.checkpoint()
 
@@ -178,8 +178,8 @@ class CatalystLoop:
         return events
 
     def _executed(self) -> int:
-        """Optimizer steps executed so far: the kept trajectory's and the discarded probes'."""
-        return self.trainer.step + self.state.compute.discarded_probe_steps
+        """Optimizer steps executed so far: the kept trajectory's and the discarded copies'."""
+        return self.trainer.step + self.state.compute.discarded_steps
 
     def _dev_eval(self, prompt: torch.Tensor, result: Metrics | None = None) -> DevEvalEvent:
         """S scored on dev (unless already scored) and offered to the best-so-far."""

@@ -27,7 +27,9 @@ class Method:
     """``trains`` False: no gradient step at all, an OPRO-style search over hard prompts.
     ``source`` None: no rounds (plain prompt tuning). ``init_from_instruction``: the soft
     prompt starts from the task's hand-written instruction (fitted by ``prompt.fit``) instead
-    of ``prompt.init``."""
+    of ``prompt.init``. ``starts``: the method races its start (catalyst/race.py) among the
+    seed's random start, the task's instruction and the K texts this source writes; ``rungs``
+    False ranks them by dev loss before any step instead of racing them."""
 
     name: str
     summary: str
@@ -35,6 +37,8 @@ class Method:
     needs_llm: bool = False
     source: SourceBuilder | None = None
     init_from_instruction: bool = False
+    starts: SourceBuilder | None = None
+    rungs: bool = True
 
 
 def llm_source(parts: RunParts, state: LoopState) -> ProposalSource:
@@ -113,6 +117,33 @@ register(
         summary="gradient stages with the LLM proposing restarts between them",
         needs_llm=True,
         source=llm_source,
+    )
+)
+
+register(
+    Method(
+        name="race",
+        summary="successive halving on dev among LLM-written starts, the instruction and the "
+        "random start, inside the gradient budget; the winner trains on",
+        needs_llm=True,
+        starts=llm_source,
+    )
+)
+register(
+    Method(
+        name="random-race",
+        summary="race's control: the same race with random-token starts in place of the LLM's",
+        starts=random_source,
+    )
+)
+register(
+    Method(
+        name="llm-init",
+        summary="the start with the lowest dev loss among race's entrants, before any step; "
+        "no race",
+        needs_llm=True,
+        starts=llm_source,
+        rungs=False,
     )
 )
 

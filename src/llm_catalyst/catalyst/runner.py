@@ -19,10 +19,11 @@ from llm_catalyst.catalyst.config import RunConfig, load_run_config
 from llm_catalyst.catalyst.domain import Candidate, rounds_of
 from llm_catalyst.catalyst.finish import evaluate_on_test, results_record, save_artifact
 from llm_catalyst.catalyst.loop import CatalystLoop
-from llm_catalyst.catalyst.methods import get_method
+from llm_catalyst.catalyst.methods import SourceBuilder, get_method
 from llm_catalyst.catalyst.output import RunOutput, RunProgress
 from llm_catalyst.catalyst.parts import RunParts
 from llm_catalyst.catalyst.protocols import run_name, selection_split
+from llm_catalyst.catalyst.race import StartRace, race_field
 from llm_catalyst.catalyst.search import HardPromptSearch
 from llm_catalyst.catalyst.setup import setup
 from llm_catalyst.catalyst.sources import MainProcessSource, ProposalSource
@@ -208,8 +209,7 @@ class Recipe:
         step, rounds = self._step(parts), state.rounds_done
         self.run_dir.log(ResumeEvent(step=step, round=rounds))
         self.console.print(f"resumed at step {step}, round {rounds}")
-        executed = step + state.compute.discarded_probe_steps
-        progress.stepped(executed if self.method.trains else rounds)
+        progress.stepped(self._executed(parts, state) if self.method.trains else rounds)
 
     def _zero_shot(self, parts: RunParts, state: LoopState) -> tuple[Metrics, bool]:
         """The zero-shot score on test, and whether it was reused from the grid's cache
@@ -247,6 +247,8 @@ class Recipe:
                 source, parts.scorer, state, rounds, Candidate(text, start, "initial"), output
             ).run()
             return
+        if self.method.starts is not None:
+            self._race(parts, state, output)
         CatalystLoop(
             trainer=parts.trainer,
             scorer=parts.scorer,
@@ -258,11 +260,42 @@ class Recipe:
             output=output,
         ).run()
 
+    def _race(self, parts: RunParts, state: LoopState, output: RunOutput) -> None:
+        """The start race (catalyst/race.py) among the random start, the instruction and the
+        texts of the method's ``starts`` source, before the final stage."""
+        assert parts.trainer is not None and self.method.starts is not None
+        starts = self._main_process(self.method.starts, parts, state)
+        race, prompt = self.config.race, self.config.prompt
+        field = functools.partial(
+            race_field,
+            parts.initial,
+            parts.splits.task,
+            parts.vocab,
+            prompt,
+            race.instruction,
+            starts,
+        )
+        StartRace(
+            trainer=parts.trainer,
+            scorer=parts.scorer,
+            state=state,
+            rung_steps=race.rung_steps,
+            eta=race.eta,
+            zero_step_rung=race.zero_step_rung,
+            rungs=self.method.rungs,
+            output=output,
+        ).run(field)
+
     def _source(self, parts: RunParts, state: LoopState) -> ProposalSource | None:
         """The method's proposal source, asked on the main process only."""
         if self.method.source is None:
             return None
-        main = self.method.source(parts, state) if self.dist.is_main else None
+        return self._main_process(self.method.source, parts, state)
+
+    def _main_process(
+        self, build: SourceBuilder, parts: RunParts, state: LoopState
+    ) -> MainProcessSource:
+        main = build(parts, state) if self.dist.is_main else None
         return MainProcessSource(main, self.dist)
 
     def _diverged(self, error: NonFiniteLossError, parts: RunParts) -> TrainingError:
@@ -287,7 +320,7 @@ class Recipe:
             test = evaluate_on_test(parts, state, self.dist)
         if self.dist.is_main:
             save_artifact(parts, state, test, self.run_dir)
-        steps = self._step(parts) + state.compute.discarded_probe_steps  # every optimizer step
+        steps = self._executed(parts, state)
         results = results_record(parts, state, test, steps, self.run_dir)
         self.run_dir.write_results(results)
         self.dist.finish()
@@ -314,3 +347,12 @@ class Recipe:
     @staticmethod
     def _step(parts: RunParts) -> int:
         return 0 if parts.trainer is None else parts.trainer.step
+
+    @classmethod
+    def _executed(cls, parts: RunParts, state: LoopState) -> int:
+        """Every optimizer step the run has executed: the kept trajectory's and the discarded
+        copies' (probes, cut race entrants), or a race's so far while it runs."""
+        race = state.race
+        if race is not None and race.winner is None:
+            return state.compute.race_steps
+        return cls._step(parts) + state.compute.discarded_steps

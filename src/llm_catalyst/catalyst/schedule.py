@@ -1,10 +1,10 @@
-"""How a run divides its optimizer steps between stages, probes and the final stage, and the
-rounds that ask the proposal source: the one place that counts either.
+"""How a run divides its optimizer steps between stages, probes and the final stage, the rounds
+that ask the proposal source, and a start race's rungs: the one place that counts them.
 """
 
 from __future__ import annotations
 
-from llm_catalyst.catalyst.config import LoopConfig, RunConfig
+from llm_catalyst.catalyst.config import LoopConfig, RaceConfig, RunConfig
 from llm_catalyst.catalyst.methods import get_method
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.records import SchedulePlan, ScheduleRecord
@@ -92,3 +92,39 @@ class Schedule(SchedulePlan):
     def record(self) -> ScheduleRecord:
         """What results.json and the plan event hold: the plan and its total."""
         return ScheduleRecord(**self.model_dump(), total_steps=self.total_steps)
+
+
+def survivors(field: int, eta: int) -> int:
+    """How many of a rung's ``field`` entrants go on: the best 1/eta, rounded up."""
+    return max(1, -(-field // eta))
+
+
+def race_fields(entrants: int, race: RaceConfig) -> list[int]:
+    """The field of every rung of steps of a start race of ``entrants`` (after the zero-step
+    rung's cut, if any), down to the rung of two or more that leaves one."""
+    field = survivors(entrants, race.eta) if race.zero_step_rung else entrants
+    fields = []
+    while field > 1:
+        fields.append(field)
+        field = survivors(field, race.eta)
+    return fields
+
+
+def race_steps(entrants: int, race: RaceConfig) -> int:
+    """Optimizer steps a start race of ``entrants`` takes, every entrant's counted."""
+    return race.rung_steps * sum(race_fields(entrants, race))
+
+
+def check_race_budget(config: RunConfig, entrants: int) -> None:
+    """Refuse a race that could take more than ``train.steps`` with ``entrants`` (the most the
+    field can hold: the random start, the instruction and every text the source may write)."""
+    race, total = config.race, config.train.steps
+    need = race_steps(entrants, race)
+    if need > total:
+        fields = " + ".join(map(str, race_fields(entrants, race)))
+        raise ConfigError(
+            f"a start race of up to {entrants} entrants takes race.rung_steps={race.rung_steps} "
+            f"x ({fields}) = {need} steps, more than train.steps={total}; lower "
+            "race.rung_steps or llm.proposer.num_proposals, raise race.eta, set "
+            "race.zero_step_rung: true, or raise train.steps"
+        )

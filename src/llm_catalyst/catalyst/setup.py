@@ -18,7 +18,7 @@ from llm_catalyst.catalyst.domain import rounds_of
 from llm_catalyst.catalyst.methods import Method, get_method
 from llm_catalyst.catalyst.parts import RunParts
 from llm_catalyst.catalyst.protocols import protocol_splits
-from llm_catalyst.catalyst.schedule import Schedule
+from llm_catalyst.catalyst.schedule import Schedule, check_race_budget
 from llm_catalyst.catalyst.state import LoopState
 from llm_catalyst.data.sampling import evaluation_subset
 from llm_catalyst.data.tasks import Task
@@ -51,6 +51,9 @@ def setup(
             f"{config.backbone.model!r} scores through a trainable linear head that would "
             f"stay random: use a causal-LM backbone (label words) for {config.method}"
         )
+    if method.starts is not None:
+        with_instruction = config.race.instruction and bool(splits.task.instruction)
+        check_race_budget(config, 1 + with_instruction + config.llm.proposer.num_proposals)
     vocab = Vocabulary.of(backbone)
     initial = initial_prompt(config, method, vocab, splits.task)
     seed = config.data.seed
@@ -61,8 +64,8 @@ def setup(
     proposer = None
     if method.needs_llm and dist.is_main:
         proposer = build_proposer(config, backbone, run_dir)
-        rounds = rounds_of(config.loop.rounds, config.loop.init_round and method.trains)
-        console.print(proposer.plan(len(rounds)))
+        rounds = len(rounds_of(config.loop.rounds, config.loop.init_round and method.trains))
+        console.print(proposer.plan(1 if method.starts is not None else rounds))
     trainer = None
     if method.trains:
         trainer = PromptTrainer(

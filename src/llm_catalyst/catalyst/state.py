@@ -14,7 +14,14 @@ import torch
 
 from llm_catalyst.backbones.base import Backbone
 from llm_catalyst.catalyst.domain import Candidate, TrajectoryPoint
-from llm_catalyst.records import ComputeSpent, Metrics
+from llm_catalyst.records import (
+    ComputeSpent,
+    Metrics,
+    RaceCut,
+    RaceEntrant,
+    RaceLeg,
+    RaceRecord,
+)
 from llm_catalyst.training.best import BestTracker
 
 PHASES = ("gradient_s", "scoring_s", "llm_s")
@@ -47,6 +54,68 @@ class Clock:
 
 
 @dataclass
+class RaceProgress:
+    """A start race as far as it has gone (catalyst/race.py): its entrants (``written``: the
+    source's text where the fit cut it), the trainer state every entrant starts from, each
+    surviving entrant's state after its last leg, the legs and cuts so far, and the winner once
+    the race is over. Kept in the checkpoint, so a killed race resumes leg by leg."""
+
+    entrants: list[Candidate]
+    written: list[str | None]
+    start: dict[str, Any]
+    states: dict[int, dict[str, Any]] = field(default_factory=dict)
+    legs: list[RaceLeg] = field(default_factory=list)
+    cuts: list[RaceCut] = field(default_factory=list)
+    winner: int | None = None
+
+    def leg(self, rung: int, entrant: int) -> RaceLeg | None:
+        return next((g for g in self.legs if (g.rung, g.entrant) == (rung, entrant)), None)
+
+    def cut(self, rung: int) -> RaceCut | None:
+        return next((c for c in self.cuts if c.rung == rung), None)
+
+    def entrant_records(self) -> tuple[RaceEntrant, ...]:
+        return tuple(
+            RaceEntrant(text=c.text, origin=c.origin, detail=c.detail, index=i, written=w)
+            for i, (c, w) in enumerate(zip(self.entrants, self.written, strict=True))
+        )
+
+    def record(self, steps: int, discarded: int) -> RaceRecord:
+        assert self.winner is not None, "a race is recorded once it has a winner"
+        return RaceRecord(
+            entrants=self.entrant_records(),
+            legs=tuple(self.legs),
+            cuts=tuple(self.cuts),
+            winner=self.winner,
+            steps=steps,
+            discarded_steps=discarded,
+        )
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "entrants": [_candidate_payload(c) for c in self.entrants],
+            "written": list(self.written),
+            "start": self.start,
+            "states": {str(i): state for i, state in self.states.items()},
+            "legs": [leg.model_dump() for leg in self.legs],
+            "cuts": [cut.model_dump() for cut in self.cuts],
+            "winner": self.winner,
+        }
+
+    @classmethod
+    def from_payload(cls, payload: Mapping[str, Any]) -> RaceProgress:
+        return cls(
+            entrants=[_candidate(c) for c in payload["entrants"]],
+            written=list(payload["written"]),
+            start=payload["start"],
+            states={int(i): state for i, state in payload["states"].items()},
+            legs=[RaceLeg.model_validate(leg) for leg in payload["legs"]],
+            cuts=[RaceCut.model_validate(cut) for cut in payload["cuts"]],
+            winner=payload["winner"],
+        )
+
+
+@dataclass
 class LoopState:
     """Everything a run mutates besides the trainer and the LLM gateway.
 
@@ -71,6 +140,7 @@ class LoopState:
     best_origin: str = "initial prompt"
     zero_shot: Metrics | None = None
     scores: dict[str, Metrics] = field(default_factory=dict)
+    race: RaceProgress | None = None
 
     @classmethod
     def fresh(cls, select_by: str) -> LoopState:
@@ -104,20 +174,12 @@ class LoopState:
                 {"step": p.step, "loss": p.loss, "prompt": p.prompt} for p in self.trajectory
             ],
             "tried": list(self.tried),
-            "proposal_history": [
-                {
-                    "text": c.text,
-                    "rows": c.rows,
-                    "origin": c.origin,
-                    "detail": c.detail,
-                    "result": _dict(c.result),
-                }
-                for c in self.proposal_history
-            ],
+            "proposal_history": [_candidate_payload(c) for c in self.proposal_history],
             "skipped_rounds": self.skipped_rounds,
             "restarts": self.restarts,
             "zero_shot": _dict(self.zero_shot),
             "scores": {key: result.model_dump() for key, result in self.scores.items()},
+            "race": None if self.race is None else self.race.to_payload(),
         }
 
     @classmethod
@@ -133,15 +195,15 @@ class LoopState:
             rounds_done=payload["rounds_done"],
             trajectory=[TrajectoryPoint(**p) for p in payload["trajectory"]],
             tried=list(payload["tried"]),
-            proposal_history=[
-                Candidate(c["text"], c["rows"], c["origin"], c["detail"], _result(c["result"]))
-                for c in payload["proposal_history"]
-            ],
+            proposal_history=[_candidate(c) for c in payload["proposal_history"]],
             skipped_rounds=payload["skipped_rounds"],
             restarts=payload["restarts"],
             best_origin=saved["origin"],
             zero_shot=_result(payload["zero_shot"]),
             scores={key: Metrics.model_validate(v) for key, v in payload["scores"].items()},
+            race=None
+            if payload.get("race") is None
+            else RaceProgress.from_payload(payload["race"]),
         )
 
 
@@ -151,3 +213,23 @@ def _dict(result: Metrics | None) -> dict[str, Any] | None:
 
 def _result(values: Mapping[str, Any] | None) -> Metrics | None:
     return None if values is None else Metrics.model_validate(values)
+
+
+def _candidate_payload(candidate: Candidate) -> dict[str, Any]:
+    return {
+        "text": candidate.text,
+        "rows": candidate.rows,
+        "origin": candidate.origin,
+        "detail": candidate.detail,
+        "result": _dict(candidate.result),
+    }
+
+
+def _candidate(payload: Mapping[str, Any]) -> Candidate:
+    return Candidate(
+        payload["text"],
+        payload["rows"],
+        payload["origin"],
+        payload["detail"],
+        _result(payload["result"]),
+    )
