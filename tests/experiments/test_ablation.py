@@ -64,6 +64,28 @@ def test_a_variant_with_fewer_ingredients_within_the_tolerance_wins(tmp_path):
     )
 
 
+def test_listed_first_prefers_the_first_variant_within_the_tolerance(tmp_path):
+    """The race's recipes are listed cheapest first: within the tolerance the cheaper one
+    wins, beyond it the best does."""
+    race = AblationConfig(
+        tasks=["sst2", "mr"],
+        seeds=[1, 2],
+        base_arm="race",
+        arms={"cheap": {"race.rung_steps": 2}, "mid": {}, "dear": {"race.rung_steps": 8}},
+        tolerance=0.01,
+        tie_break="listed_first",
+    )
+    close = _runs(tmp_path / "close", {"cheap": [0.771] * 4, "mid": [0.70] * 4, "dear": [0.78] * 4})
+    choice = choose_variant(close, race)
+    assert choice is not None and (choice.chosen, choice.best) == ("cheap", "dear")
+    assert "chosen: cheap (listed first, within 1.0 points of the best, dear)" in (
+        choice_markdown(choice)
+    )
+    apart = _runs(tmp_path / "apart", {"cheap": [0.76] * 4, "mid": [0.775] * 4, "dear": [0.78] * 4})
+    choice = choose_variant(apart, race)
+    assert choice is not None and (choice.chosen, choice.best) == ("mid", "dear")
+
+
 def test_a_variant_with_fewer_finished_pairs_cannot_win_by_luck(tmp_path):
     runs = _runs(tmp_path, {"trajectory": [0.70] * 4, "all": [0.95, 0.95]})
     choice = choose_variant(runs, ABLATION)

@@ -3,9 +3,10 @@
 Choosing by hand after reading the numbers invites choosing what one hoped for; the rule is
 fixed before the ablation runs and applied here. Each variant's score is its mean held-out
 accuracy (protocol ``validation``, never the test split) over every (task, seed) pair it
-finished. The best variant wins unless a variant with fewer ingredients is within
-``tolerance`` of it: a difference the few pairs cannot tell from noise should not buy a longer
-meta-prompt. Variants with fewer pairs than the most are left out, as in the sweep.
+finished. The best variant wins unless one the tie-break prefers is within ``tolerance`` of
+it: a difference the few pairs cannot tell from noise should not buy a longer meta-prompt
+(``fewer_ingredients``) or a costlier recipe (``listed_first``, the cheapest listed first).
+Variants with fewer pairs than the most are left out, as in the sweep.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class VariantChoice:
     best: str
     tolerance: float
     scores: tuple[VariantScore, ...]
+    tie_break: str = "fewer_ingredients"
 
 
 def choose_variant(runs: Sequence[RunRecord], ablation: AblationConfig) -> VariantChoice | None:
@@ -67,8 +69,13 @@ def choose_variant(runs: Sequence[RunRecord], ablation: AblationConfig) -> Varia
     complete = [s for s in scores if len(s.pairs) == most]
     best = max(complete, key=lambda s: s.accuracy)
     close = [s for s in complete if s.accuracy >= best.accuracy - ablation.tolerance]
-    chosen = min(close, key=lambda s: (len(s.ingredients), -s.accuracy))
-    return VariantChoice(chosen.arm, best.arm, ablation.tolerance, tuple(scores))
+    if ablation.tie_break == "listed_first":
+        chosen = close[0]  # scores follow the order of ablation.arms
+    else:
+        chosen = min(close, key=lambda s: (len(s.ingredients), -s.accuracy))
+    return VariantChoice(
+        chosen.arm, best.arm, ablation.tolerance, tuple(scores), ablation.tie_break
+    )
 
 
 def write_choice(output: Path, choice: VariantChoice) -> Path:
@@ -91,7 +98,7 @@ def choice_markdown(choice: VariantChoice) -> str:
     verdict = f"chosen: {choice.chosen}"
     if choice.chosen != choice.best:
         verdict += (
-            f" (fewer ingredients, within {100 * choice.tolerance:.1f} points of the best, "
-            f"{choice.best})"
+            f" ({choice.tie_break.replace('_', ' ')}, within {100 * choice.tolerance:.1f} points "
+            f"of the best, {choice.best})"
         )
     return "\n".join([*lines, "", verdict])

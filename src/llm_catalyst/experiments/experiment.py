@@ -12,7 +12,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -52,7 +52,13 @@ class AblationConfig(BaseModel):
     tolerance: float = Field(
         0.005,
         ge=0,
-        description="a variant with fewer ingredients this close to the best mean wins instead",
+        description="a variant this close to the best mean that the tie-break prefers wins instead",
+    )
+    tie_break: Literal["fewer_ingredients", "listed_first"] = Field(
+        "fewer_ingredients",
+        description="which of the variants within the tolerance wins: the one with the fewest "
+        "`llm.proposer.ingredients` (then the best mean), or the one listed first (list the "
+        "cheapest first)",
     )
 
 
