@@ -1,7 +1,7 @@
-"""README's configuration reference is the one rendered from the Field descriptions.
+"""docs/config.md, the configuration reference, is the one rendered from the Field descriptions.
 
-An option added without a description, or a README table edited by hand, fails here; the fix
-is a description and ``python -m llm_catalyst.catalyst.config_reference --write README.md``.
+An option added without a description, or the table edited by hand, fails here; the fix
+is a description and ``python -m llm_catalyst.catalyst.config_reference --write docs/config.md``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from llm_catalyst.catalyst.config_reference import (
     undescribed,
 )
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+REFERENCE = Path(__file__).resolve().parents[1] / "docs" / "config.md"
 
 
 def test_every_option_has_a_description() -> None:
@@ -32,10 +32,10 @@ def test_every_option_has_a_description() -> None:
 
 
 def test_readme_shows_the_generated_reference() -> None:
-    shown = marked(README.read_text(encoding="utf-8"))
+    shown = marked(REFERENCE.read_text(encoding="utf-8"))
     assert shown == "\n" + render_reference(), (
-        "README's configuration reference differs from the Field descriptions; regenerate it: "
-        "python -m llm_catalyst.catalyst.config_reference --write README.md"
+        "docs/config.md differs from the Field descriptions; regenerate it: "
+        "python -m llm_catalyst.catalyst.config_reference --write docs/config.md"
     )
 
 

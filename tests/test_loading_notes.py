@@ -1,7 +1,7 @@
 """Loading a model says so, through ``logging`` only: the library prints nothing itself.
 
 The command line shows these INFO lines (tests/commands/test_startup.py); a host application
-that configures no handler sees nothing, since logging's last resort prints warnings only.
+that configures no handler sees nothing (tests/test_logging.py).
 """
 
 from __future__ import annotations

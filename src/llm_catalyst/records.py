@@ -421,3 +421,8 @@ class ErrorEvent(Event):
     kind: ClassVar[str] = "error"
     step: int
     message: str
+
+
+# RunResults names RaceRecord above its definition: complete it here, or a subclass built in
+# another module first (experiments.results.RunRecord) would find the name undefined.
+RunResults.model_rebuild()

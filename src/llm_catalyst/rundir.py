@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -92,11 +92,23 @@ CHECKPOINT_FILE = "checkpoint.pt"
 EVENTS_FILE = "events.jsonl"
 
 
+class RunListener(Protocol):
+    """Told of each event and of the results a run directory records, after it wrote them: run
+    tracking reports a run this way (``llm_catalyst.tracking``) and the loops stay as they are.
+    A listener must not raise: what it was told is already written."""
+
+    def on_event(self, event: Event) -> None: ...
+
+    def on_results(self, results: RunResults) -> None: ...
+
+
 class RunDirectory:
-    """A run's directory; creating one records the configuration and the environment."""
+    """A run's directory; creating one records the configuration and the environment.
+    ``listeners`` are told of what ``log`` and ``write_results`` record."""
 
     def __init__(self, path: Path):
         self.path = Path(path)
+        self.listeners: list[RunListener] = []
 
     @classmethod
     def create(
@@ -197,6 +209,8 @@ class RunDirectory:
     def log(self, event: Event) -> None:
         with (self.path / EVENTS_FILE).open("a", encoding="utf-8") as handle:
             handle.write(json.dumps(event.line(time.time()), default=_json_default) + "\n")
+        for listener in self.listeners:
+            listener.on_event(event)
 
     def events_size(self) -> int:
         """Bytes of events.jsonl written so far (stored in a checkpoint, see truncate_events)."""
@@ -253,6 +267,8 @@ class RunDirectory:
         info["finished_at"] = datetime.now(UTC).isoformat()
         info["load_average_at_finish"] = _load_average()
         write_json_atomic(self.path / "run.json", info)
+        for listener in self.listeners:
+            listener.on_results(results)
 
     def events(self) -> list[dict[str, Any]]:
         events_path = self.path / EVENTS_FILE

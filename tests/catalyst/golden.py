@@ -100,7 +100,9 @@ def reduce(run_dir: Path, data_dir: Path) -> dict[str, Any]:
     The data folder is written as ``DATA_PLACEHOLDER`` so that a fixture recorded on one
     machine compares equal on a clone where ``../shared`` lies elsewhere.
     """
-    results = json.loads(_portable((run_dir / "results.json").read_text(encoding="utf-8"), data_dir))
+    results = json.loads(
+        _portable((run_dir / "results.json").read_text(encoding="utf-8"), data_dir)
+    )
     for key in RUN_KEYS_DROPPED:
         results.pop(key, None)
     events = []

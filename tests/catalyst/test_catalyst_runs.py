@@ -29,12 +29,16 @@ def _run(tmp_path: Path, data_dir: Path, steps: list, **settings):
 
 @pytest.fixture(scope="module")
 def every_method(tmp_path_factory, shared_data_dir) -> dict[str, Path]:
-    """The five methods on one task, seed and budget (2 rounds of 3 steps, 2 final steps)."""
+    """Every method on one task, seed and budget (2 rounds of 3 steps, 2 final steps; the
+    races: 4 entrants in rungs of 4 and 2 of 1 step, 6 steps, then 2 of the winner's)."""
     tmp_path = tmp_path_factory.mktemp("methods")
     path = script(tmp_path, [ANSWER] * 4)
+    settings = {"race.rung_steps": 1}
     return {
         method: run(
-            load_run_config(None, run_settings(tmp_path, shared_data_dir, path, method=method))
+            load_run_config(
+                None, run_settings(tmp_path, shared_data_dir, path, method=method, **settings)
+            )
         ).run_dir
         for method in METHODS
     }
@@ -45,7 +49,9 @@ def test_every_method_gets_the_same_gradient_budget(every_method):
         budget = json.loads((run_dir / "results.json").read_text())["compute"]
         expected = 0 if method == "llm-only" else 8
         assert budget["gradient_steps"] == expected, method
-        assert len(_events(run_dir, "train_step")) == expected, method
+        race_steps = 6 if method in ("race", "random-race") else 0
+        assert budget["race_steps"] == race_steps, method
+        assert len(_events(run_dir, "train_step")) == expected - race_steps, method
 
 
 def test_llm_only_makes_as_many_llm_calls_as_the_catalyst(every_method):
@@ -57,6 +63,9 @@ def test_llm_only_makes_as_many_llm_calls_as_the_catalyst(every_method):
         "projection-restart": 0,
         "llm-only": 2,
         "catalyst": 2,
+        "race": 1,
+        "random-race": 0,
+        "llm-init": 1,
     }
 
 

@@ -165,6 +165,11 @@ CASES = [
         id="compare-output-is-a-file",
     ),
     pytest.param(
+        ["report", "{grid}", "--out", "{tmp}/a-file"],
+        "--out {tmp}/a-file is a file, not a folder",
+        id="report-out-is-a-file",
+    ),
+    pytest.param(
         ["sweep", "--experiment", "{experiment}", "--output", "{tmp}/a-file/sweep"],
         "--output {tmp}/a-file/sweep is inside {tmp}/a-file, which is a file, not a folder",
         id="sweep-output-below-a-file",

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 from typer.testing import CliRunner
 
 from llm_catalyst.commands import COMMANDS, app
@@ -95,11 +96,16 @@ def test_the_module_entry_point_prints_help() -> None:
     assert all(name in done.stdout for name in COMMANDS)
 
 
-def test_a_run_says_which_model_it_is_loading(tmp_path, shared_data_dir) -> None:
-    """The command line shows the library's "loading" log lines on stderr."""
+@pytest.mark.parametrize("quiet", [False, True], ids=["notes", "quiet"])
+def test_a_run_says_which_model_it_is_loading(tmp_path, shared_data_dir, quiet) -> None:
+    """The command line shows the library's "loading" log records on stderr, not on stdout
+    where the results go; ``--quiet`` leaves only warnings, so no such note."""
+    library = logging.getLogger("llm_catalyst")
+    before = (list(library.handlers), library.level)
     outcome = CliRunner().invoke(
         app,
         [
+            *(["--quiet"] if quiet else []),
             "tune",
             "--task",
             "sst2",
@@ -120,10 +126,10 @@ def test_a_run_says_which_model_it_is_loading(tmp_path, shared_data_dir) -> None
         ],
     )
     assert outcome.exit_code == 0, outcome.output
-    assert "loading backbone tiny-causal-lm" in outcome.stderr
+    assert ("loading backbone tiny-causal-lm" in outcome.stderr) is not quiet
+    assert "loading backbone" not in outcome.stdout
     # a host application (or a test) that calls the app gets its logger back as it was
-    library = logging.getLogger("llm_catalyst")
-    assert (library.handlers, library.level) == ([], logging.NOTSET)
+    assert (library.handlers, library.level) == before
 
 
 def test_loading_a_run_config_loads_no_model_code() -> None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
+import multiprocessing
 import os
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -306,6 +309,35 @@ def test_the_lock_of_a_killed_worker_is_taken_over(tmp_path):
     assert not directory.with_name("seed1.lock").exists()
 
 
+def test_a_worker_process_logs_through_the_grid_process():
+    """A spawned worker inherits no handler: its library records at the grid's level are relayed
+    and handled here by the logger that made them, so the command line (or a host application)
+    shows a worker's warnings as it shows its own."""
+    from llm_catalyst.experiments.workers import _relayed_library_log, _send_library_log
+
+    kept: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = kept.append  # type: ignore[method-assign]
+    library = logging.getLogger("llm_catalyst")
+    library.addHandler(handler)
+    context = multiprocessing.get_context("spawn")
+    records = context.Queue()
+    elsewhere = logging.getLogger("llm_catalyst.llm.openai_compat")
+    try:
+        with (
+            _relayed_library_log(records),
+            ProcessPoolExecutor(1, context, _send_library_log, (records, logging.WARNING)) as pool,
+        ):
+            pool.submit(elsewhere.info, "a note below the grid's level").result()
+            pool.submit(elsewhere.warning, "structured answers refused").result()
+    finally:
+        library.removeHandler(handler)
+    assert [(r.name, r.getMessage()) for r in kept] == [
+        ("llm_catalyst.llm.openai_compat", "structured answers refused")
+    ]
+    assert kept[0].process != os.getpid()
+
+
 def test_ray_that_is_not_installed_is_named_with_the_fix(tmp_path, shared_data_dir, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` sees without the package
     cell = _small_cell(tmp_path, shared_data_dir)
@@ -363,6 +395,24 @@ def test_the_llm_settings_of_a_method_that_calls_no_llm_are_not_a_difference(
     assert outcome.status == "failed"
     assert "method: 'plain' there, 'catalyst' now" in outcome.message
     assert "llm.model:" in outcome.message
+
+
+def test_tracking_and_the_race_of_a_method_that_does_not_race_are_not_a_difference(
+    tmp_path, shared_data_dir
+):
+    """Reporting a grid to TensorBoard after it ran, or a new race recipe, leaves its finished
+    plain cells standing: neither can change their results."""
+    cell = _small_cell(tmp_path, shared_data_dir)
+    grid = Path(cell.config.output_dir)
+    assert run_cell(cell, grid).status == "finished"
+    config = cell.config
+    changed = config.model_copy(
+        update={
+            "tracking": config.tracking.model_copy(update={"report_to": ["tensorboard"]}),
+            "race": config.race.model_copy(update={"rung_steps": 2}),
+        }
+    )
+    assert run_cell(Cell(cell.name, changed), grid).message == "finished earlier"
 
 
 def test_each_cell_shows_its_progress_as_lines_where_stderr_is_no_terminal(

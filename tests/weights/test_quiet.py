@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sys
 
 import pytest
@@ -48,10 +49,16 @@ def test_switches_the_user_set_are_kept(bars_on):
     assert _switches() == (False, True)
 
 
-def test_a_conversion_says_one_line_and_hides_its_bars(capfd):
-    with converting_once("converting x.gguf", "/cache"):
+def test_a_conversion_logs_one_line_and_hides_its_bars(capfd, caplog):
+    with (
+        caplog.at_level(logging.INFO, logger="llm_catalyst"),
+        converting_once("converting x.gguf", "/cache"),
+    ):
         print("Converting: 100%|##########| 3/3 [00:00<00:00, 9.0it/s]", file=sys.stderr)
-    assert capfd.readouterr().err == "converting x.gguf (once; cached in /cache)\n"
+    assert [r.getMessage() for r in caplog.records] == [
+        "converting x.gguf (once; cached in /cache)"
+    ]
+    assert capfd.readouterr().err == ""
 
 
 def test_a_failed_conversion_shows_what_it_printed(capfd):

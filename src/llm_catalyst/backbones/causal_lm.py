@@ -9,17 +9,16 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Unpack
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from llm_catalyst.backbones.base import Batch, NoHeadMixin
-from llm_catalyst.backbones.transformer import FrozenTransformer
+from llm_catalyst.backbones.options import McReduction
+from llm_catalyst.backbones.transformer import FrozenTransformer, TransformerOptions
 from llm_catalyst.data.tasks import Example, Task
 from llm_catalyst.errors import BackboneError
-
-McReduction = Literal["mean", "sum"]
 
 
 class CausalLMBackbone(FrozenTransformer, NoHeadMixin):
@@ -36,12 +35,11 @@ class CausalLMBackbone(FrozenTransformer, NoHeadMixin):
         tokenizer: PreTrainedTokenizerBase,
         task: Task,
         *,
-        name: str = "",
-        max_length: int = 256,
         mc_reduction: McReduction = "mean",
         packing: bool = True,
+        **common: Unpack[TransformerOptions],
     ) -> None:
-        super().__init__(model, tokenizer, task, name=name, max_length=max_length)
+        super().__init__(model, tokenizer, task, **common)
         self.mc_reduction = mc_reduction
         self._decoder = model.get_decoder()
         self._cache_argument = _cache_argument(self._decoder)

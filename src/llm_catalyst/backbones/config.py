@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from llm_catalyst.backbones.clip_options import CLIPOptions
+from llm_catalyst.backbones.options import McReduction, Pooling
 from llm_catalyst.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ class BackboneConfig(BaseModel):
         description="tokens of one input: a longer text loses its start on a causal LM (never "
         "the label position), its end on an encoder",
     )
-    mc_reduction: Literal["mean", "sum"] = Field(
+    mc_reduction: McReduction = Field(
         "mean",
         description="causal LMs, multiple-choice tasks: `mean` or `sum` of an option's token "
         "log-probabilities",
@@ -95,7 +96,7 @@ class BackboneConfig(BaseModel):
         "padding (exact; checked at build, falls back to padding where unsupported); turn it "
         "off only to debug",
     )
-    pooling: Literal["mean", "cls"] = Field(
+    pooling: Pooling = Field(
         "mean",
         description="encoders: the head reads the `mean` of the token states or the first "
         "token's (`cls`)",

@@ -6,17 +6,16 @@ Layout, pooling and the head: docs/design.md, "The encoder with a linear head".
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Unpack
 
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from llm_catalyst.backbones.base import Batch
-from llm_catalyst.backbones.transformer import FrozenTransformer
+from llm_catalyst.backbones.options import Pooling
+from llm_catalyst.backbones.transformer import FrozenTransformer, TransformerOptions
 from llm_catalyst.data.tasks import Example, Task
 from llm_catalyst.errors import BackboneError
-
-Pooling = Literal["mean", "cls"]
 
 
 class EncoderHeadBackbone(FrozenTransformer):
@@ -28,13 +27,12 @@ class EncoderHeadBackbone(FrozenTransformer):
         tokenizer: PreTrainedTokenizerBase,
         task: Task,
         *,
-        name: str = "",
-        max_length: int = 256,
         pooling: Pooling = "mean",
         dropout: float = 0.1,
         head_seed: int = 0,
+        **common: Unpack[TransformerOptions],
     ) -> None:
-        super().__init__(model, tokenizer, task, name=name, max_length=max_length)
+        super().__init__(model, tokenizer, task, **common)
         self.pooling = pooling
         outputs = 1 if task.kind == "multiple_choice" else task.num_classes
         generator = torch.Generator().manual_seed(head_seed)

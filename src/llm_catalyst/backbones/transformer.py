@@ -3,11 +3,21 @@ and its tokenizer, whose gradient-checkpointed layers alone follow ``train()``."
 
 from __future__ import annotations
 
+from typing import TypedDict
+
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from transformers.modeling_layers import GradientCheckpointingLayer
 
 from llm_catalyst.backbones.base import FrozenEmbeddingsMixin, freeze
 from llm_catalyst.data.tasks import Task
+
+
+class TransformerOptions(TypedDict, total=False):
+    """The options every transformer backbone takes from ``FrozenTransformer``; a subclass
+    passes them on (``**common: Unpack[TransformerOptions]``), so their defaults live once."""
+
+    name: str
+    max_length: int
 
 
 class FrozenTransformer(FrozenEmbeddingsMixin):
@@ -20,8 +30,8 @@ class FrozenTransformer(FrozenEmbeddingsMixin):
         tokenizer: PreTrainedTokenizerBase,
         task: Task,
         *,
-        name: str,
-        max_length: int,
+        name: str = "",
+        max_length: int = 256,
     ) -> None:
         self.model = freeze(model)
         self._tokenizer = tokenizer

@@ -21,6 +21,7 @@ from llm_catalyst.config import load_config
 from llm_catalyst.data.config import DataConfig
 from llm_catalyst.llm.config import LLMConfig
 from llm_catalyst.prompts.config import PromptConfig
+from llm_catalyst.tracking.config import TrackingConfig
 from llm_catalyst.training.config import TrainConfig
 
 Protocol = Literal["fewshot", "validation", "paper"]
@@ -72,7 +73,8 @@ class LoopConfig(BaseModel):
         0,
         ge=0,
         description="probe steps k (0: no probes): S and the `probe_top` best proposals by dev "
-        "loss each take k steps on the same next k batches, from fresh moments, and the "
+        "loss each take k steps on the same next k batches (S with its own moments, the proposals "
+        "from fresh ones), and the "
         "selection compares them scored again; the winner continues from its probed state, the "
         "others' steps are spent budget",
     )
@@ -183,6 +185,7 @@ class RunConfig(BaseModel):
     loop: LoopConfig = LoopConfig()
     race: RaceConfig = RaceConfig()
     llm: LLMConfig = LLMConfig()
+    tracking: TrackingConfig = TrackingConfig()
     output_dir: Path = Field(Path("runs"), description="where run directories go")
     evaluate_zero_shot: bool = Field(
         True,

@@ -111,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--write",
         type=Path,
         metavar="FILE",
-        help=f"replace the table between {START} and {END} in FILE (README.md)",
+        help=f"replace the table between {START} and {END} in FILE (docs/config.md)",
     )
     args = parser.parse_args(argv)
     table = render_reference()

@@ -247,9 +247,10 @@ class CatalystLoop:
         return self._probe(current, finalists)
 
     def _probe(self, current: Candidate, finalists: Sequence[Candidate]) -> Decision:
-        """S and the t best proposals by dev loss each take k steps on the same next batches
-        from fresh prompt moments; the policy compares their probed dev scores (the pool, not
-        probed, takes no part). The winner's state continues; the others' steps are spent."""
+        """S and the t best proposals by dev loss each take k steps on the same next batches,
+        S with the moments it has learned, the proposals from fresh ones; the policy compares
+        their probed dev scores (the pool, not probed, takes no part). The winner's state
+        continues; the others' steps are spent."""
         self.output.progress.stage("probes")
         k, loop = self.schedule.probe_steps, self.config.loop
         top = sorted(finalists, key=lambda c: c.loss)[: self.schedule.probe_top]
@@ -265,12 +266,14 @@ class CatalystLoop:
         return Decision(Choice(choice.candidate, reason), probed, winner)
 
     def _probe_one(self, entrant: Candidate, start: dict[str, Any], executed: int) -> Probed:
-        """``entrant`` trained k steps from ``start`` with fresh prompt moments, then scored on
-        dev with the head it trained (a backbone with a head trains it too). ``executed``:
-        the optimizer steps the run had executed before this entrant's."""
+        """``entrant`` trained k steps from ``start`` (a proposal with fresh prompt moments, S
+        with its own: resetting them would throw away what S's stage learned), then scored on
+        dev with the head it trained (a backbone with a head trains it too). ``executed``: the
+        optimizer steps the run had executed before this entrant's."""
         trainer = self.trainer
         trainer.restore(start)
-        trainer.restart(entrant.rows, reset_moments=True)
+        if entrant.origin != "current":
+            trainer.restart(entrant.rows, reset_moments=True)
         points = []
         for i in range(self.schedule.probe_steps):
             before = trainer.current_prompt()

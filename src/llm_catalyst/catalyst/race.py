@@ -16,6 +16,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import torch
+
+from llm_catalyst.catalyst.config import RaceConfig
 from llm_catalyst.catalyst.dev_scorer import DevScorer
 from llm_catalyst.catalyst.domain import Candidate, Round
 from llm_catalyst.catalyst.output import RunOutput
@@ -74,25 +77,19 @@ def race_field(
             (Candidate(text, fitted.embeddings, "instruction"), task.instruction if cut else None)
         )
     proposals = source.propose(RoundInput(RACE_ROUND, start, (), ()))
-    cut_texts = {t["text"]: t["kept"] for t in proposals.details.get("truncated", ())}
+    # A text may be cut twice: by the proposer to the word cap, then by the fit to the slots.
+    written_by = {c["kept"]: c["text"] for c in proposals.details.get("cut", ())}
+    fitted_as = {t["text"]: t["kept"] for t in proposals.details.get("truncated", ())}
     merged = []
     for candidate in proposals.candidates:
-        same = next(
-            (
-                c
-                for c, _ in field
-                if c.rows.shape == candidate.rows.shape and bool((c.rows == candidate.rows).all())
-            ),
-            None,
-        )
+        same = next((c for c, _ in field if torch.equal(c.rows, candidate.rows)), None)
         if same is not None:
             merged.append({"text": candidate.text, "into": same.text})
             continue
-        kept = cut_texts.get(candidate.text)
-        if kept is None:
-            field.append((candidate, None))
-        else:
-            field.append((Candidate(kept, candidate.rows, candidate.origin), candidate.text))
+        text = fitted_as.get(candidate.text, candidate.text)
+        written = written_by.get(candidate.text, candidate.text)
+        entrant = Candidate(text, candidate.rows, candidate.origin)
+        field.append((entrant, written if written != text else None))
     details = {**proposals.details, "merged": merged}
     if proposals.skip_reason:
         details["skip_reason"] = proposals.skip_reason
@@ -114,9 +111,7 @@ class StartRace:
     trainer: PromptTrainer
     scorer: DevScorer
     state: LoopState
-    rung_steps: int
-    eta: int
-    zero_step_rung: bool
+    race: RaceConfig
     rungs: bool
     output: RunOutput
 
@@ -127,14 +122,14 @@ class StartRace:
         if progress.winner is not None:
             return
         alive = list(range(len(progress.entrants)))
-        if len(alive) > 1 and (self.zero_step_rung or not self.rungs):
+        if len(alive) > 1 and (self.race.zero_step_rung or not self.rungs):
             alive = self._zero_step_rung(progress, alive)
         rung = 1
         while self.rungs and len(alive) > 1:
             for entrant in alive:
                 if progress.leg(rung, entrant) is None:
                     self._leg(progress, rung, entrant)
-            alive = self._cut(progress, rung, alive, survivors(len(alive), self.eta))
+            alive = self._cut(progress, rung, alive, survivors(len(alive), self.race.eta))
             rung += 1
         self._finish(progress, alive[0])
 
@@ -167,11 +162,11 @@ class StartRace:
             assert candidate.result is not None
             progress.entrants[entrant] = candidate
             self._record_leg(progress, 0, entrant, 0, (), candidate.result)
-        keep = survivors(len(alive), self.eta) if self.rungs else 1
+        keep = survivors(len(alive), self.race.eta) if self.rungs else 1
         return self._cut(progress, 0, alive, keep)
 
     def _leg(self, progress: RaceProgress, rung: int, entrant: int) -> None:
-        """``entrant`` takes ``rung_steps`` steps from its own state (the shared start with
+        """``entrant`` takes ``race.rung_steps`` steps from its own state (the shared start with
         fresh moments the first time), then is scored on dev."""
         trainer, state = self.trainer, self.state
         self.output.progress.stage(f"race rung {rung}")
@@ -181,7 +176,7 @@ class StartRace:
             trainer.restore(progress.start)
             trainer.restart(progress.entrants[entrant].rows, reset_moments=True)
         losses = []
-        for _ in range(self.rung_steps):
+        for _ in range(self.race.rung_steps):
             with state.clock.phase("gradient_s"):
                 record = trainer.train_step()
             state.compute.race_steps += 1

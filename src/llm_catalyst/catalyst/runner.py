@@ -45,6 +45,7 @@ from llm_catalyst.records import (
     ZeroShotEvent,
 )
 from llm_catalyst.rundir import RunDirectory
+from llm_catalyst.tracking.run_tracker import attach_tracking
 from llm_catalyst.training.scoring import evaluate_hard_prompt
 from llm_catalyst.training.trainer import NonFiniteLossError
 
@@ -127,6 +128,9 @@ class Recipe:
         shown = config.train.progress and dist.is_main
         self.sink = (progress or progress_for(self.console)) if shown else NoProgress()
         self.zero_shot_cache = zero_shot
+        # tracking.report_to, checked on every process; only the main one's run directory
+        # records events, so only its trackers report
+        self.tracking = attach_tracking(config.tracking, run_dir, config)
 
     def execute(self, checkpoint: dict[str, Any] | None, new: bool = False) -> RunResult:
         """Set up, then (``new``: make the run directory,) optimise and finish. A stop
@@ -145,6 +149,8 @@ class Recipe:
                 return self.finish(parts, state, progress, stop)
         finally:
             self.sink.close()
+            if self.tracking is not None:  # finished, stopped or failed
+                self.tracking.finish()
 
     # -- set-up --------------------------------------------------------------------------------
 
@@ -275,16 +281,8 @@ class Recipe:
             race.instruction,
             starts,
         )
-        StartRace(
-            trainer=parts.trainer,
-            scorer=parts.scorer,
-            state=state,
-            rung_steps=race.rung_steps,
-            eta=race.eta,
-            zero_step_rung=race.zero_step_rung,
-            rungs=self.method.rungs,
-            output=output,
-        ).run(field)
+        rungs = self.method.rungs
+        StartRace(parts.trainer, parts.scorer, state, race, rungs, output).run(field)
 
     def _source(self, parts: RunParts, state: LoopState) -> ProposalSource | None:
         """The method's proposal source, asked on the main process only."""

@@ -2,20 +2,20 @@
 
 Each command turns the library's typed errors into one message and exit code 2 (``errors``).
 The command modules import the library inside their functions, so ``--help`` and the errors in
-the options print at once, without loading torch; the library's INFO log lines ("loading
-backbone <model>…") go to stderr, so a long load is never silent.
+the options print at once, without loading torch; the library's log records ("loading
+backbone <model>…") go to stderr through a rich handler (``log.py``), so a long load is never
+silent; ``--quiet`` leaves only its warnings.
 """
 
 from __future__ import annotations
 
-import logging
-import sys
 from importlib.metadata import PackageNotFoundError, version
 
 import typer
 
 from llm_catalyst.commands.compare import compare_command
 from llm_catalyst.commands.errors import friendly_errors
+from llm_catalyst.commands.log import show_library_log
 from llm_catalyst.commands.project import project_command
 from llm_catalyst.commands.propose import propose_command
 from llm_catalyst.commands.report import report_command
@@ -42,16 +42,6 @@ for name, command in COMMANDS.items():
     app.command(name)(friendly_errors(command))
 
 
-class _StderrLines(logging.Handler):
-    """Each record as one plain line on the stderr of the moment (a test runner replaces it)."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        print(self.format(record), file=sys.stderr, flush=True)
-
-
-_LIBRARY_NOTES = _StderrLines()
-
-
 def _print_version(requested: bool) -> None:
     """``--version``: the installed distribution's version, read without importing the library."""
     if requested:
@@ -64,7 +54,7 @@ def _print_version(requested: bool) -> None:
 
 
 @app.callback()
-def _show_library_notes(
+def _show_library_log(
     ctx: typer.Context,
     show_version: bool = typer.Option(
         False,
@@ -73,15 +63,12 @@ def _show_library_notes(
         is_eager=True,
         help="Print the installed version and exit.",
     ),
+    quiet: bool = typer.Option(
+        False,
+        "--quiet",
+        "-q",
+        help="Show only the library's warnings on stderr, not its notes (the model loading).",
+    ),
 ) -> None:
     """For the command's run only: a test calling ``app`` leaves the logger as it found it."""
-    logger = logging.getLogger("llm_catalyst")
-    level = logger.level
-    logger.setLevel(logging.INFO)
-    logger.addHandler(_LIBRARY_NOTES)
-
-    def restore() -> None:
-        logger.removeHandler(_LIBRARY_NOTES)
-        logger.setLevel(level)
-
-    ctx.call_on_close(restore)
+    ctx.call_on_close(show_library_log(quiet))

@@ -16,6 +16,9 @@ def report_command(
 ) -> None:
     """Write PNG plots and one self-contained HTML page for a run or a grid."""
     from llm_catalyst.experiments.report import write_report  # matplotlib: when needed
+    from llm_catalyst.rundir import require_folder
 
+    if out is not None:
+        require_folder(out, "--out")
     console, _ = consoles()
     console.print(f"report: {write_report(directory, out_dir=out)}")

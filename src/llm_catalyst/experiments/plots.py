@@ -1,4 +1,5 @@
-"""The report's figures: methods compared over seeds, a run's training curves, its rounds.
+"""The report's figures: methods compared over seeds, a run's training curves, its rounds, its
+start race.
 
 Drawn with matplotlib's object API (no pyplot: no global state, no GUI backend) and with math
 text off, so a task or arm name from a config file is drawn as written. No prompt text is drawn:
@@ -20,10 +21,11 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import MaxNLocator
 
+from llm_catalyst.experiments.races import entrant_origin
 from llm_catalyst.experiments.results import RunEvents
 from llm_catalyst.experiments.rounds import restart_kind
 from llm_catalyst.experiments.stats import ConfidenceInterval, SeedMean
-from llm_catalyst.records import CandidateRecord, OriginRecord, RoundEvent
+from llm_catalyst.records import CandidateRecord, OriginRecord, RaceRecord, RoundEvent
 
 _DPI = 100
 _RC = {"text.parse_math": False}
@@ -308,17 +310,80 @@ def plot_rounds(
         for item in rounds:
             if item.skipped:
                 axes.axvline(item.round, color="tab:gray", ls=":", lw=1)
-        axes.set_xticks(
-            [r.round for r in rounds],
-            [f"{r.round}\nstep {r.step}" + ("\nskipped" if r.skipped else "") for r in rounds],
-        )
-        axes.set_xlim(rounds[0].round - 0.5, rounds[-1].round + 0.5)
-        axes.set(
-            title="dev loss of the candidates per round (lower is better)",
-            xlabel="round (after step)",
-            ylabel="dev loss",
-        )
-        axes.grid(axis="y", alpha=0.3)
-        figure.legend(loc="outside right upper", fontsize="small")
+        ticks = [
+            (r.round, f"{r.round}\nstep {r.step}" + ("\nskipped" if r.skipped else ""))
+            for r in rounds
+        ]
+        title = "dev loss of the candidates per round (lower is better)"
+        _dev_loss_axes(figure, axes, ticks, title, "round (after step)")
 
     return _draw(path, (10, 3.6), draw)
+
+
+# -- one run's start race -----------------------------------------------------------------------
+
+# An entrant's line style says its origin; the winner's colour is the kept prompt's.
+_RACE_STYLES = {"random start": ":", "instruction": "--", "random tokens": "-."}
+
+
+def plot_race(race: RaceRecord, path: Path) -> Path:
+    """Each entrant's dev loss against its own steps, one line per entrant (numbered as in the
+    page's table, styled by origin) that ends at the rung it was cut after (a cross); the
+    winner's is thick and ends in a star. The zero-step rung, where there is one, is step 0;
+    each rung's end is a tick and a dotted line. A race without legs (a field of one) has no
+    plot."""
+    others = [f"C{i}" for i in range(10) if i != 3]  # C3 is the winner's red
+
+    def draw(figure: Figure) -> None:
+        axes = figure.subplots()
+        rung_ends = sorted({(leg.steps, leg.rung) for leg in race.legs})
+        for at, _ in rung_ends:
+            axes.axvline(at, color="tab:gray", ls=":", lw=1, zorder=1)
+        for number, entrant in enumerate(race.entrants):
+            legs = sorted(
+                (g for g in race.legs if g.entrant == entrant.index), key=lambda g: g.rung
+            )
+            if not legs:
+                continue
+            origin = entrant_origin(entrant)
+            won = entrant.index == race.winner
+            color = _KEPT_COLOR if won else others[number % len(others)]
+            steps, losses = [g.steps for g in legs], [g.dev_loss for g in legs]
+            axes.plot(
+                steps,
+                losses,
+                ls=_RACE_STYLES.get(origin, "-"),
+                marker=".",
+                lw=2.5 if won else 1.2,
+                color=color,
+                zorder=3 if won else 2,
+                label=f"#{entrant.index} {origin}" + (" (winner)" if won else ""),
+            )
+            axes.scatter(
+                steps[-1],
+                losses[-1],
+                marker="*" if won else "x",
+                s=180 if won else 40,
+                c=color,
+                edgecolors="black" if won else None,
+                zorder=4,
+            )
+        ticks = [(at, f"{at}\nrung {r}") for at, r in rung_ends]
+        title = "start race: dev loss of each entrant (lower is better)"
+        _dev_loss_axes(
+            figure, axes, ticks, title, "the entrant's own steps, at the end of each rung"
+        )
+
+    return _draw(path, (10, 3.6), draw)
+
+
+def _dev_loss_axes(
+    figure: Figure, axes: Axes, ticks: Sequence[tuple[float, str]], title: str, xlabel: str
+) -> None:
+    """The rounds' and the race's plots alike: a tick (position, label) per round or rung, the
+    dev loss up, a grid and the legend outside the axes."""
+    axes.set_xticks([at for at, _ in ticks], [label for _, label in ticks])
+    axes.set_xlim(ticks[0][0] - 0.5, ticks[-1][0] + 0.5)
+    axes.set(title=title, xlabel=xlabel, ylabel="dev loss")
+    axes.grid(axis="y", alpha=0.3)
+    figure.legend(loc="outside right upper", fontsize="small")

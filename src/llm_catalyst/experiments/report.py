@@ -14,6 +14,13 @@ from typing import TYPE_CHECKING
 
 from llm_catalyst.catalyst.methods import METHODS, get_method
 from llm_catalyst.errors import DataError
+from llm_catalyst.experiments.races import (
+    RACE_HEADERS,
+    RACE_LEGEND,
+    entrant_origin,
+    race_rows,
+    winner,
+)
 from llm_catalyst.experiments.report_html import (
     caption,
     chosen_at,
@@ -23,6 +30,7 @@ from llm_catalyst.experiments.report_html import (
     image,
     llm_calls,
     percent,
+    race_entrants_html,
     rounds_html,
 )
 from llm_catalyst.experiments.results import RunEvents, RunRecord, collect_runs, read_events
@@ -46,6 +54,7 @@ from llm_catalyst.experiments.tables import (
     comparison_table,
     format_duration,
 )
+from llm_catalyst.records import RaceRecord
 
 if TYPE_CHECKING:
     from llm_catalyst.experiments.plots import MethodScores
@@ -111,6 +120,20 @@ _ROUNDS_CAPTION = (
     "to score)."
 )
 
+_RACE_CURVES_CAPTION = (
+    " The race's steps are not on these curves (they are in the race plot below): the run goes "
+    "on from the race winner's state at its own step {step}"
+)
+
+_RACE_CAPTION = (
+    "Each entrant's dev loss (whole dev split) against its own optimizer steps, numbered as in "
+    "the table below; every rung, each surviving entrant takes the same steps from its own "
+    "state on the same batches, and the best 1/eta by dev loss go on. A line ends at the rung "
+    "its entrant was cut after (cross); the thick red line is the winner (star), whose state "
+    "the run went on from. Line style: dotted the random start, dashed the instruction, "
+    "dash-dotted random tokens, solid the LLM's texts."
+)
+
 _SEARCH_ROUNDS_CAPTION = (
     "Per round, by dev loss: circles the prompts scored before the round (what the LLM saw), "
     "triangles its proposals; the star is a proposal that became the best prompt so far; "
@@ -130,6 +153,7 @@ class _RunView:
     events: RunEvents
     curves: Path | None
     rounds: Path | None
+    race: Path | None
 
 
 def _trains(method: str) -> bool:
@@ -229,6 +253,47 @@ def _restarts_html(view: _RunView) -> str:
     )
 
 
+def _winner_steps(race: RaceRecord) -> int:
+    """The winner's own steps when the race ended: the step the run went on from."""
+    return max((leg.steps for leg in race.legs if leg.entrant == race.winner), default=0)
+
+
+def _race_summary_html(race: RaceRecord, record: RunRecord) -> str:
+    """What the race was and cost, beside the table of its entrants."""
+    won = winner(race)
+    rungs = sorted({leg.rung for leg in race.legs})
+    total = None if record.compute is None else record.compute.gradient_steps
+    rows: list[tuple[str, object]] = [
+        ("entrants", len(race.entrants)),
+        ("rungs", ", ".join(map(str, rungs)) or "none: a field of one"),
+        (
+            "race steps, every entrant's",
+            race.steps if total is None else f"{race.steps} of the run's {total}",
+        ),
+        ("discarded steps (entrants cut)", race.discarded_steps),
+        ("winner", f"#{won.index} ({entrant_origin(won)})"),
+        ("winner's own steps", _winner_steps(race)),
+    ]
+    return html_table(("race", ""), rows)
+
+
+def _race_html(view: _RunView) -> str:
+    """A run's start race (methods race, random-race, llm-init): what it cost, its plot, and
+    every entrant's text with how far it got, read from results.json and the race_entrants
+    event; nothing for a run without one."""
+    record = view.record
+    if record is None or record.race is None:
+        return ""
+    parts = [
+        "<h3>start race: the entrants and how far each got</h3>",
+        _race_summary_html(record.race, record),
+    ]
+    if view.race is not None:
+        parts += [image(view.race), caption(_RACE_CAPTION)]
+    parts.append(race_entrants_html(record.race, view.events.race_entrants))
+    return "".join(parts)
+
+
 def _run_html(view: _RunView) -> str:
     record, rounds = view.record, view.events.rounds
     title = (
@@ -246,7 +311,13 @@ def _run_html(view: _RunView) -> str:
         parts.append("<p>No results.json yet: the curves show the run so far.</p>")
     if view.curves is not None:
         restarts = _RESTARTS_CAPTION if view.events.restarts else ""
-        parts += [image(view.curves), caption(_CURVES_CAPTION + restarts)]
+        race = ""
+        if record is not None and record.race is not None and record.race.legs:
+            step = _winner_steps(record.race)
+            race = _RACE_CURVES_CAPTION.format(step=step)
+            race += ", and the dev score at step 0 is the random start's." if step else "."
+        parts += [image(view.curves), caption(_CURVES_CAPTION + restarts + race)]
+    parts.append(_race_html(view))
     parts.append(_restarts_html(view))
     if view.rounds is not None:
         parts.append("<h3>rounds: what each round proposed and chose</h3>")
@@ -325,11 +396,17 @@ def _comparison_html(
             html_table(ROUND_HEADERS, rounds_rows(outcomes)),
             f'<p class="note">{escape(ROUNDS_LEGEND)}</p>',
         ]
+    if table.races:
+        parts += [
+            "<h3>the start races</h3>",
+            html_table(RACE_HEADERS, race_rows(table.races)),
+            f'<p class="note">{escape(RACE_LEGEND)}</p>',
+        ]
     return "".join(parts)
 
 
 def _view(root: Path, path: Path, record: RunRecord | None, out_dir: Path) -> _RunView:
-    from llm_catalyst.experiments.plots import plot_curves, plot_rounds
+    from llm_catalyst.experiments.plots import plot_curves, plot_race, plot_rounds
 
     relative = path.relative_to(root).parts
     name = "__".join(relative) if relative else path.name
@@ -343,7 +420,11 @@ def _view(root: Path, path: Path, record: RunRecord | None, out_dir: Path) -> _R
     if events.rounds:
         sides = [(chosen_at(item) or ("",))[0] == "proposals" for item in events.rounds]
         rounds = plot_rounds(events.rounds, sides, out_dir / f"{name}-rounds.png")
-    return _RunView(name, "/".join(relative) or path.name, path, record, events, curves, rounds)
+    race = None
+    if record is not None and record.race is not None and record.race.legs:
+        race = plot_race(record.race, out_dir / f"{name}-race.png")
+    label = "/".join(relative) or path.name
+    return _RunView(name, label, path, record, events, curves, rounds, race)
 
 
 def _section_order(entry: tuple[Path, RunRecord | None]) -> tuple[object, ...]:

@@ -1,5 +1,6 @@
-"""The HTML pieces of the report: escaped cells and tables, embedded images, and what each
-restart round proposed and chose (texts from files or an LLM are always escaped)."""
+"""The HTML pieces of the report: escaped cells and tables, embedded images, what each
+restart round proposed and chose, and a start race's entrants (texts from files or an LLM are
+always escaped)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,16 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
+from llm_catalyst.experiments.races import Standing, entrant_origin, standings
 from llm_catalyst.experiments.rounds import restart_kind
-from llm_catalyst.records import CandidateRecord, LLMUsage, RoundEvent
+from llm_catalyst.records import (
+    CandidateRecord,
+    LLMUsage,
+    RaceEntrant,
+    RaceEntrantsEvent,
+    RaceRecord,
+    RoundEvent,
+)
 
 
 def chosen_at(item: RoundEvent) -> tuple[str, int] | None:
@@ -101,8 +110,8 @@ def caption(text: str) -> str:
     return f'<p class="note">{escape(text)}</p>'
 
 
-def _detail_list(item: RoundEvent, key: str) -> list[dict[str, Any]]:
-    """A list of records from the round's free-form ``details``; anything else reads as none."""
+def _detail_list(item: RoundEvent | RaceEntrantsEvent, key: str) -> list[dict[str, Any]]:
+    """A list of records from an event's free-form ``details``; anything else reads as none."""
     value = item.details.get(key)
     return [entry for entry in value if isinstance(entry, dict)] if isinstance(value, list) else []
 
@@ -236,7 +245,8 @@ def _probes_html(item: RoundEvent) -> str:
     if not item.probes:
         return ""
     return (
-        f"<p>probes: each entrant took {escape(item.probe_steps)} step(s) from fresh moments</p>"
+        f"<p>probes: each entrant took {escape(item.probe_steps)} step(s), S with its own "
+        "moments, the proposals from fresh ones</p>"
         + (
             html_table(
                 (
@@ -283,3 +293,82 @@ def rounds_html(rounds: Sequence[RoundEvent]) -> str:
         parts.append(_probes_html(item))
         parts.append(_pool_html(item, chosen))
     return "".join(parts)
+
+
+_RACE_HEADERS = (
+    "#",
+    "origin",
+    "text (fitted to the slots)",
+    "as written, where cut",
+    "last rung",
+    "own steps",
+    "dev loss",
+    "dev accuracy",
+    "outcome",
+)
+
+
+def _as_written(entrant: RaceEntrant, word_cap_cuts: dict[str, str]) -> str | None:
+    """The text before any cut, where one was made: the proposer's cut to the word cap
+    (``max_words: fit``) comes before the fit to the slots (``written``)."""
+    before_fit = entrant.written or entrant.text
+    return word_cap_cuts.get(before_fit, entrant.written)
+
+
+def _race_outcome(standing: Standing) -> str:
+    if standing.won:
+        return "winner"
+    if standing.cut is None:
+        return "—"
+    return f"cut after rung {standing.cut.rung} ({standing.place} of {len(standing.cut.ranking)})"
+
+
+def race_entrants_html(race: RaceRecord, field: RaceEntrantsEvent | None) -> str:
+    """Every entrant in the order the race ranked them, the winner first, with how far it got;
+    then what the source wrote that did not enter (``field``: the race_entrants event, None
+    where events.jsonl lacks it), and why."""
+    word_cap_cuts = (
+        {}
+        if field is None
+        else {str(c.get("kept")): str(c.get("text")) for c in _detail_list(field, "cut")}
+    )
+    by_index = {e.index: e for e in race.entrants}
+    rows: list[tuple[object, ...]] = []
+    classes: list[str] = []
+    for standing in standings(race):
+        entrant, last = by_index[standing.index], standing.last
+        rows.append(
+            (
+                f"#{entrant.index}",
+                entrant_origin(entrant),
+                entrant.text,
+                _as_written(entrant, word_cap_cuts),
+                None if last is None else last.rung,
+                None if last is None else last.steps,
+                None if last is None else last.dev_loss,
+                None if last is None else percent(last.dev_accuracy),
+                _race_outcome(standing),
+            )
+        )
+        classes.append("chosen" if standing.won else "")
+    if field is not None:
+        numbers = {e.text: f"#{e.index}" for e in race.entrants}
+        left_out = [
+            (m.get("text"), f"merged into {numbers.get(str(m.get('into')), '—')}: the same slots")
+            for m in _detail_list(field, "merged")
+        ]
+        left_out += [
+            (r.get("text"), f"rejected: {r.get('reason')}") for r in _detail_list(field, "rejected")
+        ]
+        for text, why in left_out:
+            rows.append(("—", "—", text, None, None, None, None, None, why))
+            classes.append("rejected")
+    table = html_table(
+        _RACE_HEADERS,
+        rows,
+        text_columns=frozenset({2, 3}),
+        row_classes=classes,
+    )
+    reason = None if field is None else field.details.get("skip_reason")
+    note = f'<p class="note">the source gave no entrant: {escape(reason)}</p>' if reason else ""
+    return table + note

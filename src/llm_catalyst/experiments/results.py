@@ -23,6 +23,7 @@ from llm_catalyst.jsonio import read_json
 from llm_catalyst.records import (
     DevEvalEvent,
     Event,
+    RaceEntrantsEvent,
     Record,
     RestartEvent,
     RoundEvent,
@@ -187,13 +188,16 @@ class RunEvents:
     """The events a report shows, each kind sorted by step (or round); other kinds are ignored.
 
     A resumed run logs again the steps after its last checkpoint: the last record of a step
-    (or round) wins, so the curves are those of the run that finished.
+    (or round) wins, so the curves are those of the run that finished. ``race_entrants`` is a
+    start race's field with what its source said (texts rejected, merged or cut to the word
+    cap), which results.json's race does not hold.
     """
 
     train_steps: tuple[TrainStepEvent, ...] = ()
     dev_evals: tuple[DevEvalEvent, ...] = ()
     rounds: tuple[RoundEvent, ...] = ()
     restarts: tuple[RestartEvent, ...] = ()
+    race_entrants: RaceEntrantsEvent | None = None
 
 
 # Each event kind read, and the field that identifies a record of it when a run repeats it.
@@ -233,29 +237,38 @@ def _event_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         yield number, event
 
 
+def _event(model: type[_Model], event: dict[str, Any], path: Path, line: int) -> _Model:
+    return _validated(
+        model,
+        event,
+        path,
+        what=f"{event['event']} event",
+        line=line,
+        fix="delete or repair this line; it does not match the event format",
+    )
+
+
 def read_events(run_dir: Path) -> RunEvents:
-    """The train steps, dev evaluations, rounds and restarts of a run (empty if none logged)."""
+    """The train steps, dev evaluations, rounds, restarts and race entrants of a run (empty if
+    none logged)."""
     path = Path(run_dir) / EVENTS_FILE
     if not path.exists():
         return RunEvents()
     latest: dict[str, dict[int, Any]] = {kind: {} for kind in _EVENT_MODELS}
+    race_entrants = None
     for number, event in _event_lines(path):
-        if event["event"] not in _EVENT_MODELS:
-            continue
-        model, key = _EVENT_MODELS[event["event"]]
-        record = _validated(
-            model,
-            event,
-            path,
-            what=f"{event['event']} event",
-            line=number,
-            fix="delete or repair this line; it does not match the event format",
-        )
-        latest[event["event"]][getattr(record, key)] = record
+        kind = event["event"]
+        if kind == RaceEntrantsEvent.kind:  # one per run: the field is asked once, checkpointed
+            race_entrants = _event(RaceEntrantsEvent, event, path, number)
+        elif kind in _EVENT_MODELS:
+            model, key = _EVENT_MODELS[kind]
+            record = _event(model, event, path, number)
+            latest[kind][getattr(record, key)] = record
     ordered = {kind: tuple(by_key[k] for k in sorted(by_key)) for kind, by_key in latest.items()}
     return RunEvents(
         train_steps=ordered["train_step"],
         dev_evals=ordered["dev_eval"],
         rounds=ordered["round"],
         restarts=ordered["restart"],
+        race_entrants=race_entrants,
     )

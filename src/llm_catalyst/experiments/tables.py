@@ -14,6 +14,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from llm_catalyst.experiments.races import (
+    RACE_HEADERS,
+    RACE_LEGEND,
+    RaceSummary,
+    race_rows,
+    race_summaries,
+)
 from llm_catalyst.experiments.results import RunRecord
 from llm_catalyst.experiments.stats import (
     DEFAULT_BOOTSTRAP,
@@ -58,10 +65,14 @@ class ComparisonRow:
 
 @dataclass(frozen=True)
 class ComparisonTable:
+    """The rows, and beside them the wall-clock per method and the start races per arm (none
+    where no run raced), which the Markdown and the report show under the table."""
+
     rows: tuple[ComparisonRow, ...]
     wall_clock_per_method: tuple[WallClockSummary, ...]
     baseline: str
     bootstrap: Bootstrap
+    races: tuple[RaceSummary, ...] = ()
 
     @property
     def headers(self) -> tuple[str, ...]:
@@ -305,7 +316,7 @@ def comparison_table(
         cell = [run for run in runs if (run.task, run.arm_name) == key]
         rows.append(ComparisonRow(s, deltas.get(key), clocks.get(key), _counts(cell)))
     per_method = tuple(wall_clock_summary(runs, per_task=False))
-    return ComparisonTable(tuple(rows), per_method, baseline, bootstrap)
+    return ComparisonTable(tuple(rows), per_method, baseline, bootstrap, race_summaries(runs))
 
 
 def _counts(runs: Sequence[RunRecord]) -> RowCounts:
@@ -345,9 +356,15 @@ def to_markdown(table: ComparisonTable) -> str:
         return "No finished runs.\n"
     wall_clock = markdown_table(table.wall_clock_headers, table.wall_clock_rows())
     notes = "".join(f"{note}\n\n" for note in table.notes())
+    races = ""
+    if table.races:
+        races = (
+            f"\nStart race per arm:\n\n{markdown_table(RACE_HEADERS, race_rows(table.races))}"
+            f"\n\n{RACE_LEGEND}\n"
+        )
     return (
         f"{markdown_table(table.headers, table.display_rows())}\n\n{table.legend()}\n\n"
-        f"{notes}Wall-clock per method (all tasks):\n\n{wall_clock}\n"
+        f"{notes}Wall-clock per method (all tasks):\n\n{wall_clock}\n{races}"
     )
 
 

@@ -7,6 +7,7 @@ skips or resumes its cells; docs/design.md, "Grids: cells, workers and locks".
 from __future__ import annotations
 
 import json
+import logging
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -19,6 +20,7 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from logging.handlers import QueueHandler, QueueListener
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +36,9 @@ from llm_catalyst.experiments.results import CONFIG_FILE
 from llm_catalyst.progress import NoProgress, PlainProgress, ProgressSink, progress_for
 
 Status = Literal["finished", "failed", "interrupted"]
+
+_log = logging.getLogger(__name__)
+_LIBRARY_LOG = logging.getLogger("llm_catalyst")
 
 
 @dataclass(frozen=True)
@@ -153,15 +158,19 @@ def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def check_same_config(directory: Path, wanted: RunConfig) -> None:
-    """Refuse a cell directory written with other settings than the cell's. The ``llm``
-    section of a method that never calls an LLM cannot change its result, so a new LLM default
-    (or --llm file) leaves the finished plain cells of a grid standing."""
+    """Refuse a cell directory written with other settings than the cell's. Sections that
+    cannot change a cell's result are not compared: ``tracking`` (where a run is reported),
+    ``llm`` for a method that never calls an LLM and ``race`` for one that does not race, so a
+    new default (or --llm file, or tracking turned on) leaves the finished cells standing."""
     from llm_catalyst.catalyst.config import load_run_config
     from llm_catalyst.catalyst.methods import get_method
 
     recorded = _flat(load_run_config(directory / CONFIG_FILE).model_dump(mode="json"))
     requested = _flat(wanted.model_dump(mode="json"))
-    unused = () if get_method(wanted.method).needs_llm else ("llm.",)
+    method = get_method(wanted.method)
+    unused = ("tracking.",)
+    unused += () if method.needs_llm else ("llm.",)
+    unused += () if method.starts is not None else ("race.",)
     differences = [
         f"{key}: {recorded.get(key)!r} there, {requested.get(key)!r} now"
         for key in sorted(recorded.keys() | requested.keys())
@@ -263,18 +272,57 @@ def _report(console: Console, outcome: CellOutcome, done: int, total: int) -> No
     )
 
 
-def _worker_setup(threads: int, stopped: Any) -> None:
-    """Each worker: its share of the threads; Ctrl-C and SIGTERM ignored while idle (a running
-    cell handles them: it stops with a checkpoint); the grid's stop event, passed on to the
-    running cell; and the end of the worker when the grid's process dies."""
+def _worker_setup(threads: int, stopped: Any, records: Any, level: int) -> None:
+    """Each worker: its share of the threads; the library's log records sent to the grid's
+    process; Ctrl-C and SIGTERM ignored while idle (a running cell handles them: it stops with
+    a checkpoint); the grid's stop event, passed on to the running cell; and the end of the
+    worker when the grid's process dies."""
     global _grid_stopped
-    torch.set_num_threads(threads)
+    _share_threads(threads)
+    _send_library_log(records, level)
     for signum in STOP_SIGNALS:
         signal.signal(signum, signal.SIG_IGN)
     _grid_stopped = stopped
     main = threading.get_ident()  # the initializer runs in the worker's main thread
     threading.Thread(target=_pass_stop_on, args=(stopped, main), daemon=True).start()
     threading.Thread(target=_end_with_grid, args=(stopped,), daemon=True).start()
+
+
+def _share_threads(threads: int) -> None:
+    """A worker's share of the cores, for torch and for the llama.cpp server its cells start
+    (where ``llm.n_threads`` is unset): llama.cpp's own choice, every core, would compete with
+    the other workers' cells and make its threads wait on one another."""
+    from llm_catalyst.llm.llama_cpp import use_thread_budget  # gguf: in workers only
+
+    torch.set_num_threads(threads)
+    use_thread_budget(threads)
+
+
+def _send_library_log(records: Any, level: int) -> None:
+    """In a worker: the library's records at ``level`` (the grid's process's) and up, onto the
+    queue the grid relays (``_relayed_library_log``). A spawned worker inherits no handler, so
+    without this its warnings would go nowhere."""
+    _LIBRARY_LOG.setLevel(level)
+    _LIBRARY_LOG.addHandler(QueueHandler(records))
+
+
+class _Relay(logging.Handler):
+    """A record from a worker, handled here by the logger that made it (and its parents)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        logging.getLogger(record.name).handle(record)
+
+
+@contextmanager
+def _relayed_library_log(records: Any) -> Iterator[None]:
+    """While the grid runs, the workers' records are handled in this process, so the command
+    line (or a host application) shows them where it shows its own."""
+    listener = QueueListener(records, _Relay())
+    listener.start()
+    try:
+        yield
+    finally:
+        listener.stop()
 
 
 def _pass_stop_on(stopped: Any, main: int) -> None:
@@ -302,13 +350,17 @@ def _on_local_workers(
     cells: Sequence[Cell], output: Path, workers: int, console: Console
 ) -> list[CellOutcome]:
     threads = max(1, torch.get_num_threads() // workers)
-    console.print(f"{len(cells)} cell(s) on {workers} worker process(es), {threads} thread(s) each")
+    _log.info(
+        "%d cell(s) on %d worker process(es), %d thread(s) each", len(cells), workers, threads
+    )
     outcomes: list[CellOutcome] = []
     context = multiprocessing.get_context("spawn")
-    stopped = context.Event()
+    stopped, records = context.Event(), context.Queue()
+    setup = (threads, stopped, records, _LIBRARY_LOG.getEffectiveLevel())
     with (
+        _relayed_library_log(records),
         StopSignals(GRID_STOPPING, on_request=stopped.set) as stop,
-        ProcessPoolExecutor(workers, context, _worker_setup, (threads, stopped)) as pool,
+        ProcessPoolExecutor(workers, context, _worker_setup, setup) as pool,
     ):
         futures = [
             pool.submit(_worker_cell, cell, output, _label(cell, number, len(cells)))
@@ -345,7 +397,7 @@ def _on_ray(
         ).remote(cell, str(output), _label(cell, number, len(cells)), os.getcwd())
         for number, cell in enumerate(cells, 1)
     ]
-    console.print(f"{len(cells)} cell(s) sent to the Ray cluster at {address}", markup=False)
+    _log.info("%d cell(s) sent to the Ray cluster at %s", len(cells), address)
     outcomes: list[CellOutcome] = []
     while pending:
         done, pending = ray.wait(pending, num_returns=1)
@@ -370,11 +422,11 @@ def _environment_for(cell: Cell) -> dict[str, str]:
 
 
 def _ray_cell(cell: Cell, output: str, label: str, directory: str) -> CellOutcome:
-    """A cell as a Ray task: one torch thread, matching the one CPU it asked for; Ray
-    forwards its progress lines to the driver. It runs in the command's working ``directory``,
-    as a local worker does: a Ray worker starts wherever its node was started, where the
-    grid's relative paths (its --output, a data folder, the ../shared/data convention) would
-    name other folders."""
+    """A cell as a Ray task: one thread (torch's and llama.cpp's), matching the one CPU it
+    asked for; Ray forwards its progress lines to the driver. It runs in the command's
+    working ``directory``, as a local worker does: a Ray worker starts wherever its node was
+    started, where the grid's relative paths (its --output, a data folder, the ../shared/data
+    convention) would name other folders."""
     try:
         os.chdir(directory)
     except OSError as error:
@@ -384,5 +436,5 @@ def _ray_cell(cell: Cell, output: str, label: str, directory: str) -> CellOutcom
             f"the grid's working folder {directory} is not on Ray node {socket.gethostname()} "
             f"({error.strerror}): start compare in a folder every node sees",
         )
-    torch.set_num_threads(1)
+    _share_threads(1)
     return _worker_cell(cell, Path(output), label)

@@ -237,7 +237,8 @@ class LLMConfig(_Section):
     n_threads: int | None = Field(
         None,
         ge=1,
-        description="llama_cpp: the server's threads (null: llama.cpp's own choice, the "
+        description="llama_cpp: the server's threads (null: in a grid worker its share of the "
+        "cores, the torch threads it was given; elsewhere llama.cpp's own choice, the "
         "machine's cores). Its seeded answers depend on it, and grid workers that together "
         "exceed the cores slow every call many times over",
     )

@@ -16,6 +16,11 @@ Answers are streamed from a thread of their own, so that a stop is honoured duri
 
 A structured request sends its JSON schema, which llama.cpp turns into a grammar that the
 sampler follows token by token: the answer is the list and nothing else, on both endpoints.
+
+Threads: ``llm.n_threads`` where set; otherwise, in a grid worker, the worker's share of the
+cores (``use_thread_budget``), since llama.cpp's own choice, every core, beside another
+worker's cell makes its threads wait on one another (calls many times slower); elsewhere
+llama.cpp's own choice.
 """
 
 from __future__ import annotations
@@ -37,6 +42,24 @@ _log = logging.getLogger(__name__)
 # (model, n_ctx, n_threads) -> the loaded server and whether the GGUF has a chat template.
 _SERVERS: dict[tuple[str, int, int | None], tuple[Any, bool]] = {}
 
+# The threads this process was given (a grid worker's share), for a server whose config leaves
+# ``n_threads`` unset; None: llama.cpp chooses.
+_thread_budget: int | None = None
+
+
+def use_thread_budget(threads: int | None) -> None:
+    """Start later servers with ``threads`` where ``llm.n_threads`` is unset (None: llama.cpp's
+    own choice). A grid worker calls it with the torch threads it was given, so the LLM and
+    torch keep to the same share of the cores."""
+    global _thread_budget
+    _thread_budget = threads
+
+
+def server_threads(n_threads: int | None) -> int | None:
+    """The threads a server is started with: ``n_threads`` (``llm.n_threads``) where set, else
+    this process's budget (``use_thread_budget``), else None (llama.cpp's own choice)."""
+    return n_threads if n_threads is not None else _thread_budget
+
 
 class LlamaCppClient(InProcessClient):
     backend = "llama_cpp"
@@ -51,6 +74,7 @@ class LlamaCppClient(InProcessClient):
                 "install xllamacpp (a prebuilt wheel), or use backend 'local_hf'"
             ) from None
         self._name = model
+        n_threads = server_threads(n_threads)
         key = (model, n_ctx, n_threads)
         if key not in _SERVERS:
             # Seconds to a minute, silent otherwise; the command line shows INFO lines.

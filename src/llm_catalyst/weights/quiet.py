@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import sys
 from collections.abc import Iterator
 
@@ -20,6 +21,8 @@ from huggingface_hub.utils import (
     enable_progress_bars,
 )
 from transformers.utils import logging as transformers_logging
+
+_log = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -45,8 +48,8 @@ def no_loading_bar() -> Iterator[None]:
 
 @contextlib.contextmanager
 def converting_once(what: str, where: str) -> Iterator[None]:
-    """Announce a one-time conversion in one line and keep its stderr, bars included, unless
-    it fails.
+    """Announce a one-time conversion in one INFO log record and keep its stderr, bars
+    included, unless it fails.
 
     transformers' GGUF reader draws "Converting and de-quantizing GGUF tensors" with tqdm
     directly: neither transformers' switch nor ``HF_HUB_DISABLE_PROGRESS_BARS`` reaches it, and
@@ -54,7 +57,7 @@ def converting_once(what: str, where: str) -> Iterator[None]:
     file shipped in a package, so what it prints is only those bars; if it raises, what it
     printed is written out before the error propagates.
     """
-    print(f"{what} (once; cached in {where})", file=sys.stderr, flush=True)
+    _log.info("%s (once; cached in %s)", what, where)
     captured = io.StringIO()
     try:
         with no_loading_bar(), contextlib.redirect_stderr(captured):
