@@ -1,18 +1,24 @@
 """The two offline instructors side by side: Qwen2.5-Coder-1.5B-Instruct and SmolLM2-135M-Instruct.
 
 Both run through the same in-process llama.cpp back-end and answer the same catalyst
-meta-prompts, each model both ways: free (``llm.structured: false``, the answer parsed from
-whatever the model wrote) and structured (the default, sampling constrained to a JSON list of at
-most ``num_proposals`` strings; rows ``NAME_structured``). The prompts are rendered from
-rounds of real short runs stored in ``meta_prompt_rounds.json`` (the pool each round showed,
-with its dev losses; up to 8 SST-2, 4 RTE, 4 CB and 4 AG News rounds).
+meta-prompts with the default LLM settings, each model both ways: free (``llm.structured:
+false``, the answer parsed from whatever the model wrote) and structured (the default, sampling
+constrained to a JSON list of ``num_proposals`` to ``num_proposals + spare`` strings; rows
+``NAME_structured``). The prompts are rendered from rounds of real short runs stored in
+``meta_prompt_rounds.json`` (the pool each round showed, with its dev losses; up to 8 SST-2,
+4 RTE, 4 CB and 4 AG News rounds).
 Reports tokens/s (answer tokens over the wall time of the calls, prompt processing included),
-seconds per round, and the share of usable proposals (accepted / asked). On the SST-2 rounds
-every usable proposal is scored on that run's dev split with that run's backbone and fit
-policy, as the loop scores a restart candidate; the gap is the best proposal's dev loss minus
-the soft prompt's (negative: a proposal beat it), median over the rounds that had a proposal.
+seconds per round, prompt and answer tokens per round, and the share of usable proposals: per
+wanted (the proposals a round keeps over ``num_proposals`` per round, the figure that counts)
+and per asked (every usable text, surplus included, over the ``num_proposals + spare`` asked).
+On the SST-2 rounds every kept proposal is scored on that run's dev split with that run's
+backbone and fit policy, as the loop scores a restart candidate; the gap is the best proposal's
+dev loss minus the soft prompt's (negative: a proposal beat it), median over the rounds that had
+a proposal. ``--threads`` sets llama.cpp's threads (default: its own choice, every core); on a
+machine where another process holds a core, 1 thread is several times faster than 2.
 
     python benchmarks/llm_local.py [--rounds N] [--models qwen smollm2] [--structured both|on|off]
+        [--threads N]
     python benchmarks/llm_local.py --build-fixture RUN_DIR [RUN_DIR ...]   # rebuild the rounds
 
 The stored rounds come from ``llm-catalyst compare --config configs/grid.yaml --methods
@@ -90,13 +96,14 @@ def history(entry: dict[str, Any]) -> list[ScoredPrompt]:
     return [ScoredPrompt(c["text"], c["dev_loss"], c["dev_accuracy"]) for c in entry["pool"]]
 
 
-def _config(model: str, structured: bool = True) -> LLMConfig:
+def _config(model: str, structured: bool = True, threads: int | None = None) -> LLMConfig:
     return LLMConfig.model_validate(
         {
             "backend": "llama_cpp",
             "model": model,
             "cache": {"enabled": False},
             "structured": structured,
+            "n_threads": threads,
         }
     )
 
@@ -109,11 +116,11 @@ def render(entry: dict[str, Any]) -> list[Message]:
 
 
 def ask(
-    model: str, rounds: list[dict[str, Any]], structured: bool
+    model: str, rounds: list[dict[str, Any]], structured: bool, threads: int | None
 ) -> tuple[float, list[ProposalRound]]:
     """Seconds to load the model (0 once loaded: the process keeps it), and its answer to
     every stored round (seed = round position)."""
-    config = _config(model, structured)
+    config = _config(model, structured, threads)
     started = time.perf_counter()
     proposer = Proposer(build_gateway(config), config)
     load_s = time.perf_counter() - started
@@ -126,10 +133,14 @@ def ask(
         where = f"{entry['task']} seed {entry['data']['seed']} round {entry['round']}"
         print(
             f"  [{model}{way}] {where}: "
-            f"{len(result.proposals)}/{config.proposer.num_proposals} usable, "
-            f"{result.usage.completion_tokens} tokens, {result.latency_s:.1f} s",
+            f"{len(result.proposals)}/{config.proposer.num_proposals} usable "
+            f"({len(result.proposals) + len(result.unused)} of {result.asked} asked), "
+            f"{result.usage.prompt_tokens} + {result.usage.completion_tokens} tokens, "
+            f"{result.latency_s:.1f} s",
             flush=True,
         )
+        for rejection in result.rejected:
+            print(f"      rejected ({rejection.reason}): {rejection.text[:80]}")
     return load_s, answers
 
 
@@ -172,14 +183,23 @@ def proposal_gaps(
     return gaps
 
 
-def summary(load_s: float, answers: list[ProposalRound], asked: int) -> dict[str, Any]:
+def summary(load_s: float, answers: list[ProposalRound], wanted: int) -> dict[str, Any]:
+    """One way of asking, over the rounds. Every round makes one call (``calls_per_round``
+    1), so the proposals asked are ``asked`` per round."""
     seconds = [a.latency_s for a in answers]
+    usable = sum(len(a.proposals) + len(a.unused) for a in answers)
     return {
         "load_s": round(load_s, 2),
         "tokens_per_s": round(sum(a.usage.completion_tokens for a in answers) / sum(seconds), 2),
         "seconds_per_round": round(statistics.mean(seconds), 2),
         "seconds_per_round_max": round(max(seconds), 2),
-        "usable_share": round(sum(len(a.proposals) for a in answers) / (asked * len(answers)), 3),
+        "prompt_tokens_per_round": round(statistics.mean(a.usage.prompt_tokens for a in answers)),
+        "answer_tokens_per_round": round(
+            statistics.mean(a.usage.completion_tokens for a in answers)
+        ),
+        "usable_share": round(sum(len(a.proposals) for a in answers) / (wanted * len(answers)), 3),
+        "asked": answers[0].asked,
+        "usable_share_of_asked": round(usable / sum(a.asked for a in answers), 3),
         "rounds_skipped": sum(a.skipped for a in answers),
         "examples": [p for a in answers for p in a.proposals][:4],
     }
@@ -193,20 +213,21 @@ def main() -> None:
     parser.add_argument(
         "--structured", choices=("both", "on", "off"), default="both", help="which way to ask"
     )
+    parser.add_argument("--threads", type=int, default=None, help="llama.cpp's threads")
     args = parser.parse_args()
     if args.build_fixture:
         build_fixture(args.build_fixture)
         return
     load_before = os.getloadavg()[0]
     rounds = load_rounds()[: args.rounds]
-    asked = LLMConfig().proposer.num_proposals
+    wanted = LLMConfig().proposer.num_proposals
     ways = {"both": (False, True), "on": (True,), "off": (False,)}[args.structured]
     rows, answers = {}, {}
     for name in args.models:
         for structured in ways:
             row = f"{name}_structured" if structured else name
-            load_s, answers[row] = ask(MODELS[name], rounds, structured)
-            rows[row] = summary(load_s, answers[row], asked)
+            load_s, answers[row] = ask(MODELS[name], rounds, structured, args.threads)
+            rows[row] = summary(load_s, answers[row], wanted)
     gaps = proposal_gaps(rounds, answers)
     for name, row in rows.items():
         scored = [g for g in gaps[name] if g is not None]
@@ -214,22 +235,36 @@ def main() -> None:
         row["median_proposal_gap"] = round(statistics.median(scored), 4) if scored else None
         row["rounds_beating_soft_prompt"] = sum(g < 0 for g in scored)
     print(
-        f"{'model':>18}  {'tok/s':>6}  {'s/round':>7}  {'usable':>6}  {'SST-2 gap':>9}  "
-        f"{'beat S':>6}"
+        f"{'model':>18}  {'tok/s':>6}  {'s/round':>7}  {'tokens in+out':>13}  {'usable':>6}  "
+        f"{'of asked':>8}  {'SST-2 gap':>9}  {'beat S':>6}"
     )
     for name, row in rows.items():
+        tokens = f"{row['prompt_tokens_per_round']}+{row['answer_tokens_per_round']}"
         print(
             f"{name:>18}  {row['tokens_per_s']:>6}  {row['seconds_per_round']:>7}  "
-            f"{row['usable_share']:>6}  {row['median_proposal_gap']!s:>9}  "
-            f"{row['rounds_beating_soft_prompt']:>6}"
+            f"{tokens:>13}  {row['usable_share']:>6}  {row['usable_share_of_asked']:>8}  "
+            f"{row['median_proposal_gap']!s:>9}  {row['rounds_beating_soft_prompt']:>6}"
         )
     load = {"before": load_before, "after": os.getloadavg()[0]}
-    flat = {
-        f"{name}_{key}": rows[name][key]
-        for name in rows
-        for key in ("usable_share", "tokens_per_s", "median_proposal_gap", "seconds_per_round")
-    }
-    print(json.dumps({**flat, "rounds": len(rounds), "load_avg_1min": load, "results": rows}))
+    keys = (
+        "usable_share",
+        "usable_share_of_asked",
+        "tokens_per_s",
+        "median_proposal_gap",
+        "seconds_per_round",
+    )
+    flat = {f"{name}_{key}": rows[name][key] for name in rows for key in keys}
+    print(
+        json.dumps(
+            {
+                **flat,
+                "rounds": len(rounds),
+                "threads": args.threads,
+                "load_avg_1min": load,
+                "results": rows,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

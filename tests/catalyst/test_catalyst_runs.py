@@ -101,11 +101,10 @@ def test_the_llm_sees_the_task_and_the_scored_pool(every_method):
     calls = [json.loads(line) for line in (run_dir / "llm_calls.jsonl").read_text().splitlines()]
     assert len(calls) == 2
     first_round = read_events(run_dir).rounds[0]
-    message = calls[0]["request"]["messages"][0]["content"]
+    message = calls[0]["request"]["messages"][-1]["content"]
     assert get_task("sst2").description in message
     for candidate in first_round.pool[1:]:
-        assert json.dumps(candidate.text) in message
-        assert f"Loss: {candidate.dev_loss:.3f}" in message
+        assert f"{json.dumps(candidate.text)}: loss {candidate.dev_loss:.3f}" in message
 
 
 def test_controls_propose_from_their_own_sources(every_method):

@@ -56,9 +56,8 @@ def test_catalyst_runs_on_eurosat_and_restarts_from_the_llms_template(tmp_path, 
     assert [[c.text for c in r.proposals] for r in rounds] == [TEMPLATES[:2], TEMPLATES[2:]]
     assert all(c.dev_loss is not None for r in rounds for c in r.proposals)
     calls = (result.run_dir / "llm_calls.jsonl").read_text().splitlines()
-    assert (
-        get_task("eurosat").description in json.loads(calls[0])["request"]["messages"][0]["content"]
-    )
+    meta_prompt = json.loads(calls[0])["request"]["messages"][-1]["content"]
+    assert get_task("eurosat").description in meta_prompt
 
     # The restart of round 1 is the context of the first template, fitted to the 4 slots.
     backbone = build_backbone(BackboneConfig(model="tiny-clip"), get_task("eurosat"))

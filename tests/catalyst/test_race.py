@@ -246,3 +246,21 @@ def test_a_race_killed_mid_rung_resumes_to_the_uninterrupted_result(tmp_path, sh
     outcome = CliRunner().invoke(app, ["run", "--resume", str(run_dir)])
     assert outcome.exit_code == 0, outcome.output
     assert _reduced(run_dir) == _reduced(reference)
+
+
+def test_a_long_llm_text_is_cut_to_fit_and_kept_with_what_the_llm_wrote(tmp_path, shared_data_dir):
+    """``max_words: fit``: a text over the slots enters cut at a word boundary, never
+    rejected, and the record keeps the LLM's text beside the cut."""
+    long = " ".join(["Decide carefully whether the opinion in this movie review"] * 4)
+    answers = [json.dumps([long, PROMPTS[1]])]
+    settings = run_settings(tmp_path, shared_data_dir, script(tmp_path, answers), method="race")
+    settings |= {**RACE, "llm.proposer.max_words": "fit"}
+    run_dir = run(load_run_config(None, settings), name="race").run_dir
+    entrants = _results(run_dir)["race"]["entrants"]
+    (cut,) = [e for e in entrants if e["written"] == long]
+    assert cut["origin"] == "llm" and long.startswith(cut["text"]) and cut["text"] != long
+    assert len(cut["text"].split()) < len(long.split())
+    assert [e["written"] or e["text"] for e in entrants if e["origin"] == "llm"] == [
+        long,
+        PROMPTS[1],
+    ]

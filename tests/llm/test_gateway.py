@@ -73,12 +73,36 @@ def test_other_sample_index_is_a_new_sample(tmp_path) -> None:
         {"params": SamplingConfig(temperature=0.7, max_tokens=20, seed=4)},
         {"params": SamplingConfig(temperature=0.7, max_tokens=21, seed=3)},
         {"messages": ({"role": "user", "content": "Write prompts!"},)},
+        {"params": SamplingConfig(temperature=0.7, max_tokens=20, seed=3, dry_multiplier=0)},
         {"structure": ProposalList(max_items=4, max_chars=240)},
     ],
 )
 def test_every_request_field_is_in_the_key(change) -> None:
     identity = {"backend": "scripted", "model": "m"}
     assert request_key(identity, REQUEST) != request_key(identity, replace(REQUEST, **change))
+
+
+def test_the_structure_bounds_are_in_the_key() -> None:
+    identity = {"backend": "scripted", "model": "m"}
+    keys = {
+        request_key(identity, replace(REQUEST, structure=structure))
+        for structure in (
+            ProposalList(max_items=6, max_chars=240),
+            ProposalList(max_items=6, max_chars=240, min_items=4),
+        )
+    }
+    assert len(keys) == 2
+
+
+def test_a_request_without_dry_keeps_its_key_of_before_the_setting() -> None:
+    """Sampling without the DRY penalty (``dry_multiplier: 0``) is how requests were sampled
+    before the setting, and the key is the one they had then (computed with that code), so
+    their cached answers replay."""
+    off = replace(REQUEST, params=REQUEST.params.model_copy(update={"dry_multiplier": 0.0}))
+    assert "dry_multiplier" not in off.to_json()["params"]
+    assert request_key({"backend": "scripted", "model": "m"}, off) == (
+        "6a46032a7ad376ad5d29d2b3d1a6643385e4d664908b8cd8f29fc9791c59d92e"
+    )
 
 
 def test_model_is_in_the_key() -> None:

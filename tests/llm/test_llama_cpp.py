@@ -123,5 +123,5 @@ def test_a_structured_round_is_parsed_as_json(tmp_path) -> None:
     history = [ScoredPrompt("Was the reviewer happy with this movie?", 0.55, 0.72)]
     result = Proposer(build_gateway(config), config).propose(get_task("sst2"), history, 0)
     assert result.parse_methods == ("json",), result.raw_answers
-    assert len(json.loads(result.raw_answers[0])) <= 3
+    assert 3 <= len(json.loads(result.raw_answers[0])) <= result.asked == 5
     assert '"structured": true' in (tmp_path / "calls.jsonl").read_text()

@@ -165,7 +165,7 @@ def test_template_braces_and_shell_text_are_data(
     )
     # The proposals go back into the next meta-prompt verbatim: nothing is evaluated.
     scored = [ScoredPrompt(text, 0.5) for text in result.proposals]
-    content = p.render(sentiment_task, scored)[0]["content"]
+    content = p.render(sentiment_task, scored)[-1]["content"]
     assert '"{{ 7 * 7 }} {sentence} {0}"' in content
     assert "49" not in content
     assert '"{% raw %}x"' in content

@@ -5,7 +5,7 @@ import time
 
 import pytest
 
-from llm_catalyst.llm.parsing import MAX_ANSWER_CHARS, parse_proposals, prompt_key
+from llm_catalyst.llm.parsing import MAX_ANSWER_CHARS, Cut, parse_proposals, prompt_key
 
 
 def reasons(result) -> dict[str, str]:
@@ -107,6 +107,36 @@ def test_character_limit() -> None:
     result = parse_proposals(f'["{long_word}", "short"]', max_words=3, max_chars=40)
     assert result.accepted == ("short",)
     assert reasons(result)[long_word] == "too long (50 characters > 40)"
+
+
+def test_cut_long_cuts_at_a_word_boundary_instead_of_rejecting() -> None:
+    """``max_words: fit``: what fits the slots is kept, and the record keeps what was written."""
+    written = [
+        "Decide whether this movie review is positive or negative",
+        "Read it, then, decide",
+        "aaaaaaaaaa bbbbbbbbbb cccccccccc",
+        "x" * 50,
+        "short one",
+    ]
+    result = parse_proposals(json.dumps(written), max_words=3, max_chars=25, cut_long=True)
+    kept = ("Decide whether this", "Read it, then", "aaaaaaaaaa bbbbbbbbbb", "x" * 25, "short one")
+    assert result.accepted == kept
+    assert result.rejected == ()
+    assert result.cut == tuple(Cut(w, k) for w, k in zip(written[:4], kept[:4], strict=True))
+    plain = parse_proposals(json.dumps(written), max_words=3, max_chars=25)
+    assert plain.accepted == ("short one",) and plain.cut == ()
+    assert reasons(plain)[written[0]] == "too long (9 words > 3)"
+
+
+def test_a_cut_text_is_checked_as_any_other() -> None:
+    raw = json.dumps(["Judge the review now", "Judge the review later", "Say it well please"])
+    result = parse_proposals(raw, max_words=3, tried=["say it well"], cut_long=True)
+    assert result.accepted == ("Judge the review",)
+    assert reasons(result) == {
+        "Judge the review later": "duplicate once cut to 'Judge the review'",
+        "Say it well please": "already tried once cut to 'Say it well'",
+    }
+    assert result.cut == (Cut("Judge the review now", "Judge the review"),)
 
 
 def test_cut_off_answer_drops_its_unfinished_last_line() -> None:

@@ -11,6 +11,7 @@ from llm_catalyst.llm.budget import Budget
 from llm_catalyst.llm.client import LLMRequest
 from llm_catalyst.llm.config import LLMConfig, ProposerConfig
 from llm_catalyst.llm.gateway import LLMGateway
+from llm_catalyst.llm.parsing import Cut
 from llm_catalyst.llm.proposer import (
     LabelledText,
     MetaInput,
@@ -42,26 +43,37 @@ def make(steps, *, chat: bool = True, **settings) -> tuple[Proposer, ScriptedCli
 
 
 def content(proposer: Proposer, task: Task, history=HISTORY) -> str:
+    """The user message: what the meta-prompt shows (a system message may come before it)."""
     messages = proposer.render(task, history)
-    assert [m["role"] for m in messages] == ["user"]
-    return messages[0]["content"]
+    assert [m["role"] for m in messages] in (["user"], ["system", "user"])
+    return messages[-1]["content"]
 
 
 def test_catalyst_meta_prompt_has_task_labels_history_and_request(sentiment_task) -> None:
-    text = content(make([])[0], sentiment_task)
-    assert sentiment_task.description in text
-    assert '"negative": the review is unfavourable' in text
-    assert '"positive": the review is favourable' in text
+    proposer = make([])[0]
+    system, user = proposer.render(sentiment_task, HISTORY)
+    assert system == {
+        "role": "system",
+        "content": "You write prompts: short instructions that a language model reads before "
+        "it classifies a text.",
+    }
+    text = user["content"]
+    assert text.startswith(f"Task: {sentiment_task.description}\n")
+    assert 'The model answers with a label word: "negative", "positive".' in text
     worst, middle, best = (text.index(f'"{n} prompt"') for n in ("worst", "middle", "best"))
     assert worst < middle < best  # worst to best, the best next to the request
-    assert "Loss: 0.300, accuracy: 90.0%" in text
-    assert "Write 3 new prompts" in text and "under 8 words" in text
-    assert text.rstrip().endswith("Answer with a JSON list of 3 strings and nothing else.")
+    assert '- "best prompt": loss 0.300, accuracy 90%' in text
+    unscored = content(proposer, sentiment_task, [ScoredPrompt("no accuracy", 0.45)])
+    assert '- "no accuracy": loss 0.450\n' in unscored
+    # It asks for the kept proposals and the spare ones, each different from all it was shown.
+    assert "Write 5 new prompts, each one short sentence of at most 8 words" in text
+    assert "Each must differ from every prompt above and from the others." in text
+    assert text.endswith("Answer with a JSON list of 5 strings and nothing else.")
 
 
-def test_label_names_stand_in_for_missing_meanings(nli_task) -> None:
+def test_label_names_follow_words_that_differ_from_them(nli_task) -> None:
     text = content(make([])[0], nli_task)
-    assert '"yes": entailment' in text and '"no": not_entailment' in text
+    assert 'label word: "yes" (entailment), "no" (not_entailment).' in text
 
 
 def test_history_keeps_the_best_entries(sentiment_task) -> None:
@@ -71,7 +83,7 @@ def test_history_keeps_the_best_entries(sentiment_task) -> None:
 
 
 def test_paper_template_reproduces_the_reference_wording(sentiment_task) -> None:
-    text = content(make([], template="paper")[0], sentiment_task)
+    text = content(make([], template="paper", spare=0)[0], sentiment_task)
     assert text.startswith("Hi GPT, assume you are a prompt pattern learner.")
     assert "Templates: worst prompt\nLoss: 0.900\nAccuracy: 0.500" in text
     assert text.index("worst prompt") < text.index("best prompt")
@@ -86,7 +98,7 @@ def test_base_models_get_list_continuation(sentiment_task) -> None:
     assert content(proposer, sentiment_task).endswith("\n1.")
     result = proposer.propose(sentiment_task, HISTORY, 0)
     assert result.proposals == ("Judge the review.", "Say the mood.", "Rate it.")
-    assert client.requests[0].params.stop == ("\n4.",)  # stop after the items asked for
+    assert client.requests[0].params.stop == ("\n6.",)  # stop after the items asked for
 
 
 def test_chat_models_get_the_catalyst_template_by_default() -> None:
@@ -99,7 +111,21 @@ def test_user_template_file(tmp_path, sentiment_task) -> None:
         "{{ task.name }}: {% for h in pool %}[{{ h.text }}]{% endfor %} x{{ num_proposals }}"
     )
     text = content(make([], template=str(path))[0], sentiment_task)
-    assert text == "toy-sentiment: [worst prompt][middle prompt][best prompt] x3"
+    assert text == "toy-sentiment: [worst prompt][middle prompt][best prompt] x5"
+
+
+def test_a_template_may_set_the_system_message(tmp_path, sentiment_task) -> None:
+    path = tmp_path / "system.jinja"
+    path.write_text("{% set system %}Be brief.{% endset %}Task: {{ task.name }}")
+    proposer, client = make(['["Be brief", "Judge it"]'], template=str(path))
+    assert proposer.render(sentiment_task, HISTORY) == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "Task: toy-sentiment"},
+    ]
+    result = proposer.propose(sentiment_task, HISTORY, 0)
+    assert client.requests[0].messages[0]["role"] == "system"
+    assert result.proposals == ("Judge it",)
+    assert result.rejected[0].reason == "copied from the meta-prompt"
 
 
 def test_template_errors_name_the_file_and_line(tmp_path, sentiment_task) -> None:
@@ -171,6 +197,16 @@ def test_more_calls_until_enough_proposals(sentiment_task) -> None:
         ("Judge it", "already tried"),
         ("Say it", "already tried"),
     ]
+
+
+def test_spare_proposals_are_asked_for_and_the_first_usable_ones_kept(sentiment_task) -> None:
+    answer = json.dumps(["best prompt", "Judge it", "judge it.", "Say it", "Rate it", "Weigh it"])
+    proposer, client = make([answer])  # 3 kept, 2 spare
+    result = proposer.propose(sentiment_task, HISTORY, 0)
+    assert result.asked == 5 and "Write 5 new prompts" in client.requests[0].messages[-1]["content"]
+    assert (result.status, result.proposals) == ("ok", ("Judge it", "Say it", "Rate it"))
+    assert result.unused == ("Weigh it",)
+    assert [r.reason for r in result.rejected] == ["already tried", "duplicate"]
 
 
 def test_fewer_proposals_than_asked_is_partial(sentiment_task) -> None:
@@ -264,12 +300,17 @@ MARKERS = {
 
 
 def test_default_renders_the_meta_prompts_of_before_the_ingredients(sentiment_task) -> None:
-    """A copy of each built-in template's rendering, made before ingredients existed."""
+    """A copy of the paper and list templates' renderings, made before ingredients existed
+    (4 proposals asked, no spare); the catalyst template has been shortened since."""
     expected = json.loads((FIXTURES / "meta_prompts_before_ingredients.json").read_text("utf-8"))
     history = [*HISTORY, ScoredPrompt("no accuracy", 0.45)]
-    for template, chat in (("catalyst", True), ("paper", True), ("list", False)):
+    for template, chat in (("paper", True), ("list", False)):
         cfg = LLMConfig.model_validate(
-            {"backend": "scripted", "script": "x", "proposer": {"template": template}}
+            {
+                "backend": "scripted",
+                "script": "x",
+                "proposer": {"template": template, "spare": 0},
+            }
         )
         proposer = Proposer(LLMGateway(ScriptedClient([], chat=chat)), cfg)
         assert proposer.config.proposer.ingredients == ["trajectory"]
@@ -320,18 +361,30 @@ def test_errors_show_the_right_label_and_the_models_answer(sentiment_task) -> No
     assert 'sentence: dull and slow -> right: "negative", the model said: "positive"' in text
 
 
-def test_fitted_word_cap_is_asked_for_and_enforced(sentiment_task) -> None:
-    proposer, _ = make(
-        [json.dumps(["one two three four five six", "one two three four five six seven"])],
-        template="informed",
-        max_words="fit",
-    )
+def test_fitted_word_cap_is_asked_for_and_cuts_what_is_longer(sentiment_task) -> None:
+    long = "Decide whether the critic liked the film or not"
+    answer = json.dumps(["one two three four five six", long])
+    proposer, _ = make([answer], template="informed", max_words="fit")
     assert "each at most 6 words" in content_with(proposer, sentiment_task)
+    result = proposer.propose(sentiment_task, HISTORY, 0, extra=EXTRA)
+    assert result.proposals == (
+        "one two three four five six",
+        "Decide whether the critic liked the",
+    )
+    assert result.rejected == ()
+    assert result.cut == (Cut(long, "Decide whether the critic liked the"),)
+    with pytest.raises(ConfigError, match="no prompt length is known"):
+        proposer.render(sentiment_task, HISTORY)
+
+
+def test_a_numeric_word_cap_rejects_what_is_longer(sentiment_task) -> None:
+    """The paper's recipe: a proposal over its word cap is not used."""
+    answer = json.dumps(["one two three four five six", "one two three four five six seven"])
+    proposer, _ = make([answer], template="informed", max_words=6)
     result = proposer.propose(sentiment_task, HISTORY, 0, extra=EXTRA)
     assert result.proposals == ("one two three four five six",)
     assert result.rejected[0].reason == "too long (7 words > 6)"
-    with pytest.raises(ConfigError, match="no prompt length is known"):
-        proposer.render(sentiment_task, HISTORY)
+    assert result.cut == ()
 
 
 def test_ingredients_other_than_the_trajectory_need_a_template_that_shows_them() -> None:

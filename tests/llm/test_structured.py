@@ -50,16 +50,16 @@ def test_structured_is_on_by_default() -> None:
     assert LLMConfig().structured is True
 
 
-def test_the_request_asks_for_a_json_list_of_at_most_n_bounded_strings(
+def test_the_request_asks_for_a_json_list_of_n_to_the_asked_bounded_strings(
     fake_openai, tmp_path, sentiment_task
 ) -> None:
     fake_openai.script(Reply(body=chat_answer(GOOD)))
     result = proposer(fake_openai, tmp_path).propose(sentiment_task, HISTORY, round_index=0)
-    assert result.status == "ok"
+    assert result.status == "ok" and result.asked == 5  # 3 kept, 2 spare
     response_format = fake_openai.received[0].body["response_format"]
     assert response_format["type"] == "json_schema"
     schema = response_format["json_schema"]["schema"]
-    assert schema["type"] == "array" and schema["maxItems"] == 3
+    assert schema["type"] == "array" and (schema["minItems"], schema["maxItems"]) == (3, 5)
     assert schema["items"] == {"type": "string", "minLength": 1, "maxLength": 12 * 12}
     (record,) = logged(tmp_path)
     assert record["structured"] is True and record["structure_refused"] == ""

@@ -80,7 +80,8 @@ class LLMSource:
     and as configured the usage, train exemplars, its own scored history, the current prompt's
     train errors) and writes C new prompts, each fitted to the prompt's P slots by the fit
     policy ``prompt.fit`` (``pad_current`` pads with S). Proposals the fit cuts short are
-    recorded as such; two that fit to the same slots are one candidate.
+    recorded as such (``truncated``), and so are those the proposer cut to the fitted word cap
+    (``cut``, with the text the LLM wrote); two that fit to the same slots are one candidate.
 
     Exemplars are drawn once per run (seeded by ``seed``), so every round shows the same ones;
     errors are searched each round among a fresh seeded draw of train examples, scored in
@@ -148,6 +149,10 @@ class LLMSource:
             "rejected": [asdict(r) for r in answer.rejected] + unfit,
             "truncated": truncated,
         }
+        if answer.cut:
+            # Proposals cut to the fitted word cap: the LLM's text and the kept one. Only when
+            # there are any, so a round without a cut records what it recorded before.
+            details["cut"] = [asdict(c) for c in answer.cut]
         skip_reason = ""
         if not candidates:
             skip_reason = answer.reason or f"none of {len(answer.proposals)} proposal(s) fits"

@@ -23,22 +23,24 @@ class Message(TypedDict):
 
 @dataclass(frozen=True)
 class ProposalList:
-    """The shape a structured request asks its answer to take: a JSON list of at most
-    ``max_items`` non-empty strings of at most ``max_chars`` characters each.
+    """The shape a structured request asks its answer to take: a JSON list of ``min_items``
+    to ``max_items`` non-empty strings of at most ``max_chars`` characters each.
 
     A back-end that constrains its sampling to it (llama.cpp's grammar, a server's
     ``response_format``) cannot wrap the list in fences and prose, nor run on past it, so no
-    answer is lost to parsing and no token is spent on text that is thrown away.
+    answer is lost to parsing and no token is spent on text that is thrown away; nor can it
+    close the list before ``min_items``, which a small model otherwise does now and then.
     """
 
     max_items: int
     max_chars: int
+    min_items: int = 1
 
     def json_schema(self) -> dict[str, object]:
         return {
             "type": "array",
             "items": {"type": "string", "minLength": 1, "maxLength": self.max_chars},
-            "minItems": 1,
+            "minItems": self.min_items,
             "maxItems": self.max_items,
         }
 
@@ -64,9 +66,13 @@ class LLMRequest:
             raise ValueError("a request needs its call's seed, not 'run'; Proposer resolves it")
 
     def to_json(self) -> dict[str, object]:
+        params = self.params.model_dump()
+        if not params["dry_multiplier"]:
+            # Off, as before the setting existed: the key replays the cache of those versions.
+            del params["dry_multiplier"]
         data: dict[str, object] = {
             "messages": [dict(m) for m in self.messages],
-            "params": self.params.model_dump(),
+            "params": params,
             "sample_index": self.sample_index,
         }
         if self.structure is not None:

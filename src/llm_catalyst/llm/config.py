@@ -71,6 +71,14 @@ class SamplingConfig(_Value):
     stop: tuple[str, ...] = Field(
         (), description="stop strings of every call (the proposer adds a list continuation's)"
     )
+    dry_multiplier: float = Field(
+        0.8,
+        ge=0,
+        description="llama_cpp: the DRY (don't repeat yourself) penalty on a token that would "
+        "extend a sequence already in the context, so a small model neither copies a prompt "
+        "the meta-prompt shows nor writes one item twice; 0: off, as before this setting "
+        "(the request's cache key is then what it was). Other back-ends ignore it",
+    )
 
 
 class RetryConfig(_Value):
@@ -149,7 +157,15 @@ class ProposerConfig(_Section):
     other ingredients need one of them (checked when read).
     """
 
-    num_proposals: int = Field(4, ge=1, le=50, description="proposals asked for per round C")
+    num_proposals: int = Field(4, ge=1, le=50, description="proposals a round keeps, C")
+    spare: int = Field(
+        2,
+        ge=0,
+        le=20,
+        description="proposals asked for beyond `num_proposals`; the first `num_proposals` "
+        "usable ones are kept. A small LLM copies a shown prompt or repeats itself now and "
+        "then, which would leave a round short (0: ask for exactly `num_proposals`)",
+    )
     max_words: Annotated[int, Field(ge=1, le=500)] | Literal["fit"] = Field(
         20,
         description="a proposal's word cap, asked for and enforced: a number, or `fit` (as many "
@@ -244,7 +260,8 @@ class LLMConfig(_Section):
     )
     structured: bool = Field(
         True,
-        description="constrain each answer to a JSON list of at most `num_proposals` strings "
+        description="constrain each answer to a JSON list of `num_proposals` to `num_proposals` "
+        "+ `spare` strings "
         "where the back-end can (llama_cpp: its grammar; openai: `response_format`, and a "
         "server that refuses it is asked again without it, then never again in the run), so "
         "no answer is lost to parsing; local_hf, scripted and list continuations are never "

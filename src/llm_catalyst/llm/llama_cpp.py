@@ -16,6 +16,8 @@ Answers are streamed from a thread of their own, so that a stop is honoured duri
 
 A structured request sends its JSON schema, which llama.cpp turns into a grammar that the
 sampler follows token by token: the answer is the list and nothing else, on both endpoints.
+``sampling.dry_multiplier`` switches on llama.cpp's DRY sampler, which no grammar can replace:
+a list with one item twice, or with a copy of a prompt the meta-prompt shows, is valid JSON.
 
 Threads: ``llm.n_threads`` where set; otherwise, in a grid worker, the worker's share of the
 cores (``use_thread_budget``), since llama.cpp's own choice, every core, beside another
@@ -108,6 +110,8 @@ class LlamaCppClient(InProcessClient):
             }
             if p.seed is not None:
                 body["seed"] = p.seed + i
+            if p.dry_multiplier:
+                body["dry_multiplier"] = p.dry_multiplier
             if request.structure is not None:
                 body["json_schema"] = request.structure.json_schema()
             if self._chat:

@@ -46,10 +46,20 @@ class Rejection:
 
 
 @dataclass(frozen=True)
+class Cut:
+    """A proposal over the caps, cut at a word boundary instead of rejected: ``text`` as the
+    LLM wrote it (cleaned), ``kept`` the part that became the proposal."""
+
+    text: str
+    kept: str
+
+
+@dataclass(frozen=True)
 class ParseResult:
     accepted: tuple[str, ...]
     rejected: tuple[Rejection, ...]
     method: Method
+    cut: tuple[Cut, ...] = ()
 
 
 def prompt_key(text: str) -> str:
@@ -64,9 +74,13 @@ def parse_proposals(
     max_chars: int | None = None,
     echo: str = "",
     cut_off: bool = False,
+    cut_long: bool = False,
 ) -> ParseResult:
     """Candidates from ``raw``, cleaned and filtered; ``max_chars`` defaults to
-    ``CHARS_PER_WORD`` per word."""
+    ``CHARS_PER_WORD`` per word. A candidate over ``max_words`` or ``max_chars`` is rejected,
+    or with ``cut_long`` cut at a word boundary to fit them (``max_words: fit``, where the cap
+    is what the prompt's slots hold, so the part that fits is what would be used anyway); the
+    cut text is then checked as any other."""
     char_limit = max_chars if max_chars is not None else CHARS_PER_WORD * max_words
     method, candidates = _candidates(_FENCE.sub("", raw[:MAX_ANSWER_CHARS]))
     tried_keys = {prompt_key(t) for t in tried}
@@ -74,14 +88,20 @@ def parse_proposals(
     accepted_keys: set[str] = set()
     accepted: list[str] = []
     rejected: list[Rejection] = []
+    cuts: list[Cut] = []
     for position, candidate in enumerate(candidates, start=1):
-        text = _clean(candidate)
-        key = prompt_key(text)
-        reason = _problem(text, max_words, char_limit)
+        written = text = _clean(candidate)
+        reason = _unusable(text)
         if reason in ("empty", "no words") and _SCORE.search(candidate):
             reason = "nothing but echoed score text"
+        if reason is None:
+            reason = _too_long(text, max_words, char_limit)
+            if reason is not None and cut_long:
+                text = _cut(text, max_words, char_limit)
+                reason = _unusable(text)
         if reason is None and cut_off and method == "lines" and position == len(candidates):
             reason = "cut off by the token limit"
+        key = prompt_key(text)
         if reason is None and key in tried_keys:
             reason = "already tried"
         if reason is None and key in echo_keys:
@@ -91,9 +111,13 @@ def parse_proposals(
         if reason is None:
             accepted.append(text)
             accepted_keys.add(key)
+            if text != written:
+                cuts.append(Cut(written, text))
         else:
-            rejected.append(Rejection(text, reason))
-    return ParseResult(tuple(accepted), tuple(rejected), method)
+            if text != written:
+                reason = f"{reason} once cut to {text!r}"
+            rejected.append(Rejection(written, reason))
+    return ParseResult(tuple(accepted), tuple(rejected), method, tuple(cuts))
 
 
 def _candidates(text: str) -> tuple[Method, list[str]]:
@@ -182,16 +206,30 @@ def _clean(text: str) -> str:
     return text
 
 
-def _problem(text: str, max_words: int, max_chars: int) -> str | None:
+def _unusable(text: str) -> str | None:
     if not text:
         return "empty"
     if not any(c.isalpha() for c in text):
         return "no words"
     if any(unicodedata.category(c) in _UNPRINTABLE for c in text):
         return "non-printable characters"
+    return None
+
+
+def _too_long(text: str, max_words: int, max_chars: int) -> str | None:
     words = len(text.split())
     if words > max_words:
         return f"too long ({words} words > {max_words})"
     if len(text) > max_chars:
         return f"too long ({len(text)} characters > {max_chars})"
     return None
+
+
+def _cut(text: str, max_words: int, max_chars: int) -> str:
+    """The longest run of ``text``'s first words within both caps, without the separators it
+    then ends on; a first word longer than ``max_chars`` alone has no boundary to cut at and
+    is cut at the cap."""
+    kept = " ".join(text.split()[:max_words])
+    while len(kept) > max_chars and " " in kept:
+        kept = kept.rsplit(" ", 1)[0]
+    return kept[:max_chars].rstrip(_SEPARATORS)

@@ -1,8 +1,9 @@
 """The instructor's service to the catalyst loop: new prompts for a task and its scored pool.
 
 LLM failures become skipped rounds, never exceptions, every call is a distinct, reproducible
-sample, and each ingredient of the meta-prompt reaches the template only when it is switched on;
-docs/design.md, "Proposals from the instructor".
+sample, each ingredient of the meta-prompt reaches the template only when it is switched on,
+and a few more proposals are asked for than a round keeps; docs/design.md, "Proposals from the
+instructor".
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from llm_catalyst.llm.budget import BudgetExhausted, describe_plan
 from llm_catalyst.llm.client import LLMRequest, LLMUnavailable, Message, ProposalList, Usage
 from llm_catalyst.llm.config import LLMConfig
 from llm_catalyst.llm.gateway import LLMGateway
-from llm_catalyst.llm.parsing import CHARS_PER_WORD, Method, Rejection, parse_proposals
+from llm_catalyst.llm.parsing import CHARS_PER_WORD, Cut, Method, Rejection, parse_proposals
 
 BUILTIN_TEMPLATES = ("catalyst", "paper", "list", "informed")
 _STUB = ("1.", "1)", "-", "*")
@@ -76,13 +77,17 @@ class ProposalRound:
 
     ``status``: "ok" (``num_proposals`` new texts), "partial" (fewer), "empty" (the answers held
     no usable text), "unavailable" / "budget" (no answer; ``reason`` says why). A round with no
-    proposals is a skipped round; the caller keeps training.
+    proposals is a skipped round; the caller keeps training. ``asked``: the proposals each call
+    asked for (``num_proposals`` + ``spare``); ``unused``: usable texts beyond the
+    ``num_proposals`` kept; ``cut``: the proposals that were cut to the word cap
+    (``max_words: fit``), each with the text the LLM wrote.
     """
 
     round_index: int
     proposals: tuple[str, ...]
     status: Status
     reason: str = ""
+    asked: int = 0
     calls: int = 0
     cache_hits: int = 0
     usage: Usage = field(default_factory=Usage)
@@ -91,6 +96,8 @@ class ProposalRound:
     raw_answers: tuple[str, ...] = ()
     rejected: tuple[Rejection, ...] = ()
     parse_methods: tuple[Method, ...] = ()
+    unused: tuple[str, ...] = ()
+    cut: tuple[Cut, ...] = ()
 
     @property
     def skipped(self) -> bool:
@@ -136,17 +143,30 @@ class Proposer:
             )
         return extra.fitted_words
 
+    @property
+    def asked(self) -> int:
+        """Proposals a call asks for: the round's ``num_proposals`` and ``spare`` more, since a
+        small LLM's copies and repeats would otherwise leave the round short."""
+        settings = self.config.proposer
+        return settings.num_proposals + settings.spare
+
     def structure(self, stub: str, max_words: int) -> ProposalList | None:
         """The JSON list a call asks for (``llm.structured``), or None: when it is off, when the
         back-end cannot constrain its answer, and for a list continuation (``stub``), whose
-        answer goes on with numbered lines after "1.", which no JSON list can."""
+        answer goes on with numbered lines after "1.", which no JSON list can. The list holds
+        at least the ``num_proposals`` the round keeps, at most the ones asked for."""
         if stub or not (self.config.structured and self.gateway.supports_structured):
             return None
-        return ProposalList(self.config.proposer.num_proposals, CHARS_PER_WORD * max_words)
+        return ProposalList(
+            self.asked, CHARS_PER_WORD * max_words, min_items=self.config.proposer.num_proposals
+        )
 
     def render(
         self, task: Task, pool: Sequence[ScoredPrompt], extra: MetaInput = MetaInput()
     ) -> list[Message]:
+        """The meta-prompt as chat messages: the rendered template as the user message, after
+        the system message a template sets as ``system`` ({% set system %}...{% endset %}),
+        which also takes the place of a chat template's default one (Qwen's costs 20 tokens)."""
         settings = self.config.proposer
         on = set(settings.ingredients)
         meanings = task.label_meanings or task.label_names
@@ -157,29 +177,33 @@ class Proposer:
             )
         ]
         try:
-            text = self._template.render(
-                task=task,
-                labels=labels,
-                pool=_worst_to_best(pool, settings.max_history) if "trajectory" in on else [],
-                num_proposals=settings.num_proposals,
-                max_words=self.max_words(extra),
-                ingredients=sorted(on),
-                usage=extra.usage if "usage" in on else "",
-                prompt_tokens=extra.prompt_tokens,
-                exemplars=list(extra.exemplars) if "exemplars" in on else [],
-                errors=list(extra.errors) if "errors" in on else [],
-                own_history=_worst_to_best(extra.own_history, settings.max_history)
-                if "own_history" in on
-                else [],
+            module = self._template.make_module(
+                dict(
+                    task=task,
+                    labels=labels,
+                    pool=_worst_to_best(pool, settings.max_history) if "trajectory" in on else [],
+                    num_proposals=self.asked,
+                    max_words=self.max_words(extra),
+                    ingredients=sorted(on),
+                    usage=extra.usage if "usage" in on else "",
+                    prompt_tokens=extra.prompt_tokens,
+                    exemplars=list(extra.exemplars) if "exemplars" in on else [],
+                    errors=list(extra.errors) if "errors" in on else [],
+                    own_history=_worst_to_best(extra.own_history, settings.max_history)
+                    if "own_history" in on
+                    else [],
+                )
             )
+            text, system = str(module).strip(), str(getattr(module, "system", "")).strip()
         except jinja2.TemplateError as exc:
             raise ConfigError(
                 f"{self.template_name}: cannot render the meta-prompt template ({exc}); it may "
                 "use task, labels (name, word, meaning), pool and own_history (text, loss, "
                 "accuracy), usage, prompt_tokens, exemplars and errors (text, label, "
-                "predicted), ingredients, num_proposals and max_words"
+                "predicted), ingredients, num_proposals (the prompts to ask for) and max_words"
             ) from None
-        return [{"role": "user", "content": text.strip()}]
+        user: Message = {"role": "user", "content": text}
+        return [{"role": "system", "content": system}, user] if system else [user]
 
     def propose(
         self,
@@ -197,11 +221,13 @@ class Proposer:
         stop = sampling.stop
         if stub:
             # A list continuation would run on past the items asked for.
-            stop += (f"\n{settings.num_proposals + 1}{stub[-1]}" if stub[0].isdigit() else "\n\n",)
+            stop += (f"\n{self.asked + 1}{stub[-1]}" if stub[0].isdigit() else "\n\n",)
         structure = self.structure(stub, max_words)
         known = [h.text for h in [*pool, *extra.own_history]] + list(tried)
+        echo = "\n".join(m["content"] for m in messages)
         accepted: list[str] = []
         rejected: list[Rejection] = []
+        cuts: list[Cut] = []
         answers: list[str] = []
         methods: list[Method] = []
         calls = hits = 0
@@ -237,11 +263,13 @@ class Proposer:
                     stub + answer,
                     max_words,
                     tried=[*known, *accepted],
-                    echo=messages[-1]["content"],
+                    echo=echo,
                     cut_off=i < len(finishes) and finishes[i] == "length",
+                    cut_long=settings.max_words == "fit",
                 )
                 accepted.extend(parsed.accepted)
                 rejected.extend(parsed.rejected)
+                cuts.extend(parsed.cut)
                 methods.append(parsed.method)
             if len(accepted) >= settings.num_proposals:
                 break
@@ -259,6 +287,7 @@ class Proposer:
             proposals=proposals,
             status=status,
             reason=reason,
+            asked=self.asked,
             calls=calls,
             cache_hits=hits,
             usage=usage,
@@ -267,6 +296,8 @@ class Proposer:
             raw_answers=tuple(answers),
             rejected=tuple(rejected),
             parse_methods=tuple(methods),
+            unused=tuple(accepted[settings.num_proposals :]),
+            cut=tuple(c for c in cuts if c.kept in proposals),
         )
 
 
