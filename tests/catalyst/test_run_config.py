@@ -73,6 +73,8 @@ def test_paper_protocol_applies_the_reference_choices():
     assert config.loop.rounds == 3 and config.loop.stage_steps == "epoch"
     assert config.loop.selection == "first" and config.loop.moments == "keep"
     assert config.llm.proposer.template == "paper" and config.llm.proposer.num_proposals == 3
+    # The reference asks for exactly its 3 templates, from an API model without DRY sampling.
+    assert config.llm.proposer.spare == 0 and config.llm.sampling.dry_multiplier == 0
     assert set(PAPER_CHOICES) == {
         "loop.rounds",
         "loop.stage_steps",
@@ -80,6 +82,8 @@ def test_paper_protocol_applies_the_reference_choices():
         "loop.moments",
         "llm.proposer.template",
         "llm.proposer.num_proposals",
+        "llm.proposer.spare",
+        "llm.sampling.dry_multiplier",
     }
 
 

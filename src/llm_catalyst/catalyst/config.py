@@ -35,6 +35,8 @@ PAPER_CHOICES: dict[str, Any] = {
     "loop.moments": "keep",
     "llm.proposer.template": "paper",
     "llm.proposer.num_proposals": 3,
+    "llm.proposer.spare": 0,
+    "llm.sampling.dry_multiplier": 0,
 }
 
 
