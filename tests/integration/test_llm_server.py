@@ -29,12 +29,15 @@ from llm_catalyst.llm.proposer import Proposer, ScoredPrompt
 pytestmark = pytest.mark.server
 
 MODEL = "smollm2-135m-instruct"
-STARTUP_S = 90
+# How long the server may take to start or to answer before it counts as dead: far beyond what
+# it needs even on a fully loaded machine, so that only a server that never answers fails a test.
+PATIENCE_S = 300
 
 
 @dataclass
 class Server:
     process: subprocess.Popen
+    port: int
     url: str
     log: Path
 
@@ -56,17 +59,17 @@ def start_server(log: Path) -> Server:
     with log.open("wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + STARTUP_S
+    deadline = time.monotonic() + PATIENCE_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
             pytest.fail(f"the server exited ({process.returncode}):\n{log.read_text()[-3000:]}")
         try:
             with urllib.request.urlopen(f"{url}/models", timeout=2):
-                return Server(process, url, log)
+                return Server(process, port, url, log)
         except OSError:
             time.sleep(0.3)
     process.kill()
-    pytest.fail(f"the server did not answer within {STARTUP_S} s:\n{log.read_text()[-3000:]}")
+    pytest.fail(f"the server did not answer within {PATIENCE_S} s:\n{log.read_text()[-3000:]}")
 
 
 def stop(server: Server) -> None:
@@ -77,6 +80,20 @@ def stop(server: Server) -> None:
         except subprocess.TimeoutExpired:
             server.process.kill()
             server.process.wait(timeout=10)
+
+
+def wait_for_a_connection(port: int) -> None:
+    """Until a client is connected to ``port`` on loopback. A stopped server's kernel still
+    accepts the connection (it waits in the listen queue, the server side ESTABLISHED), so this
+    is the moment the request is on its way, however slowly the client got there."""
+    wanted = f":{port:04X}"
+    deadline = time.monotonic() + PATIENCE_S
+    while time.monotonic() < deadline:
+        rows = [row.split() for row in Path("/proc/net/tcp").read_text().splitlines()[1:]]
+        if any(local.endswith(wanted) and state == "01" for _, local, _, state, *_ in rows):
+            return
+        time.sleep(0.05)
+    pytest.fail(f"no client connected to port {port} within {PATIENCE_S} s")
 
 
 @pytest.fixture(scope="module")
@@ -91,7 +108,7 @@ def config(url: str, tmp_path: Path, **extra) -> LLMConfig:
         "backend": "openai",
         "base_url": url,
         "model": MODEL,
-        "timeout_s": 60,
+        "timeout_s": PATIENCE_S,
         "cache": {"enabled": False, "directory": str(tmp_path / "cache")},
         "call_log": str(tmp_path / "calls.jsonl"),
         "proposer": {"num_proposals": 3, "max_words": 15, "template": "list"},
@@ -123,7 +140,7 @@ def test_proposals_from_a_real_server_are_parsed(server, tmp_path) -> None:
 
 
 def test_seeds_are_respected(server) -> None:
-    client = OpenAICompatClient(server.url, MODEL, timeout_s=60)
+    client = OpenAICompatClient(server.url, MODEL, timeout_s=PATIENCE_S)
     messages = ({"role": "user", "content": "Write one sentence about the sea."},)
 
     def sample(seed: int) -> str:
@@ -159,10 +176,10 @@ def test_a_server_killed_mid_call_is_retried_then_the_round_is_skipped(tmp_path)
         # fast the model is; then kill it while the client waits for the answer.
         doomed.process.send_signal(signal.SIGSTOP)
         call.start()
-        time.sleep(1.0)
+        wait_for_a_connection(doomed.port)
         assert call.is_alive(), "the call ended before the server was killed"
         doomed.process.kill()
-        call.join(timeout=60)
+        call.join(timeout=PATIENCE_S)
         assert not call.is_alive()
     finally:
         stop(doomed)

@@ -20,6 +20,11 @@ def main(model: str, port: int) -> None:
     params.model.path = str(gguf_path(model))
     params.model_alias = {model}
     params.n_ctx = 2048
+    # One thread, for generation and for prompts: llama.cpp's workers wait for each other at
+    # every step, so on a busy machine (the tests run beside it) one worker preempted stalls
+    # the rest; the 135M model needs no more, and the server leaves the tests a core.
+    params.cpuparams.n_threads = 1
+    params.cpuparams_batch.n_threads = 1
     params.port = port
     server = xllamacpp.Server(params)
     print(server.listening_address, flush=True)

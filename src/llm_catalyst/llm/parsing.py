@@ -41,6 +41,10 @@ Method = Literal["json", "json_partial", "lines", "none"]
 
 @dataclass(frozen=True)
 class Rejection:
+    """A candidate that did not become a proposal: ``text`` as the LLM wrote it (cleaned),
+    ``reason`` why not. Kept rather than dropped so that a round that came out short or empty
+    can be explained from its record: what the LLM offered and why none of it was used."""
+
     text: str
     reason: str
 

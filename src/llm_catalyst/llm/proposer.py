@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TypeVar
 
 import jinja2
 from jinja2.sandbox import SandboxedEnvironment
@@ -32,6 +32,8 @@ BUILTIN_TEMPLATES = ("catalyst", "paper", "list", "informed")
 _STUB = ("1.", "1)", "-", "*")
 
 Status = Literal["ok", "partial", "empty", "unavailable", "budget"]
+
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -121,27 +123,21 @@ class Proposer:
 
     def base_seed(self) -> int | None:
         """The seed of call 0 (``sampling.seed``, or the run's seed for ``seed: run``)."""
-        seed = self.config.sampling.seed
-        if seed != "run":
-            return seed
-        if self.run_seed is None:
-            raise ConfigError(
-                "llm.sampling.seed is 'run' but this proposer was given no run seed; pass "
-                "Proposer(..., run_seed=N) or give a number"
-            )
-        return self.run_seed
+        return _configured_or_given(
+            self.config.sampling.seed,
+            self.run_seed,
+            "llm.sampling.seed is 'run' but this proposer was given no run seed; pass "
+            "Proposer(..., run_seed=N) or give a number",
+        )
 
     def max_words(self, extra: MetaInput) -> int:
         """The word cap asked for and enforced: the configured one, or the one fitted to P."""
-        cap = self.config.proposer.max_words
-        if cap != "fit":
-            return cap
-        if extra.fitted_words is None:
-            raise ConfigError(
-                "proposer.max_words is 'fit' but no prompt length is known here; give a number "
-                "of words (e.g. --max-words 8)"
-            )
-        return extra.fitted_words
+        return _configured_or_given(
+            self.config.proposer.max_words,
+            extra.fitted_words,
+            "proposer.max_words is 'fit' but no prompt length is known here; give a number "
+            "of words (e.g. --max-words 8)",
+        )
 
     @property
     def asked(self) -> int:
@@ -318,6 +314,17 @@ def _is_number(value: object, optional: bool = False) -> bool:
     if value is None:
         return optional
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _configured_or_given(configured: _T | str, given: _T | None, missing: str) -> _T:
+    """A setting that is a value or a word for one only the caller knows (``seed: run``,
+    ``max_words: fit``; the word is its only string): ``configured`` itself, else ``given``.
+    A config asking for a value the caller lacks is a ``ConfigError`` whose fix is ``missing``."""
+    if not isinstance(configured, str):
+        return configured
+    if given is None:
+        raise ConfigError(missing)
+    return given
 
 
 def _worst_to_best(prompts: Sequence[ScoredPrompt], keep: int) -> list[ScoredPrompt]:
