@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import torch
 import torch.distributed as torch_dist
-from rich.console import Console
 
 from llm_catalyst.errors import ConfigError
 from llm_catalyst.records import Event, RunResults
@@ -195,10 +194,6 @@ class Distributed:
             torch.distributed.destroy_process_group()
 
     # -- main-process guards -----------------------------------------------------------------
-
-    def console(self, console: Console) -> Console:
-        """``console`` on the main process; a silent one elsewhere (one copy of every line)."""
-        return console if self.is_main else Console(quiet=True)
 
     def run_directory(self, path: Path) -> RunDirectory:
         """The run directory at ``path``: readable everywhere, written by the main process."""

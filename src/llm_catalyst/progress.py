@@ -114,7 +114,8 @@ def _literal(text: str) -> str:
 
 class RichProgress:
     """A live bar on a terminal: label, round and stage, steps, loss, candidates scored, ETA.
-    The run's own messages, printed on the same console, scroll above it."""
+    The run's messages, log records written to stderr meanwhile, scroll above it: the live
+    display takes over stdout and stderr while it is drawn."""
 
     def __init__(self, console: Console, label: str = ""):
         self._bar = Progress(

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 import torch
-from rich.console import Console
 
 from llm_catalyst.catalyst import load_run_config, run
 from llm_catalyst.catalyst.config import RaceConfig
@@ -119,7 +118,7 @@ def test_entrants_are_ranked_by_dev_loss_and_keep_their_moments(tmp_path, shared
     entrant = checkpoint["state"]["race"]["entrants"][survivor]["rows"]
     config = load_run_config(run_dir / "config.yaml")
     state = LoopState.fresh(config.train.select_by)
-    parts = setup(config, state, RunDirectory.open(run_dir), Distributed.single(), Console())
+    parts = setup(config, state, RunDirectory.open(run_dir), Distributed.single())
     trainer = PromptTrainer(
         parts.backbone, entrant, parts.splits.train, config.train, config.data.seed, 40
     )

@@ -10,7 +10,7 @@ from llm_catalyst.commands import app
 
 
 def test_project_shows_slots_and_distances(tuned_run):
-    run_dir = re.search(r"run directory: (\S+)", tuned_run.output).group(1)
+    run_dir = re.search(r"run directory: (\S+)", tuned_run.stdout).group(1)
     result = CliRunner().invoke(app, ["project", f"{run_dir}/artifact"])
     assert result.exit_code == 0, result.output
     assert "cosine distance" in result.output

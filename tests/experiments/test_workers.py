@@ -338,6 +338,37 @@ def test_a_worker_process_logs_through_the_grid_process():
     assert kept[0].process != os.getpid()
 
 
+
+def test_a_workers_run_notes_stay_in_its_records_and_its_warnings_come_through():
+    """Several workers' round decisions would interleave without naming their cell: at the
+    command line's INFO level a worker relays its loading notes and every warning, not a run's
+    own notes (its events.jsonl holds them)."""
+    from llm_catalyst.experiments.workers import _relayed_library_log, _send_library_log
+
+    kept: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = kept.append  # type: ignore[method-assign]
+    library = logging.getLogger("llm_catalyst")
+    library.addHandler(handler)
+    context = multiprocessing.get_context("spawn")
+    records = context.Queue()
+    loading = logging.getLogger("llm_catalyst.weights.presets")
+    run_notes = logging.getLogger("llm_catalyst.catalyst.output")
+    try:
+        with (
+            _relayed_library_log(records),
+            ProcessPoolExecutor(1, context, _send_library_log, (records, logging.INFO)) as pool,
+        ):
+            pool.submit(loading.info, "loading backbone").result()
+            pool.submit(run_notes.info, "round 1/3 at step 10: keep S").result()
+            pool.submit(run_notes.warning, "a label word of two tokens").result()
+    finally:
+        library.removeHandler(handler)
+    assert [(r.name, r.getMessage()) for r in kept] == [
+        ("llm_catalyst.weights.presets", "loading backbone"),
+        ("llm_catalyst.catalyst.output", "a label word of two tokens"),
+    ]
+
 def test_ray_that_is_not_installed_is_named_with_the_fix(tmp_path, shared_data_dir, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` sees without the package
     cell = _small_cell(tmp_path, shared_data_dir)

@@ -6,6 +6,7 @@ The loops compute; ``RunOutput`` is the one way out of them, called from their `
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -16,6 +17,8 @@ from llm_catalyst.catalyst.stop import StopRequest
 from llm_catalyst.progress import ProgressSink, ProgressUpdate
 from llm_catalyst.records import Event, RoundEvent
 from llm_catalyst.rundir import RunDirectory
+
+_log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -78,18 +81,26 @@ def round_reason(choice_reason: str, skipped_because: str | None) -> str:
 
 @dataclass
 class RunOutput:
-    """The run directory's events, the checkpoint, the progress shown, the console's messages,
-    and the stop request: what a loop's ``run`` writes to and honours."""
+    """The run directory's events, the checkpoint, the progress shown, the run's messages, and
+    the stop request: what a loop's ``run`` writes to and honours. ``is_main``: this process
+    says the messages; the other processes of a data-parallel run keep quiet, or every line
+    would come once per process."""
 
     run_dir: RunDirectory
     checkpoint: Callable[[], None]
     stop: StopRequest
     progress: RunProgress
-    say: Callable[[str], None]
+    is_main: bool
 
     def log(self, *events: Event) -> None:
         for event in events:
             self.run_dir.log(event)
+
+    def say(self, message: str) -> None:
+        """A note for the user, as a record of the library's logger: the command line shows it
+        on stderr, a host application sends it where its logging goes."""
+        if self.is_main:
+            _log.info(message)
 
     def end_round(self, record: RoundRecord) -> None:
         """Write the round, say what it decided, checkpoint, and stop here if asked."""

@@ -2,12 +2,13 @@
 
 ``run`` starts a new run directory, ``resume`` continues one from its last checkpoint. Under
 ``accelerate launch`` every process runs its share; only the main process calls the LLM,
-writes the run directory and prints (see ``llm_catalyst.distributed``).
+writes the run directory and logs the run's messages (see ``llm_catalyst.distributed``).
 """
 
 from __future__ import annotations
 
 import functools
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,8 @@ from llm_catalyst.tracking.run_tracker import attach_tracking
 from llm_catalyst.training.scoring import evaluate_hard_prompt
 from llm_catalyst.training.trainer import NonFiniteLossError
 
+_log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class RunResult:
@@ -69,10 +72,13 @@ def run(
 ) -> RunResult:
     """Run ``config.method`` in a new run directory and return its results.
 
-    Progress goes to ``progress``, or by default to the console: a live bar on a terminal,
-    log lines elsewhere (``train.progress: false``: none). ``zero_shot``: where the runs of a
-    grid share their zero-shot scores (none: computed here). The run directory is made once the
-    set-up has passed: a run refused there writes nothing."""
+    Progress goes to ``progress``, or by default to ``console`` (stderr's): a live bar on a
+    terminal, log lines elsewhere (``train.progress: false``: none); it is a display, redrawn
+    as the run goes. The run's messages (its directory, the LLM plan, each round's decision)
+    are records of the ``llm_catalyst`` logger instead, so that a host application routes them
+    with the rest of its logging. ``zero_shot``: where the runs of a grid share their zero-shot
+    scores (none: computed here). The run directory is made once the set-up has passed: a run
+    refused there writes nothing."""
     dist = Distributed.from_environment(config.backbone.resolved_device())
     path = dist.on_main(
         lambda: RunDirectory.new_path(
@@ -124,9 +130,9 @@ class Recipe:
         self.method = get_method(config.method)
         self.run_dir = run_dir
         self.dist = dist
-        self.console = dist.console(console or Console(stderr=True))
         shown = config.train.progress and dist.is_main
-        self.sink = (progress or progress_for(self.console)) if shown else NoProgress()
+        shown_on = console or Console(stderr=True)
+        self.sink = (progress or progress_for(shown_on)) if shown else NoProgress()
         self.zero_shot_cache = zero_shot
         # tracking.report_to, checked on every process; only the main one's run directory
         # records events, so only its trackers report
@@ -140,8 +146,7 @@ class Recipe:
                 with stop.abandonable("the set-up"):
                     parts, state, progress = self.set_up(checkpoint, new)
                 checkpoint_now = lambda: self.save(parts, state)  # noqa: E731
-                say = functools.partial(self.console.print, markup=False)  # reasons quote text
-                output = RunOutput(self.run_dir, checkpoint_now, stop, progress, say)
+                output = RunOutput(self.run_dir, checkpoint_now, stop, progress, self.dist.is_main)
                 try:
                     self.optimise(parts, state, output)
                 except NonFiniteLossError as error:
@@ -160,10 +165,11 @@ class Recipe:
         """The run's parts and state: a fresh start (``new``: in a directory made only now that
         the configuration has proved valid) or the checkpoint's."""
         state = self._state(checkpoint)
-        parts = setup(self.config, state, self.run_dir, self.dist, self.console)
+        parts = setup(self.config, state, self.run_dir, self.dist)
         if new:
             self.dist.on_main(self._create_directory)
-        self.console.print(f"run directory: {self.run_dir.path}", markup=False)
+        if self.dist.is_main:
+            _log.info("run directory: %s", self.run_dir.path)
         progress = RunProgress(self.sink, state, self._progress_total(parts))
         if checkpoint is None:
             self.start(parts, state, progress)
@@ -214,7 +220,8 @@ class Recipe:
         restore_checkpoint(self.run_dir, checkpoint, parts.trainer, budget)
         step, rounds = self._step(parts), state.rounds_done
         self.run_dir.log(ResumeEvent(step=step, round=rounds))
-        self.console.print(f"resumed at step {step}, round {rounds}")
+        if self.dist.is_main:
+            _log.info("resumed at step %d, round %d", step, rounds)
         progress.stepped(self._executed(parts, state) if self.method.trains else rounds)
 
     def _zero_shot(self, parts: RunParts, state: LoopState) -> tuple[Metrics, bool]:

@@ -4,10 +4,10 @@ once from the config and returned as one frozen value (``RunParts``).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 import torch
-from rich.console import Console
 
 from llm_catalyst.backbones.base import Backbone
 from llm_catalyst.backbones.causal_lm import CausalLMBackbone
@@ -31,11 +31,15 @@ from llm_catalyst.prompts.soft_prompt import SoftPrompt, init_prompt, prompt_fro
 from llm_catalyst.rundir import RunDirectory
 from llm_catalyst.training.trainer import PromptTrainer
 
+_log = logging.getLogger(__name__)
+
 
 def setup(
-    config: RunConfig, state: LoopState, run_dir: RunDirectory, dist: Distributed, console: Console
+    config: RunConfig, state: LoopState, run_dir: RunDirectory, dist: Distributed
 ) -> RunParts:
-    """The parts of a run of ``config``; ``state`` is what its scorer counts into."""
+    """The parts of a run of ``config``; ``state`` is what its scorer counts into. What the user
+    should know of them (label words cut, the LLM's plan) is logged by the main process alone:
+    the other processes of a data-parallel run would only repeat it."""
     method = get_method(config.method)
     torch.manual_seed(config.data.seed)
     splits = protocol_splits(config)
@@ -43,8 +47,8 @@ def setup(
     backbone = build_backbone(config.backbone, splits.task)
     if isinstance(backbone, CausalLMBackbone):
         warning = backbone.label_word_warning()
-        if warning is not None:
-            console.print(warning, markup=False)
+        if warning is not None and dist.is_main:
+            _log.warning(warning)
     if not method.trains and backbone.head_parameters():
         raise ConfigError(
             f"method {config.method} trains nothing, but backbone "
@@ -65,7 +69,7 @@ def setup(
     if method.needs_llm and dist.is_main:
         proposer = build_proposer(config, backbone, run_dir)
         rounds = len(rounds_of(config.loop.rounds, config.loop.init_round and method.trains))
-        console.print(proposer.plan(1 if method.starts is not None else rounds))
+        _log.info(proposer.plan(1 if method.starts is not None else rounds))
     trainer = None
     if method.trains:
         trainer = PromptTrainer(

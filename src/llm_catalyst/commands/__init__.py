@@ -67,7 +67,8 @@ def _show_library_log(
         False,
         "--quiet",
         "-q",
-        help="Show only the library's warnings on stderr, not its notes (the model loading).",
+        help="Show only the library's warnings on stderr, not its notes (the model loading, "
+        "a run's directory and rounds); progress still shows.",
     ),
 ) -> None:
     """For the command's run only: a test calling ``app`` leaves the logger as it found it."""

@@ -8,8 +8,10 @@ shows them at INFO, so a long load is never silent, or only the warnings with ``
 
 from __future__ import annotations
 
+import io
 import logging
 import os
+import sys
 import traceback
 from collections.abc import Callable
 
@@ -17,6 +19,25 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 LIBRARY_LOGGER = "llm_catalyst"
+
+
+class _StderrNow(io.TextIOBase):
+    """``sys.stderr`` as it is at each write. A test runner replaces it, and so does a run's
+    live progress bar while it is drawn, with a proxy that prints above the bar: a console
+    given ``stderr=True`` would see through that proxy and write under the bar, where its
+    next redraw splits or erases the line."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+    def isatty(self) -> bool:
+        return sys.stderr.isatty()
+
+    def fileno(self) -> int:
+        return sys.stderr.fileno()
 
 
 class _NoTraceback(logging.Formatter):
@@ -37,7 +58,7 @@ def show_library_log(quiet: bool = False) -> Callable[[], None]:
     returned function is called, which puts the logger back as it was: a test or a host
     application that calls the app keeps its own logging."""
     handler = RichHandler(
-        console=Console(stderr=True),  # the stderr of the moment: a test runner replaces it
+        console=Console(file=_StderrNow()),
         markup=False,  # messages quote paths and texts that may hold brackets
         rich_tracebacks=False,
         show_path=False,
@@ -58,6 +79,7 @@ def show_library_log(quiet: bool = False) -> Callable[[], None]:
 
 def _first_process() -> bool:
     """False in the other processes of a multi-process launch (torchrun and ``accelerate
-    launch`` set RANK): their notes would repeat the first process's, as their console output
-    would (distributed.py), so they show only warnings."""
+    launch`` set RANK): their notes (a model loading) would repeat the first process's, so they
+    show only warnings. A run's own messages are logged by its main process alone
+    (catalyst/runner.py)."""
     return os.environ.get("RANK", "0") == "0"

@@ -249,8 +249,9 @@ _cell_running = threading.Lock()
 
 def _worker_cell(cell: Cell, output: Path, label: str) -> CellOutcome:
     """A cell in a worker process: its progress as log lines on the worker's stderr (shared
-    with the other workers, so no live bar), its other messages silent as before. A stop that
-    comes before the cell's run handles it holds in the run (nested ``StopSignals``)."""
+    with the other workers, so no live bar), its run's notes left out (``_send_library_log``),
+    its warnings relayed to the grid. A stop that comes before the cell's run handles it holds
+    in the run (nested ``StopSignals``)."""
     with StopSignals("the cell stops before it starts") as stop, _cell_running:
         if stop.requested or (_grid_stopped is not None and _grid_stopped.is_set()):
             return CellOutcome(cell.name, "interrupted", NOT_STARTED)
@@ -304,6 +305,10 @@ def _send_library_log(records: Any, level: int) -> None:
     without this its warnings would go nowhere."""
     _LIBRARY_LOG.setLevel(level)
     _LIBRARY_LOG.addHandler(QueueHandler(records))
+    # A run's own notes (its directory, each round's decision) from several workers at once
+    # would interleave without naming their cell; the cell's progress lines carry its label,
+    # and its records (events.jsonl) say the rest. Warnings still come through.
+    logging.getLogger("llm_catalyst.catalyst").setLevel(max(level, logging.WARNING))
 
 
 class _Relay(logging.Handler):
