@@ -338,7 +338,6 @@ def test_a_worker_process_logs_through_the_grid_process():
     assert kept[0].process != os.getpid()
 
 
-
 def test_a_workers_run_notes_stay_in_its_records_and_its_warnings_come_through():
     """Several workers' round decisions would interleave without naming their cell: at the
     command line's INFO level a worker relays its loading notes and every warning, not a run's
@@ -368,6 +367,7 @@ def test_a_workers_run_notes_stay_in_its_records_and_its_warnings_come_through()
         ("llm_catalyst.weights.presets", "loading backbone"),
         ("llm_catalyst.catalyst.output", "a label word of two tokens"),
     ]
+
 
 def test_ray_that_is_not_installed_is_named_with_the_fix(tmp_path, shared_data_dir, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # what `import ray` sees without the package
