@@ -70,6 +70,17 @@ def test_the_zero_shot_score_is_a_row_of_its_task() -> None:
     assert "zero-shot" not in to_markdown(comparison_table(grid(3)))
 
 
+def test_held_out_scores_of_a_sweep_or_ablation_do_not_read_as_test_results() -> None:
+    held_out = to_markdown(comparison_table(grid(3, protocol="validation")))
+    assert held_out.startswith("| task | method | seeds | held-out acc. % (mean ± std) |")
+    assert "Held-out accuracy in %" in held_out and "not the test split" in held_out
+    assert "Examples scored: sst2 300 held-out, 32 dev." in held_out
+    mixed = grid(3, protocol="validation")[:-1] + grid(3, protocol="fewshot")[-1:]
+    assert to_markdown(comparison_table(mixed)).startswith(
+        "| task | method | seeds | test acc. % (mean ± std) |"
+    )
+
+
 def test_the_examples_scored_are_given_per_task() -> None:
     table = comparison_table(grid(3))
     assert "Examples scored: sst2 300 test, 32 dev." in to_markdown(table)

@@ -41,6 +41,7 @@ MARKDOWN_FILE = "comparison.md"
 CSV_FILE = "comparison.csv"
 # Marks an interval drawn from fewer than MIN_INTERVAL_SEEDS seeds; a note says why.
 FEW_SEEDS = "†"
+HELD_OUT = "held-out"
 
 
 @dataclass(frozen=True)
@@ -66,13 +67,16 @@ class ComparisonRow:
 @dataclass(frozen=True)
 class ComparisonTable:
     """The rows, and beside them the wall-clock per method and the start races per arm (none
-    where no run raced), which the Markdown and the report show under the table."""
+    where no run raced), which the Markdown and the report show under the table. ``scored_on``:
+    ``test``, or ``held-out`` when every run scored held-out train-pool examples (protocol
+    validation: a sweep or an ablation), which must not read as a test result."""
 
     rows: tuple[ComparisonRow, ...]
     wall_clock_per_method: tuple[WallClockSummary, ...]
     baseline: str
     bootstrap: Bootstrap
     races: tuple[RaceSummary, ...] = ()
+    scored_on: str = "test"
 
     @property
     def headers(self) -> tuple[str, ...]:
@@ -80,7 +84,7 @@ class ComparisonTable:
             "task",
             "method",
             "seeds",
-            "test acc. % (mean ± std)",
+            f"{self.scored_on} acc. % (mean ± std)",
             f"Δ vs {self.baseline}, pp [{self.bootstrap.level:.0%} CI, bootstrap]",
             f"{self.bootstrap.level:.0%} CI, paired t",
             "wall-clock / run",
@@ -130,7 +134,7 @@ class ComparisonTable:
         ]
         if few:
             notes.append(_few_seeds_note(few))
-        notes.append(_examples_note(self.rows))
+        notes.append(_examples_note(self.rows, self.scored_on))
         replayed = _replayed_note(self.rows)
         if replayed:
             notes.append(replayed)
@@ -138,8 +142,15 @@ class ComparisonTable:
 
     def legend(self) -> str:
         return (
-            "Test accuracy in %, mean ± sample standard deviation over seeds. "
-            f"Δ: mean paired difference to {self.baseline} in percentage points over the seeds "
+            f"{self.scored_on.capitalize()} accuracy in %, mean ± sample standard deviation "
+            "over seeds"
+            + (
+                " (held-out: examples of the train pool that no run trained or chose on, protocol "
+                "validation; not the test split). "
+                if self.scored_on == HELD_OUT
+                else ". "
+            )
+            + f"Δ: mean paired difference to {self.baseline} in percentage points over the seeds "
             f"both methods ran (n shown when fewer than the method's seeds), with a "
             f"{self.bootstrap.level:.0%} percentile bootstrap interval "
             f"({self.bootstrap.resamples} resamples); "
@@ -218,15 +229,16 @@ def _sizes(values: Iterable[int]) -> str:
     return " or ".join(map(str, sorted(set(values))))
 
 
-def _examples_note(rows: Iterable[ComparisonRow]) -> str:
-    """The test and dev examples each task's runs were scored on."""
+def _examples_note(rows: Iterable[ComparisonRow], scored_on: str) -> str:
+    """The test (or held-out) and dev examples each task's runs were scored on."""
     test: dict[str, set[int]] = defaultdict(set)
     dev: dict[str, set[int]] = defaultdict(set)
     for row in rows:
         test[row.summary.task].update(row.counts.test_n)
         dev[row.summary.task].update(row.counts.dev_n)
     parts = [
-        f"{task} {_sizes(test[task])} test" + (f", {_sizes(dev[task])} dev" if dev[task] else "")
+        f"{task} {_sizes(test[task])} {scored_on}"
+        + (f", {_sizes(dev[task])} dev" if dev[task] else "")
         for task in test
     ]
     return f"Examples scored: {'; '.join(parts)}."
@@ -316,7 +328,15 @@ def comparison_table(
         cell = [run for run in runs if (run.task, run.arm_name) == key]
         rows.append(ComparisonRow(s, deltas.get(key), clocks.get(key), _counts(cell)))
     per_method = tuple(wall_clock_summary(runs, per_task=False))
-    return ComparisonTable(tuple(rows), per_method, baseline, bootstrap, race_summaries(runs))
+    held_out = bool(runs) and all(run.protocol == "validation" for run in runs)
+    return ComparisonTable(
+        tuple(rows),
+        per_method,
+        baseline,
+        bootstrap,
+        race_summaries(runs),
+        HELD_OUT if held_out else "test",
+    )
 
 
 def _counts(runs: Sequence[RunRecord]) -> RowCounts:
