@@ -9,19 +9,17 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-import torch
 
 from llm_catalyst.backbones import BackboneConfig, build_backbone
 from llm_catalyst.data.registry import get_task
 from llm_catalyst.prompts.projection import Vocabulary
+from tests.torch_threads import one_torch_thread
 
 
 @pytest.fixture(scope="module", autouse=True)
 def one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(scope="module")

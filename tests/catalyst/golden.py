@@ -17,12 +17,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from llm_catalyst.catalyst import RunInterrupted, load_run_config, resume, run
 from llm_catalyst.catalyst.methods import METHODS
 from llm_catalyst.progress import ProgressUpdate
 from tests.catalyst.small_runs import ANSWER, run_settings, script
+from tests.torch_threads import one_torch_thread
 
 FIXTURES = Path(__file__).parent / "fixtures" / "golden"
 
@@ -79,9 +78,7 @@ def golden_outcome(method: str, work: Path, data_dir: Path) -> dict[str, Any]:
     settings = run_settings(work, data_dir, script(work, [ANSWER] * 4), method=method, **SETTINGS)
     config = load_run_config(None, settings)
     stage, step = STOP_AT.get(method, ("gradient", STOP_STEP))
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         try:
             run(config, name="golden", progress=InterruptAt(stage, step))
         except RunInterrupted:
@@ -89,8 +86,6 @@ def golden_outcome(method: str, work: Path, data_dir: Path) -> dict[str, Any]:
         else:
             raise AssertionError(f"{method}: the run was not interrupted at {stage} {step}")
         result = resume(config.output_dir / "golden", progress=InterruptAt("never", 0))
-    finally:
-        torch.set_num_threads(before)
     return reduce(result.run_dir, data_dir)
 
 

@@ -27,15 +27,14 @@ from llm_catalyst.errors import ConfigError
 from llm_catalyst.experiments.workers import Cell, CellLocked, cell_lock, run_cell, run_cells
 from tests.catalyst.small_runs import ANSWER, run_settings, script
 from tests.catalyst.test_resume import _outcome
+from tests.torch_threads import one_torch_thread
 
 
 @pytest.fixture
 def one_thread() -> Iterator[None]:
     """One torch thread here, hence one per worker: both grids compute alike, bit for bit."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_torch_thread():
+        yield
 
 
 def _compare(tmp_path: Path, data_dir: Path, grid: str, *extra: str):
@@ -150,13 +149,9 @@ GRID_CELLS = ("catalyst/seed1", "catalyst/seed2", "plain/seed1", "plain/seed2")
 def uninterrupted(tmp_path_factory, shared_data_dir) -> dict[str, tuple[dict, list[dict]]]:
     """Each cell of the stoppable grid, run to its end in this process with one thread."""
     tmp_path = tmp_path_factory.mktemp("uninterrupted")
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with one_torch_thread():
         arguments = _stoppable_grid(tmp_path, shared_data_dir, "grid", [ANSWER] * 2)
         outcome = CliRunner().invoke(app, arguments)
-    finally:
-        torch.set_num_threads(before)
     assert outcome.exit_code == 0, outcome.output
     return {cell: _outcome(tmp_path / "grid" / "sst2" / cell) for cell in GRID_CELLS}
 
@@ -309,10 +304,10 @@ def test_the_lock_of_a_killed_worker_is_taken_over(tmp_path):
     assert not directory.with_name("seed1.lock").exists()
 
 
-def test_a_worker_process_logs_through_the_grid_process():
-    """A spawned worker inherits no handler: its library records at the grid's level are relayed
-    and handled here by the logger that made them, so the command line (or a host application)
-    shows a worker's warnings as it shows its own."""
+def _relayed_from_a_worker(level: int, *calls: tuple[str, str, str]) -> list[logging.LogRecord]:
+    """The library's records that reach this process when a spawned worker, set up as a grid
+    sets up its workers (at the grid's ``level``), makes each ``(logger, method, message)``
+    call."""
     from llm_catalyst.experiments.workers import _relayed_library_log, _send_library_log
 
     kept: list[logging.LogRecord] = []
@@ -322,16 +317,27 @@ def test_a_worker_process_logs_through_the_grid_process():
     library.addHandler(handler)
     context = multiprocessing.get_context("spawn")
     records = context.Queue()
-    elsewhere = logging.getLogger("llm_catalyst.llm.openai_compat")
     try:
         with (
             _relayed_library_log(records),
-            ProcessPoolExecutor(1, context, _send_library_log, (records, logging.WARNING)) as pool,
+            ProcessPoolExecutor(1, context, _send_library_log, (records, level)) as pool,
         ):
-            pool.submit(elsewhere.info, "a note below the grid's level").result()
-            pool.submit(elsewhere.warning, "structured answers refused").result()
+            for name, method, message in calls:
+                pool.submit(getattr(logging.getLogger(name), method), message).result()
     finally:
         library.removeHandler(handler)
+    return kept
+
+
+def test_a_worker_process_logs_through_the_grid_process():
+    """A spawned worker inherits no handler: its library records at the grid's level are relayed
+    and handled here by the logger that made them, so the command line (or a host application)
+    shows a worker's warnings as it shows its own."""
+    kept = _relayed_from_a_worker(
+        logging.WARNING,
+        ("llm_catalyst.llm.openai_compat", "info", "a note below the grid's level"),
+        ("llm_catalyst.llm.openai_compat", "warning", "structured answers refused"),
+    )
     assert [(r.name, r.getMessage()) for r in kept] == [
         ("llm_catalyst.llm.openai_compat", "structured answers refused")
     ]
@@ -342,27 +348,12 @@ def test_a_workers_run_notes_stay_in_its_records_and_its_warnings_come_through()
     """Several workers' round decisions would interleave without naming their cell: at the
     command line's INFO level a worker relays its loading notes and every warning, not a run's
     own notes (its events.jsonl holds them)."""
-    from llm_catalyst.experiments.workers import _relayed_library_log, _send_library_log
-
-    kept: list[logging.LogRecord] = []
-    handler = logging.Handler()
-    handler.emit = kept.append  # type: ignore[method-assign]
-    library = logging.getLogger("llm_catalyst")
-    library.addHandler(handler)
-    context = multiprocessing.get_context("spawn")
-    records = context.Queue()
-    loading = logging.getLogger("llm_catalyst.weights.presets")
-    run_notes = logging.getLogger("llm_catalyst.catalyst.output")
-    try:
-        with (
-            _relayed_library_log(records),
-            ProcessPoolExecutor(1, context, _send_library_log, (records, logging.INFO)) as pool,
-        ):
-            pool.submit(loading.info, "loading backbone").result()
-            pool.submit(run_notes.info, "round 1/3 at step 10: keep S").result()
-            pool.submit(run_notes.warning, "a label word of two tokens").result()
-    finally:
-        library.removeHandler(handler)
+    kept = _relayed_from_a_worker(
+        logging.INFO,
+        ("llm_catalyst.weights.presets", "info", "loading backbone"),
+        ("llm_catalyst.catalyst.output", "info", "round 1/3 at step 10: keep S"),
+        ("llm_catalyst.catalyst.output", "warning", "a label word of two tokens"),
+    )
     assert [(r.name, r.getMessage()) for r in kept] == [
         ("llm_catalyst.weights.presets", "loading backbone"),
         ("llm_catalyst.catalyst.output", "a label word of two tokens"),

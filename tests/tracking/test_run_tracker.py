@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import torch
 from accelerate.tracking import GeneralTracker
 
 from llm_catalyst.catalyst import RunInterrupted, load_run_config, resume, run
@@ -30,6 +29,7 @@ from llm_catalyst.tracking.config import TRACKER_NAMES, TrackingConfig
 from llm_catalyst.tracking.run_tracker import RunTracker, hyperparameters
 from tests.catalyst.golden import InterruptAt
 from tests.catalyst.small_runs import ANSWER, run_settings, script
+from tests.torch_threads import one_torch_thread
 
 STEPS = 8  # small_runs: 2 rounds of 3 steps, then 2 final steps
 
@@ -37,10 +37,8 @@ STEPS = 8  # small_runs: 2 rounds of 3 steps, then 2 final steps
 @pytest.fixture(scope="module", autouse=True)
 def one_thread() -> Iterator[None]:
     """As in the catalyst tests: the tiny model gains nothing from a second thread."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+    with one_torch_thread():
+        yield
 
 
 @pytest.fixture(autouse=True)
