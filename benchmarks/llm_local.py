@@ -14,7 +14,8 @@ and per asked (every usable text, surplus included, over the ``num_proposals + s
 On the SST-2 rounds every kept proposal is scored on that run's dev split with that run's
 backbone and fit policy, as the loop scores a restart candidate; the gap is the best proposal's
 dev loss minus the soft prompt's (negative: a proposal beat it), median over the rounds that had
-a proposal. ``--threads`` sets llama.cpp's threads (default: its own choice, every core); on a
+a proposal. ``answer_ms_per_token``: a round's seconds fitted as a line in its answer tokens, the
+slope (``seconds_besides_answer``, the intercept, is mostly the prompt's reading). ``--threads`` sets llama.cpp's threads (default: its own choice, every core); on a
 machine where another process holds a core, 1 thread is several times faster than 2.
 
     python benchmarks/llm_local.py [--rounds N] [--models qwen smollm2] [--structured both|on|off]
@@ -189,6 +190,7 @@ def summary(load_s: float, answers: list[ProposalRound], wanted: int) -> dict[st
     seconds = [a.latency_s for a in answers]
     usable = sum(len(a.proposals) + len(a.unused) for a in answers)
     return {
+        **_time_per_answer_token(answers),
         "load_s": round(load_s, 2),
         "tokens_per_s": round(sum(a.usage.completion_tokens for a in answers) / sum(seconds), 2),
         "seconds_per_round": round(statistics.mean(seconds), 2),
@@ -202,6 +204,21 @@ def summary(load_s: float, answers: list[ProposalRound], wanted: int) -> dict[st
         "usable_share_of_asked": round(usable / sum(a.asked for a in answers), 3),
         "rounds_skipped": sum(a.skipped for a in answers),
         "examples": [p for a in answers for p in a.proposals][:4],
+    }
+
+
+def _time_per_answer_token(answers: list[ProposalRound]) -> dict[str, float | None]:
+    """A round's seconds as a line in its answer tokens (least squares over the rounds): the
+    slope is what an answer token costs, the intercept the rest (mostly reading the prompt,
+    which is about the same length every round), so it shows which of the two a round's time
+    goes to. None where every round wrote as many tokens (no line to fit)."""
+    tokens = [a.usage.completion_tokens for a in answers]
+    if len(set(tokens)) < 2:
+        return {"answer_ms_per_token": None, "seconds_besides_answer": None}
+    fit = statistics.linear_regression(tokens, [a.latency_s for a in answers])
+    return {
+        "answer_ms_per_token": round(1000 * fit.slope, 1),
+        "seconds_besides_answer": round(fit.intercept, 2),
     }
 
 
@@ -252,6 +269,7 @@ def main() -> None:
         "tokens_per_s",
         "median_proposal_gap",
         "seconds_per_round",
+        "answer_ms_per_token",
     )
     flat = {f"{name}_{key}": rows[name][key] for name in rows for key in keys}
     print(
