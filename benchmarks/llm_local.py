@@ -15,8 +15,9 @@ On the SST-2 rounds every kept proposal is scored on that run's dev split with t
 backbone and fit policy, as the loop scores a restart candidate; the gap is the best proposal's
 dev loss minus the soft prompt's (negative: a proposal beat it), median over the rounds that had
 a proposal. ``answer_ms_per_token``: a round's seconds fitted as a line in its answer tokens, the
-slope (``seconds_besides_answer``, the intercept, is mostly the prompt's reading). ``--threads`` sets llama.cpp's threads (default: its own choice, every core); on a
-machine where another process holds a core, 1 thread is several times faster than 2.
+slope (``seconds_besides_answer``, the intercept, is mostly the prompt's reading).
+``--threads`` sets llama.cpp's threads (default: its own choice, every core); on a machine where
+another process holds a core, 1 thread is several times faster than 2.
 
     python benchmarks/llm_local.py [--rounds N] [--models qwen smollm2] [--structured both|on|off]
         [--threads N]
