@@ -11,9 +11,7 @@ so every LLM call is made as on a first run:
   LLM; the rest (loading, checkpoints, projection) is ``other_s``.
   ``non_gradient_share`` = (scoring + LLM seconds) / wall-clock.
 - ``race``: the ``plain`` and the ``race`` cell of configs/experiment2.yaml (same task and
-  seed), one after the other. The race arm is the file's where it has one; until then it is
-  built here from the recipe experiment 2 will pre-register (``RACE_ARM``) over the file's run
-  settings and the task's lr. The LLM server is loaded before either is timed (``llm_load_s``),
+  seed), one after the other. The LLM server is loaded before either is timed (``llm_load_s``),
   as a grid worker has it after its first cell, so neither cell's wall-clock holds the load.
   ``race_wall_ratio_vs_plain`` = the race cell's wall-clock / the plain cell's: what the race
   (its LLM call, its entrants' dev scoring; its steps are within the same budget) costs.
@@ -55,18 +53,6 @@ from machine import this_machine
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_DIR = ROOT / ".." / "shared" / "data"
-
-# Experiment 2's race arm (issue 24) as it will be pre-registered, used while
-# configs/experiment2.yaml does not hold it yet.
-RACE_ARM: dict[str, Any] = {
-    "method": "race",
-    "llm.proposer.num_proposals": 6,
-    "race.rung_steps": 4,
-    "llm.sampling.seed": "run",
-    "llm.proposer.template": "informed",
-    "llm.proposer.max_words": "fit",
-    "llm.proposer.ingredients": ["trajectory"],
-}
 
 
 def measure(config: RunConfig, name: str) -> dict[str, Any]:
@@ -115,13 +101,16 @@ def race_part(
     """Experiment 2's plain and race cells of one task and seed, the LLM loaded beforehand;
     returns both cells' figures and the seconds the load took."""
     experiment = Experiment.load(args.race_experiment)
-    arms = {"plain": experiment.config.arms["plain"]}
-    arms["race"] = experiment.config.arms.get("race", RACE_ARM)
     configs = {
         arm: experiment.run_config(
-            args.race_task, args.race_seed, folder / "grid2", settings, {"arm": arm}, overrides
+            args.race_task,
+            args.race_seed,
+            folder / "grid2",
+            experiment.config.arms[arm],
+            {"arm": arm},
+            overrides,
         )
-        for arm, settings in arms.items()
+        for arm in ("plain", "race")
     }
     start = time.perf_counter()
     build_client(configs["race"].llm)  # in-process back-ends keep the server for the race cell
