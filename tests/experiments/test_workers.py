@@ -8,6 +8,7 @@ import json
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -395,6 +396,21 @@ def test_a_cell_run_with_other_settings_is_neither_skipped_nor_resumed(tmp_path,
     steps = cell.config.train.steps
     assert f"train.steps: {steps} there, {steps + 1} now" in outcome.message
     assert "delete that directory" in outcome.message
+
+
+def test_a_grid_copied_to_another_folder_keeps_its_finished_cells(tmp_path, shared_data_dir):
+    """Records copied elsewhere (a repository's results/ into runs/) resume there: the folder a
+    cell was written in is no setting of its result."""
+    cell = _small_cell(tmp_path, shared_data_dir)
+    grid = Path(cell.config.output_dir)
+    assert run_cell(cell, grid).status == "finished"
+    copied = tmp_path / "copied-grid"
+    shutil.copytree(grid, copied)
+    moved = cell.config.model_copy(update={"output_dir": copied})
+    finished = (copied / cell.name / "results.json").read_bytes()
+
+    assert run_cell(Cell(cell.name, moved), copied).message == "finished earlier"
+    assert (copied / cell.name / "results.json").read_bytes() == finished
 
 
 def test_the_llm_settings_of_a_method_that_calls_no_llm_are_not_a_difference(

@@ -158,17 +158,19 @@ def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def check_same_config(directory: Path, wanted: RunConfig) -> None:
-    """Refuse a cell directory written with other settings than the cell's. Sections that
-    cannot change a cell's result are not compared: ``tracking`` (where a run is reported),
-    ``llm`` for a method that never calls an LLM and ``race`` for one that does not race, so a
-    new default (or --llm file, or tracking turned on) leaves the finished cells standing."""
+    """Refuse a cell directory written with other settings than the cell's. Settings that
+    cannot change a cell's result are not compared: ``output_dir`` (the grid's folder, which a
+    user may move or copy, e.g. from a repository's records into ``runs/``), ``tracking``
+    (where a run is reported), ``llm`` for a method that never calls an LLM and ``race`` for
+    one that does not race, so a new default (or --llm file, or tracking turned on) leaves the
+    finished cells standing."""
     from llm_catalyst.catalyst.config import load_run_config
     from llm_catalyst.catalyst.methods import get_method
 
     recorded = _flat(load_run_config(directory / CONFIG_FILE).model_dump(mode="json"))
     requested = _flat(wanted.model_dump(mode="json"))
     method = get_method(wanted.method)
-    unused = ("tracking.",)
+    unused = ("output_dir", "tracking.")
     unused += () if method.needs_llm else ("llm.",)
     unused += () if method.starts is not None else ("race.",)
     differences = [
